@@ -1,0 +1,51 @@
+# Shared helpers for infusion's targets.
+
+set(INFUSION_WARNINGS -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare)
+
+# One precompiled header for every LibTorch target: <torch/torch.h> costs ~20 s per translation
+# unit; compiled once here and reused by every target that calls infusion_use_torch().
+add_library(infusion_torch_pch OBJECT ${PROJECT_SOURCE_DIR}/cmake/torch_pch.cc)
+target_link_libraries(infusion_torch_pch PUBLIC ${TORCH_LIBRARIES})
+target_precompile_headers(infusion_torch_pch PRIVATE <torch/torch.h>)
+
+# infusion_use_torch(target): links LibTorch and reuses the shared precompiled header.
+function(infusion_use_torch target)
+  target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
+  target_precompile_headers(${target} REUSE_FROM infusion_torch_pch)
+endfunction()
+
+# infusion_library(name SOURCES ... DEPS ... [TORCH]): a component library.
+function(infusion_library name)
+  cmake_parse_arguments(ARG "TORCH" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_compile_options(${name} PRIVATE ${INFUSION_WARNINGS})
+  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+  if(ARG_TORCH)
+    infusion_use_torch(${name})
+  endif()
+endfunction()
+
+# infusion_test(name SOURCES ... DEPS ... [TORCH] [LABELS ...]): a GoogleTest binary run by ctest.
+function(infusion_test name)
+  cmake_parse_arguments(ARG "TORCH" "TIMEOUT" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  target_compile_options(${name} PRIVATE ${INFUSION_WARNINGS})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  if(ARG_TORCH)
+    infusion_use_torch(${name})
+  endif()
+  target_compile_definitions(${name} PRIVATE
+    INFUSION_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    INFUSION_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 300)
+  endif()
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT}
+    ENVIRONMENT "OMP_NUM_THREADS=2")
+  if(ARG_LABELS)
+    set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
+  endif()
+endfunction()
