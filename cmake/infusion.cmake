@@ -49,3 +49,10 @@ function(infusion_test name)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()
 endfunction()
+
+# Python for the tests that use Debian's python3-numpy / python3-grpcio: the system interpreter,
+# not whatever python3 comes first on PATH (a pyenv one would lack those packages).
+find_program(INFUSION_PYTHON NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(NOT INFUSION_PYTHON)
+  find_program(INFUSION_PYTHON NAMES python3 REQUIRED)
+endif()

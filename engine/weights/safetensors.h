@@ -5,6 +5,8 @@
 #ifndef INFUSION_ENGINE_WEIGHTS_SAFETENSORS_H_
 #define INFUSION_ENGINE_WEIGHTS_SAFETENSORS_H_
 
+#include <ATen/core/Tensor.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -12,8 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include <ATen/core/Tensor.h>
 
 namespace infusion {
 
@@ -52,6 +54,8 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  // Parses and validates the JSON header of the mapped file into names_, infos_, metadata_.
+  absl::Status ParseHeader();
 
   std::string path_;
   int fd_ = -1;

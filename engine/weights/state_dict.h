@@ -2,6 +2,8 @@
 #ifndef INFUSION_ENGINE_WEIGHTS_STATE_DICT_H_
 #define INFUSION_ENGINE_WEIGHTS_STATE_DICT_H_
 
+#include <ATen/core/Tensor.h>
+
 #include <map>
 #include <memory>
 #include <string>
@@ -9,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include <ATen/core/Tensor.h>
+#include "engine/weights/safetensors.h"
 
 namespace torch::nn {
 class Module;
@@ -43,7 +45,8 @@ class StateDict {
 
   // Saves as safetensors (F32 unless told otherwise), names sorted.
   absl::Status Save(const std::string& path,
-                    const std::map<std::string, std::string>& metadata = {}) const;
+                    const std::map<std::string, std::string>& metadata = {},
+                    DType dtype = DType::kF32) const;
 
   const std::string& source() const { return source_; }
   const std::string& prefix() const { return prefix_; }

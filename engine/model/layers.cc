@@ -1,0 +1,79 @@
+#include "engine/model/layers.h"
+
+#include <ATen/ATen.h>
+
+namespace infusion {
+
+namespace nn = torch::nn;
+
+static nn::Linear NoBiasLinear(int64_t in, int64_t out) {
+  return nn::Linear(nn::LinearOptions(in, out).bias(false));
+}
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
+  weight_ = register_parameter("weight", at::ones({dim}));
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  return x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_) * weight_;
+}
+
+RotaryTables ComputeRotaryTables(const at::Tensor& positions, int64_t head_dim, double theta) {
+  const at::Tensor exponents = at::arange(0, head_dim, 2, at::kLong).to(at::kFloat) / head_dim;
+  const at::Tensor inv_freq = 1.0 / at::pow(theta, exponents);  // [D/2]
+  const at::Tensor freqs = positions.to(at::kFloat).unsqueeze(1) * inv_freq.unsqueeze(0);  // [T, D/2]
+  const at::Tensor angles = at::cat({freqs, freqs}, -1);  // [T, D]
+  return {angles.cos(), angles.sin()};
+}
+
+at::Tensor ApplyRotary(const at::Tensor& x, const RotaryTables& rope) {
+  const int64_t half = x.size(-1) / 2;
+  const at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
+  return x * rope.cos.unsqueeze(1) + rotated * rope.sin.unsqueeze(1);
+}
+
+SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c)
+    : num_heads_(c.num_attention_heads),
+      num_kv_heads_(c.num_key_value_heads),
+      head_dim_(c.head_dim()) {
+  q_proj_ = register_module("q_proj", NoBiasLinear(c.hidden_size, num_heads_ * head_dim_));
+  k_proj_ = register_module("k_proj", NoBiasLinear(c.hidden_size, num_kv_heads_ * head_dim_));
+  v_proj_ = register_module("v_proj", NoBiasLinear(c.hidden_size, num_kv_heads_ * head_dim_));
+  o_proj_ = register_module("o_proj", NoBiasLinear(num_heads_ * head_dim_, c.hidden_size));
+}
+
+at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const RotaryTables& rope,
+                                      AttentionBackend& attention, int layer) {
+  const int64_t tokens = x.size(0);
+  const at::Tensor q = ApplyRotary(q_proj_(x).view({tokens, num_heads_, head_dim_}), rope);
+  const at::Tensor k = ApplyRotary(k_proj_(x).view({tokens, num_kv_heads_, head_dim_}), rope);
+  const at::Tensor v = v_proj_(x).view({tokens, num_kv_heads_, head_dim_});
+  const at::Tensor out = attention.Forward(layer, q, k, v);  // [T, H, D]
+  return o_proj_(out.reshape({tokens, num_heads_ * head_dim_}));
+}
+
+MlpImpl::MlpImpl(const ModelConfig& c) {
+  gate_proj_ = register_module("gate_proj", NoBiasLinear(c.hidden_size, c.intermediate_size));
+  up_proj_ = register_module("up_proj", NoBiasLinear(c.hidden_size, c.intermediate_size));
+  down_proj_ = register_module("down_proj", NoBiasLinear(c.intermediate_size, c.hidden_size));
+}
+
+at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  return down_proj_(at::silu(gate_proj_(x)) * up_proj_(x));
+}
+
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
+  self_attn_ = register_module("self_attn", SelfAttention(c));
+  mlp_ = register_module("mlp", Mlp(c));
+  input_layernorm_ = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm_ =
+      register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RotaryTables& rope,
+                                     AttentionBackend& attention, int layer) {
+  const at::Tensor h = x + self_attn_(input_layernorm_(x), rope, attention, layer);
+  return h + mlp_(post_attention_layernorm_(h));
+}
+
+}  // namespace infusion

@@ -1,0 +1,83 @@
+// The building blocks of the text backbone, named as in Hugging Face Llama so that checkpoints map
+// one to one: RMSNorm, rotary position embedding (rotate-half convention), grouped-query
+// self-attention, SwiGLU MLP, and the pre-norm decoder layer.
+#ifndef INFUSION_ENGINE_MODEL_LAYERS_H_
+#define INFUSION_ENGINE_MODEL_LAYERS_H_
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include "engine/model/attention_backend.h"
+#include "engine/model/model_config.h"
+
+namespace infusion {
+
+// y = x / sqrt(mean(x^2) + eps) * weight, over the last dimension.
+class RMSNormImpl : public torch::nn::Module {
+ public:
+  RMSNormImpl(int64_t dim, double eps);
+  at::Tensor forward(const at::Tensor& x);
+
+ private:
+  double eps_;
+  at::Tensor weight_;  // [dim]
+};
+TORCH_MODULE(RMSNorm);
+
+// cos/sin tables of rotary embedding for a set of positions.
+struct RotaryTables {
+  at::Tensor cos;  // [T, head_dim]
+  at::Tensor sin;  // [T, head_dim]
+};
+
+// inv_freq[k] = theta^(-2k / head_dim), k < head_dim / 2; angle = position * inv_freq, and the
+// table repeats the half-width angles twice (cat(freqs, freqs)), as HF Llama does.
+RotaryTables ComputeRotaryTables(const at::Tensor& positions /*[T] int64*/, int64_t head_dim,
+                                 double theta);
+
+// x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x[..., D/2:], x[..., :D/2]).
+// x: [T, heads, head_dim].
+at::Tensor ApplyRotary(const at::Tensor& x, const RotaryTables& rope);
+
+class SelfAttentionImpl : public torch::nn::Module {
+ public:
+  explicit SelfAttentionImpl(const ModelConfig& config);
+  // x: [T, hidden] -> [T, hidden].
+  at::Tensor forward(const at::Tensor& x, const RotaryTables& rope, AttentionBackend& attention,
+                     int layer);
+
+ private:
+  int64_t num_heads_, num_kv_heads_, head_dim_;
+  torch::nn::Linear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, o_proj_{nullptr};
+};
+TORCH_MODULE(SelfAttention);
+
+// down(silu(gate(x)) * up(x)).
+class MlpImpl : public torch::nn::Module {
+ public:
+  explicit MlpImpl(const ModelConfig& config);
+  at::Tensor forward(const at::Tensor& x);
+
+ private:
+  torch::nn::Linear gate_proj_{nullptr}, up_proj_{nullptr}, down_proj_{nullptr};
+};
+TORCH_MODULE(Mlp);
+
+// h = x + attn(input_layernorm(x)); out = h + mlp(post_attention_layernorm(h)).
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit DecoderLayerImpl(const ModelConfig& config);
+  at::Tensor forward(const at::Tensor& x, const RotaryTables& rope, AttentionBackend& attention,
+                     int layer);
+
+ private:
+  RMSNorm input_layernorm_{nullptr}, post_attention_layernorm_{nullptr};
+  SelfAttention self_attn_{nullptr};
+  Mlp mlp_{nullptr};
+};
+TORCH_MODULE(DecoderLayer);
+
+}  // namespace infusion
+
+#endif  // INFUSION_ENGINE_MODEL_LAYERS_H_

@@ -1,0 +1,90 @@
+#include "engine/model/transfusion_model.h"
+
+#include <ATen/ATen.h>
+#include <torch/nn/init.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/utils.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/weights/state_dict.h"
+
+namespace infusion {
+
+namespace nn = torch::nn;
+
+TransfusionModelImpl::TransfusionModelImpl(const ModelConfig& config) : config_(config) {
+  model_ = register_module("model", std::make_shared<nn::Module>());
+  embed_tokens_ = model_->register_module(
+      "embed_tokens", nn::Embedding(config.vocab_size, config.hidden_size));
+  layers_ = model_->register_module("layers", nn::ModuleList());
+  for (int i = 0; i < config.num_hidden_layers; ++i) layers_->push_back(DecoderLayer(config));
+  norm_ = model_->register_module("norm", RMSNorm(config.hidden_size, config.rms_norm_eps));
+  if (!config.tie_word_embeddings) {
+    lm_head_ = register_module(
+        "lm_head", nn::Linear(nn::LinearOptions(config.hidden_size, config.vocab_size).bias(false)));
+  }
+  image_ = register_module("image", CreatePatchLayers(config));
+}
+
+ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend& attention) {
+  at::Tensor x = embed_tokens_(in.token_ids);  // [T, hidden]
+  PatchContext context;
+  const bool has_images = in.image_patches.defined() && in.image_patches.size(0) > 0;
+  if (has_images) {
+    const at::Tensor embedded = image_->Encode(in.image_patches, in.image_timesteps, &context);
+    x = x.index_put({in.image_positions.reshape(-1)}, embedded.reshape({-1, config_.hidden_size}));
+  }
+  const RotaryTables rope =
+      ComputeRotaryTables(in.positions, config_.head_dim(), config_.rope_theta);
+  for (size_t i = 0; i < layers_->size(); ++i) {
+    x = layers_->ptr<DecoderLayerImpl>(i)->forward(x, rope, attention, static_cast<int>(i));
+  }
+  ModelOutput out;
+  out.hidden = norm_(x);
+  if (has_images && in.noise_images.defined() && in.noise_images.numel() > 0) {
+    const at::Tensor rows = in.image_positions.index_select(0, in.noise_images);  // [J, n]
+    const at::Tensor hidden = out.hidden.index_select(0, rows.reshape(-1))
+                                  .view({rows.size(0), rows.size(1), config_.hidden_size});
+    out.eps = image_->Decode(hidden, context, in.noise_images);
+  }
+  return out;
+}
+
+at::Tensor TransfusionModelImpl::Logits(const at::Tensor& hidden) {
+  if (lm_head_) return lm_head_(hidden);
+  return at::matmul(hidden, embed_tokens_->weight.t());
+}
+
+void TransfusionModelImpl::InitWeights(uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(seed);
+  const double std = config_.initializer_range;
+  for (auto& item : named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    nn::Module* m = item.value().get();
+    if (auto* linear = dynamic_cast<nn::LinearImpl*>(m)) {
+      nn::init::normal_(linear->weight, 0.0, std);
+      if (linear->bias.defined()) nn::init::zeros_(linear->bias);
+    } else if (auto* embedding = dynamic_cast<nn::EmbeddingImpl*>(m)) {
+      nn::init::normal_(embedding->weight, 0.0, std);
+    } else if (auto* conv = dynamic_cast<nn::Conv2dImpl*>(m)) {
+      conv->reset_parameters();
+      if (conv->bias.defined()) nn::init::zeros_(conv->bias);
+    }
+  }
+}
+
+absl::StatusOr<TransfusionModel> LoadTransfusionModel(const std::string& model_dir) {
+  ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::FromFile(model_dir + "/config.json"));
+  TransfusionModel model(config);
+  ASSIGN_OR_RETURN(StateDict state, StateDict::Load(model_dir + "/model.safetensors"));
+  RETURN_IF_ERROR(LoadStateDict(*model, state, /*strict=*/true));
+  model->eval();
+  return model;
+}
+
+absl::Status SaveTransfusionWeights(const TransfusionModelImpl& model, const std::string& path) {
+  return StateDict::FromModule(model).Save(path, {{"format", "pt"}});
+}
+
+}  // namespace infusion

@@ -1,0 +1,77 @@
+// The Transfusion transformer: one Llama-style decoder over a packed sequence of text tokens and
+// image patches. Shared by the trainer (autograd, dense attention) and the engine (inference,
+// paged attention); the attention backend is the only difference.
+#ifndef INFUSION_ENGINE_MODEL_TRANSFUSION_MODEL_H_
+#define INFUSION_ENGINE_MODEL_TRANSFUSION_MODEL_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include "absl/status/statusor.h"
+#include "engine/model/attention_backend.h"
+#include "engine/model/layers.h"
+#include "engine/model/model_config.h"
+#include "engine/model/patch_layers.h"
+
+namespace infusion {
+
+// The packed positions of one forward pass. T positions in total, I images of n patches each.
+struct ModelInput {
+  at::Tensor token_ids;        // [T] int64; ignored (any valid id) at image positions
+  at::Tensor positions;        // [T] int64 RoPE positions
+  at::Tensor image_patches;    // [I, n, patch_dim] float, normalised latent patches at their t;
+                               // undefined when I = 0
+  at::Tensor image_timesteps;  // [I] float diffusion timestep of each image (0 = clean)
+  at::Tensor image_positions;  // [I, n] int64 packed index of each patch
+  at::Tensor noise_images;     // [J] int64 images (indices into I) whose noise is predicted;
+                               // undefined or empty when none
+};
+
+struct ModelOutput {
+  at::Tensor hidden;  // [T, hidden_size], after the final norm
+  at::Tensor eps;     // [J, n, patch_dim] predicted noise of input.noise_images (undefined if J = 0)
+};
+
+class TransfusionModelImpl : public torch::nn::Module {
+ public:
+  explicit TransfusionModelImpl(const ModelConfig& config);
+
+  ModelOutput Forward(const ModelInput& input, AttentionBackend& attention);
+  // hidden: [R, hidden_size] -> logits [R, vocab_size].
+  at::Tensor Logits(const at::Tensor& hidden);
+
+  // Normal(0, initializer_range) for linear and embedding weights of the backbone and for the
+  // linear patch layers; LibTorch's default (Kaiming-uniform) for convolutions; zero biases; unit
+  // norm weights. Deterministic for a seed.
+  void InitWeights(uint64_t seed);
+
+  const ModelConfig& config() const { return config_; }
+
+ private:
+  ModelConfig config_;
+  std::shared_ptr<torch::nn::Module> model_;  // "model.": the text backbone, as in HF Llama
+  torch::nn::Embedding embed_tokens_{nullptr};
+  torch::nn::ModuleList layers_{nullptr};
+  RMSNorm norm_{nullptr};
+  torch::nn::Linear lm_head_{nullptr};  // absent when tie_word_embeddings
+  std::shared_ptr<PatchLayers> image_;   // "image."
+};
+TORCH_MODULE(TransfusionModel);
+
+// Reads config.json and model.safetensors of a model directory into a model in eval mode.
+// Every missing, extra or misshaped tensor is reported in the Status.
+absl::StatusOr<TransfusionModel> LoadTransfusionModel(const std::string& model_dir);
+
+// Writes model.safetensors (F32) of a model directory (config.json is written separately).
+absl::Status SaveTransfusionWeights(const TransfusionModelImpl& model, const std::string& path);
+
+}  // namespace infusion
+
+#endif  // INFUSION_ENGINE_MODEL_TRANSFUSION_MODEL_H_

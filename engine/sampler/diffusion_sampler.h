@@ -1,0 +1,79 @@
+// Image generation by reverse diffusion: per-request state and stateless DDIM / DDPM steps.
+//
+// A request's loop, driven by the scheduler one engine step at a time:
+//   ASSIGN_OR_RETURN(DiffusionState state, DiffusionState::Start(schedule, params, n));
+//   while (!Done(state)) {
+//     // The model predicts the noise of state.x at CurrentTimestep(state), conditionally and,
+//     // for classifier-free guidance, unconditionally; ApplyGuidance combines the two.
+//     Step(schedule, params, eps.data(), &state);
+//   }
+//   // state.x now holds the clean latents.
+#ifndef INFUSION_ENGINE_SAMPLER_DIFFUSION_SAMPLER_H_
+#define INFUSION_ENGINE_SAMPLER_DIFFUSION_SAMPLER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/sampler/diffusion_params.h"
+#include "engine/sampler/noise_schedule.h"
+#include "engine/sampler/rng.h"
+
+namespace infusion {
+
+// The `steps` training timesteps a sampling run visits, "trailing" spacing as in diffusers
+// (Lin et al. 2024): t_i = round(T - i * T / N) - 1 for i = 0 .. N-1, descending from T - 1, so
+// the first step starts from pure noise whatever N is. Ties round to even, as numpy.round does in
+// diffusers. T = 1000, N = 4 -> {999, 749, 499, 249}. Requires 1 <= steps <= num_train_steps.
+std::vector<int32_t> TrailingTimesteps(int32_t num_train_steps, int32_t steps);
+
+// The denoising state of one image. Owned by the request, advanced by Step() on the engine thread.
+struct DiffusionState {
+  // Validates `params` (also against the schedule's length), lays out the timesteps, seeds the
+  // request's RNG with params.seed and draws x_T ~ N(0, I) from it.
+  static absl::StatusOr<DiffusionState> Start(const NoiseSchedule& schedule,
+                                              const DiffusionParams& params, size_t num_elements);
+
+  std::vector<int32_t> timesteps;  // Descending training timesteps, see TrailingTimesteps().
+  size_t step = 0;                 // Index into `timesteps` of the next Step().
+  std::vector<float> x;            // x: [num_elements], normalised latents at timesteps[step];
+                                   // the clean sample x_0 once Done().
+  Rng rng{/*seed=*/0};             // This request's noise, seeded by Start().
+};
+
+inline bool Done(const DiffusionState& state) { return state.step == state.timesteps.size(); }
+
+// The timestep of state.x, the one the model must be told. Requires !Done(state).
+int32_t CurrentTimestep(const DiffusionState& state);
+
+// One denoising step from t = CurrentTimestep(state) to the next timestep t' (after the last one,
+// t' = -1: alpha_bar = 1, the clean image), given the model's noise prediction, already guided.
+// Both solvers first estimate the clean sample and clip it to +-params.clip_sample_range:
+//   x0 = (x_t - sqrt(1 - ab_t) * eps) / sqrt(ab_t)           (ab = alpha_bar)
+// DDIM (Song et al. 2021, eq. 12), with eps recomputed from the clipped x0 where clipping changed
+// it (as diffusers does), and z ~ N(0, I):
+//   sigma  = eta * sqrt((1 - ab_t') / (1 - ab_t)) * sqrt(1 - ab_t / ab_t')
+//   x_t'   = sqrt(ab_t') * x0 + sqrt(1 - ab_t' - sigma^2) * eps + sigma * z
+// DDPM (Ho et al. 2020), ancestral over the respaced steps, b = 1 - ab_t / ab_t':
+//   mean   = sqrt(ab_t') * b / (1 - ab_t) * x0 + sqrt(1 - b) * (1 - ab_t') / (1 - ab_t) * x_t
+//   x_t'   = mean + sqrt(b * (1 - ab_t') / (1 - ab_t)) * z,  no noise on the last step.
+// eps: [state->x.size()]
+void Step(const NoiseSchedule& schedule, const DiffusionParams& params, const float* eps,
+          DiffusionState* state);
+
+// The clipped x0 estimate at the current step, as Step() computes it: a low-cost preview of the
+// final image. Requires !Done(state).
+// eps: [state.x.size()] -> [state.x.size()]
+std::vector<float> PredictX0(const NoiseSchedule& schedule, const DiffusionParams& params,
+                             const float* eps, const DiffusionState& state);
+
+// Classifier-free guidance (Ho & Salimans 2022): out = eps_uncond + scale * (eps_cond -
+// eps_uncond). `out` may alias either input.
+// eps_cond, eps_uncond, out: [n]
+void ApplyGuidance(absl::Span<const float> eps_cond, absl::Span<const float> eps_uncond,
+                   float scale, absl::Span<float> out);
+
+}  // namespace infusion
+
+#endif  // INFUSION_ENGINE_SAMPLER_DIFFUSION_SAMPLER_H_
