@@ -11,6 +11,13 @@ target_precompile_headers(infusion_torch_pch PRIVATE <torch/torch.h>)
 # infusion_use_torch(target): links LibTorch and reuses the shared precompiled header.
 function(infusion_use_torch target)
   target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
+  get_target_property(type ${target} TYPE)
+  if(type STREQUAL "EXECUTABLE")
+    # The shared PCH is built with -fPIC; GCC refuses it for -fPIE objects, so executables
+    # compile with -fPIC too (they still link as PIE).
+    set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+    target_compile_options(${target} PRIVATE -fPIC)
+  endif()
   target_precompile_headers(${target} REUSE_FROM infusion_torch_pch)
 endfunction()
 
@@ -44,7 +51,7 @@ function(infusion_test name)
   endif()
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT}
-    ENVIRONMENT "OMP_NUM_THREADS=2")
+    ENVIRONMENT "OMP_NUM_THREADS=2;OMP_WAIT_POLICY=PASSIVE")
   if(ARG_LABELS)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()

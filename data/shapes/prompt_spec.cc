@@ -34,6 +34,9 @@ bool AllIdentical(const std::vector<ObjectConstraint>& objects) {
                      [&](const ObjectConstraint& o) { return o == objects.front(); });
 }
 
+// SplitWords and StripWhitespace stand in for absl::StrSplit / StripAsciiWhitespace, which take
+// this Abseil build's own absl::string_view rather than std::string_view.
+
 // The words of `text` between single spaces (two spaces in a row give an empty word).
 std::vector<std::string_view> SplitWords(std::string_view text) {
   std::vector<std::string_view> words;

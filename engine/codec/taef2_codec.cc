@@ -37,6 +37,11 @@ torch::nn::Upsample Upsample() {
                                  .mode(torch::kNearest));
 }
 
+// x -> 3 tanh(x / 3): keeps the latents inside (-3, 3) without a hard cut.
+torch::nn::Functional SoftClamp() {
+  return torch::nn::Functional([](torch::Tensor x) { return torch::tanh(x / 3) * 3; });
+}
+
 void AppendBlocks(torch::nn::SequentialImpl& layers, int count, bool with_pool) {
   for (int i = 0; i < count; ++i) layers.push_back(Taef2Block(with_pool));
 }
@@ -80,21 +85,20 @@ Taef2EncoderImpl::Taef2EncoderImpl() {
 }
 
 Taef2DecoderImpl::Taef2DecoderImpl() {
-  // Soft clamp of the latents to (-3, 3).
-  push_back(torch::nn::Functional([](torch::Tensor x) { return torch::tanh(x / 3) * 3; }));  // 0
-  push_back(Conv(Taef2Codec::kLatentChannels, kWidth));                                      // 1
-  push_back(torch::nn::ReLU());                                                              // 2
-  AppendBlocks(*this, 3, /*with_pool=*/true);                                                // 3-5
-  push_back(Upsample());                                                                     // 6
-  push_back(ConvNoBias());                                                                   // 7
-  AppendBlocks(*this, 3, /*with_pool=*/false);                                               // 8-10
-  push_back(Upsample());                                                                     // 11
-  push_back(ConvNoBias());                                                                   // 12
-  AppendBlocks(*this, 3, /*with_pool=*/false);  // 13-15
-  push_back(Upsample());                        // 16
-  push_back(ConvNoBias());                      // 17
-  AppendBlocks(*this, 1, /*with_pool=*/false);  // 18
-  push_back(Conv(kWidth, 3));                   // 19
+  push_back(SoftClamp());                                // 0
+  push_back(Conv(Taef2Codec::kLatentChannels, kWidth));  // 1
+  push_back(torch::nn::ReLU());                          // 2
+  AppendBlocks(*this, 3, /*with_pool=*/true);            // 3-5
+  push_back(Upsample());                                 // 6
+  push_back(ConvNoBias());                               // 7
+  AppendBlocks(*this, 3, /*with_pool=*/false);           // 8-10
+  push_back(Upsample());                                 // 11
+  push_back(ConvNoBias());                               // 12
+  AppendBlocks(*this, 3, /*with_pool=*/false);           // 13-15
+  push_back(Upsample());                                 // 16
+  push_back(ConvNoBias());                               // 17
+  AppendBlocks(*this, 1, /*with_pool=*/false);           // 18
+  push_back(Conv(kWidth, 3));                            // 19
 }
 
 absl::StatusOr<std::unique_ptr<Taef2Codec>> Taef2Codec::Create(const std::string& weights_dir) {

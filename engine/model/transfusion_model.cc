@@ -33,7 +33,15 @@ ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend
   const bool has_images = in.image_patches.defined() && in.image_patches.size(0) > 0;
   if (has_images) {
     const at::Tensor embedded = image_->Encode(in.image_patches, in.image_timesteps, &context);
-    x = x.index_put({in.image_positions.reshape(-1)}, embedded.reshape({-1, config_.hidden_size}));
+    at::Tensor positions = in.image_positions.reshape(-1);
+    at::Tensor rows = embedded.reshape({-1, config_.hidden_size});
+    const at::Tensor placed = positions >= 0;
+    if (!placed.all().item<bool>()) {
+      const at::Tensor keep = placed.nonzero().squeeze(1);
+      positions = positions.index_select(0, keep);
+      rows = rows.index_select(0, keep);
+    }
+    x = x.index_put({positions}, rows);
   }
   const RotaryTables rope =
       ComputeRotaryTables(in.positions, config_.head_dim(), config_.rope_theta);

@@ -29,7 +29,8 @@ struct ModelInput {
   at::Tensor image_patches;    // [I, n, patch_dim] float, normalised latent patches at their t;
                                // undefined when I = 0
   at::Tensor image_timesteps;  // [I] float diffusion timestep of each image (0 = clean)
-  at::Tensor image_positions;  // [I, n] int64 packed index of each patch
+  at::Tensor image_positions;  // [I, n] int64 packed index of each patch; -1 for a patch that is
+                               // not in the batch (its K/V is cached; the encoder still reads it)
   at::Tensor noise_images;     // [J] int64 images (indices into I) whose noise is predicted;
                                // undefined or empty when none
 };

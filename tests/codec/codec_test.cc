@@ -47,10 +47,22 @@ double Psnr(const Image& a, const Image& b) {
   return 10.0 * std::log10(255.0 * 255.0 / std::max(mse, 1e-12));
 }
 
-// A fresh directory for weight files that tests break on purpose.
+// A directory of scratch files for this test binary, removed when the binary exits.
+const std::string& ScratchDir() {
+  struct Dir {
+    Dir() : path(absl::StrCat(testing::TempDir(), "codec_test_", getpid())) {
+      fs::create_directories(path);
+    }
+    ~Dir() { fs::remove_all(path); }
+    std::string path;
+  };
+  static const Dir dir;
+  return dir.path;
+}
+
+// A fresh directory for weight files that a test breaks on purpose.
 std::string TempDir(const std::string& name) {
-  const std::string dir = absl::StrCat(testing::TempDir(), "codec_test_", getpid(), "_", name);
-  fs::remove_all(dir);
+  const std::string dir = ScratchDir() + "/" + name;
   fs::create_directories(dir);
   return dir;
 }

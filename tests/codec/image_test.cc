@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -224,6 +224,7 @@ TEST(ImageFileTest, WriteThenReadRoundTripsAndErrorsNameTheFile) {
   absl::StatusOr<Image> absent = ReadImageFile(missing);
   EXPECT_EQ(absent.status().code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(absent.status().message(), HasSubstr(missing));
+  std::remove(path.c_str());
 }
 
 TEST(EncodePngTest, RefusesInconsistentImages) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <random>
@@ -18,9 +19,20 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string TempPath(const std::string& name) {
-  return absl::StrCat(testing::TempDir(), "safetensors_test_", getpid(), "_", name);
+// A directory of scratch files for this test binary, removed when the binary exits.
+const std::string& ScratchDir() {
+  struct Dir {
+    Dir() : path(absl::StrCat(testing::TempDir(), "safetensors_test_", getpid())) {
+      std::filesystem::create_directories(path);
+    }
+    ~Dir() { std::filesystem::remove_all(path); }
+    std::string path;
+  };
+  static const Dir dir;
+  return dir.path;
 }
+
+std::string TempPath(const std::string& name) { return ScratchDir() + "/" + name; }
 
 void WriteBytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
@@ -238,9 +250,8 @@ TEST(SafetensorsTest, WriteIntoMissingDirectoryFails) {
   EXPECT_THAT(status.message(), HasSubstr("no_such_dir/x.safetensors.tmp"));
 }
 
-// Random truncations and bit flips of a valid file: Open either refuses the file or accepts it,
-// and whatever it accepts can be read in full. Run under ASan, this also shows no byte is read
-// outside the mapping.
+// Random truncations and bit flips of a valid file: Open either refuses the file with a message
+// naming it or accepts it, and every tensor of an accepted file can be read.
 TEST(SafetensorsTest, FuzzedFilesNeverCrash) {
   const std::string valid_path = TempPath("fuzz_valid.safetensors");
   ASSERT_TRUE(WriteSafetensors(valid_path,

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,20 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string TempPath(const std::string& name) {
-  return absl::StrCat(testing::TempDir(), "state_dict_test_", getpid(), "_", name);
+// A directory of scratch files for this test binary, removed when the binary exits.
+const std::string& ScratchDir() {
+  struct Dir {
+    Dir() : path(absl::StrCat(testing::TempDir(), "state_dict_test_", getpid())) {
+      std::filesystem::create_directories(path);
+    }
+    ~Dir() { std::filesystem::remove_all(path); }
+    std::string path;
+  };
+  static const Dir dir;
+  return dir.path;
 }
+
+std::string TempPath(const std::string& name) { return ScratchDir() + "/" + name; }
 
 // fc.weight [3, 2], fc.bias [3] and the buffer scale [3].
 struct TinyNetImpl : torch::nn::Module {

@@ -1,0 +1,54 @@
+// The CPU fast path of attention over the paged KV cache: plain C++ over raw float buffers,
+// OpenMP across (query row, head) pairs, vectorisable loops over head_dim. One call serves every
+// span of a step; LibTorch's dense attention (engine/model/attention_backend.h) is its oracle.
+//
+// Measured on these machines (docs/architecture.md): for decode batches a loop like this beats
+// LibTorch's batched matmul over many tiny matrices by ~3x and gather-then-matmul by ~25x.
+#ifndef INFUSION_ENGINE_ATTENTION_PAGED_ATTENTION_H_
+#define INFUSION_ENGINE_ATTENTION_PAGED_ATTENTION_H_
+
+#include <cstdint>
+#include <vector>
+
+namespace infusion {
+
+// One span's queries: packed rows [query_offset, query_offset + num_queries).
+struct AttentionSpan {
+  int query_offset = 0;
+  int num_queries = 0;
+  // The span reads cached positions [0, context_len) through block_table, then its own keys.
+  int context_len = 0;
+  const int32_t* block_table = nullptr;
+  // Image index (-1 for text) of each of the span's positions: a query sees a later key of the
+  // span only when both belong to the same image.
+  const int32_t* image_ids = nullptr;
+};
+
+struct PagedAttentionArgs {
+  const float* q = nullptr;        // [T, num_heads, head_dim]
+  const float* k = nullptr;        // [T, num_kv_heads, head_dim] this step's keys
+  const float* v = nullptr;        // [T, num_kv_heads, head_dim]
+  const float* k_cache = nullptr;  // [num_blocks, block_size, num_kv_heads, head_dim]
+  const float* v_cache = nullptr;
+  float* out = nullptr;            // [T, num_heads, head_dim]
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int block_size = 0;
+  float scale = 1.0f;  // usually 1 / sqrt(head_dim)
+};
+
+void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionSpan>& spans);
+
+// Copies rows of k and v ([T, num_kv_heads, head_dim]) into cache slots: row rows[i] goes to
+// slot slots[i] (slot = block * block_size + offset).
+void WriteKvCache(const float* k, const float* v, const std::vector<int32_t>& rows,
+                  const std::vector<int64_t>& slots, int num_kv_heads, int head_dim,
+                  float* k_cache, float* v_cache);
+
+// Copies whole blocks (copy-on-write): dst = src, for K and V.
+void CopyKvBlock(int32_t src, int32_t dst, int64_t block_elements, float* k_cache, float* v_cache);
+
+}  // namespace infusion
+
+#endif  // INFUSION_ENGINE_ATTENTION_PAGED_ATTENTION_H_

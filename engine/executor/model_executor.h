@@ -1,0 +1,45 @@
+// The LibTorch executor: owns the model and the paged KV-cache tensors and runs each StepPlan as
+// one forward pass (linear layers once over all packed positions, attention per span through the
+// paged kernel). The header is torch-free so that the server can construct it without LibTorch.
+#ifndef INFUSION_ENGINE_EXECUTOR_MODEL_EXECUTOR_H_
+#define INFUSION_ENGINE_EXECUTOR_MODEL_EXECUTOR_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "engine/executor/executor.h"
+
+namespace infusion {
+
+struct ModelExecutorOptions {
+  std::string model_dir;                     // a model directory (docs/model-format.md)
+  std::string device = "cpu";                // only "cpu" in this build
+  size_t kv_cache_bytes = size_t{256} << 20;  // K and V of every layer
+  int block_size = 16;                       // positions per KV block
+  int num_threads = 0;                       // LibTorch/OpenMP threads; 0 = number of cores
+  absl::Status Validate() const;
+};
+
+class ModelExecutor : public Executor {
+ public:
+  static absl::StatusOr<std::unique_ptr<ModelExecutor>> Create(const ModelExecutorOptions& options);
+  ~ModelExecutor() override;
+
+  StepResult Execute(const StepPlan& plan) override;
+  const ExecutorInfo& info() const override;
+
+  // The reference path (full recompute, dense mask, no cache) lives in
+  // engine/model/reference_forward.h; tests compare the two through this accessor.
+  class Impl;
+  Impl& impl() { return *impl_; }
+
+ private:
+  explicit ModelExecutor(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace infusion
+
+#endif  // INFUSION_ENGINE_EXECUTOR_MODEL_EXECUTOR_H_

@@ -1,0 +1,48 @@
+#include "engine/executor/paged_attention_backend.h"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+
+#include "common/logging.h"
+
+namespace infusion {
+
+PagedAttentionBackend::PagedAttentionBackend(at::Tensor k_cache, at::Tensor v_cache,
+                                             std::vector<AttentionSpan> spans,
+                                             std::vector<int32_t> write_rows,
+                                             std::vector<int64_t> write_slots)
+    : k_cache_(std::move(k_cache)),
+      v_cache_(std::move(v_cache)),
+      spans_(std::move(spans)),
+      write_rows_(std::move(write_rows)),
+      write_slots_(std::move(write_slots)) {
+  CHECK(k_cache_.is_contiguous() && v_cache_.is_contiguous());
+  CHECK_EQ(write_rows_.size(), write_slots_.size());
+}
+
+at::Tensor PagedAttentionBackend::Forward(int layer, const at::Tensor& q, const at::Tensor& k,
+                                          const at::Tensor& v) {
+  const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+  at::Tensor k_cache = k_cache_[layer], v_cache = v_cache_[layer];  // [blocks, bs, Hkv, D]
+  const int kv_heads = static_cast<int>(k.size(1)), head_dim = static_cast<int>(k.size(2));
+  WriteKvCache(kc.data_ptr<float>(), vc.data_ptr<float>(), write_rows_, write_slots_, kv_heads,
+               head_dim, k_cache.data_ptr<float>(), v_cache.data_ptr<float>());
+  at::Tensor out = at::empty_like(qc);
+  PagedAttentionArgs args;
+  args.q = qc.data_ptr<float>();
+  args.k = kc.data_ptr<float>();
+  args.v = vc.data_ptr<float>();
+  args.k_cache = k_cache.data_ptr<float>();
+  args.v_cache = v_cache.data_ptr<float>();
+  args.out = out.data_ptr<float>();
+  args.num_heads = static_cast<int>(q.size(1));
+  args.num_kv_heads = kv_heads;
+  args.head_dim = head_dim;
+  args.block_size = static_cast<int>(k_cache.size(1));
+  args.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  PagedAttention(args, spans_);
+  return out;
+}
+
+}  // namespace infusion

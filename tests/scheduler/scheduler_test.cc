@@ -1,0 +1,268 @@
+#include "scheduler/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/scheduler/scheduler_test_util.h"
+
+namespace infusion::testing {
+namespace {
+
+using Type = RequestEvent::Type;
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void Make(int num_blocks, SchedulerOptions options = {}, int block_size = 4) {
+    executor_ = std::make_unique<FakeExecutor>(num_blocks, block_size);
+    auto s = Scheduler::Create(options, FakeModelInfo(), executor_.get());
+    ASSERT_TRUE(s.ok()) << s.status();
+    scheduler_ = std::move(*s);
+  }
+  RequestId Submit(const std::string& name, Request r) {
+    auto sink = std::make_shared<RecordingSink>();
+    auto id = scheduler_->Submit(std::move(r), sink);
+    EXPECT_TRUE(id.ok()) << id.status();
+    names_[*id] = name;
+    sinks_[name] = sink;
+    return *id;
+  }
+  // Runs one step and describes its plan.
+  std::string StepDescribed() {
+    executor_->ClearPlans();
+    scheduler_->Step();
+    if (executor_->plans().empty()) return "idle";
+    return Describe(executor_->plans().back(), names_);
+  }
+  void RunToIdle() {
+    for (int i = 0; i < 10000 && scheduler_->Step(); ++i) {
+    }
+  }
+
+  std::unique_ptr<FakeExecutor> executor_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::map<RequestId, std::string> names_;
+  std::map<std::string, std::shared_ptr<RecordingSink>> sinks_;
+};
+
+// Iteration table: decode tokens first, then prompt chunks with what is left of the budget.
+TEST_F(SchedulerTest, DecodeFirstThenChunkedPrefill) {
+  SchedulerOptions o;
+  o.max_tokens_per_step = 10;
+  Make(64, o);
+  Submit("A", TextRequest(6, 3));
+  EXPECT_EQ(StepDescribed(), "A:prefill/6");
+  Submit("B", TextRequest(12, 2, /*first_token=*/20));  // no prefix in common with A
+  EXPECT_EQ(StepDescribed(), "A:decode/1 B:prefill/9");
+  EXPECT_EQ(StepDescribed(), "A:decode/1 B:prefill/3");
+  EXPECT_EQ(StepDescribed(), "B:decode/1");  // A finished after 3 tokens
+  EXPECT_EQ(StepDescribed(), "idle");        // B finished after 2 tokens
+  EXPECT_EQ(sinks_["A"]->finish()->reason, FinishReason::kLength);
+  EXPECT_EQ(sinks_["A"]->finish()->usage.generated_tokens, 3);
+  EXPECT_EQ(executor_->errors(), 0);
+  EXPECT_EQ(scheduler_->Stats().kv_blocks_used, 0);
+}
+
+// Text-to-image: prompt, then (with CFG) a conditional and an unconditional denoise row per step,
+// the CFG prefix written in the first denoise step; no commit when the request ends with its image.
+TEST_F(SchedulerTest, TextToImageWithGuidance) {
+  Make(64);
+  Submit("A", ImageRequest(5, /*steps=*/3));
+  EXPECT_EQ(StepDescribed(), "A:prefill/5");
+  EXPECT_EQ(StepDescribed(), "A:prefill/2 A:denoise/4 A:denoise/4");
+  EXPECT_EQ(StepDescribed(), "A:denoise/4 A:denoise/4");
+  EXPECT_EQ(StepDescribed(), "A:denoise/4 A:denoise/4");
+  EXPECT_EQ(StepDescribed(), "idle");
+  auto& sink = *sinks_["A"];
+  EXPECT_EQ(sink.CountType(Type::kImageProgress), 3);
+  EXPECT_EQ(sink.CountType(Type::kImage), 1);
+  EXPECT_EQ(sink.finish()->reason, FinishReason::kImage);
+  EXPECT_EQ(sink.finish()->usage.image_steps, 3);
+  // Streaming order: progress, progress, progress, image, finish.
+  const auto events = sink.events();
+  ASSERT_EQ(events.size(), 5u);
+  EXPECT_EQ(events[3].type, Type::kImage);
+  EXPECT_EQ(events[3].patches.size(), 4u * 2u);
+  EXPECT_EQ(scheduler_->Stats().kv_blocks_used, 0);
+}
+
+// Guidance scale 1 needs no unconditional row.
+TEST_F(SchedulerTest, NoGuidanceMeansOneRow) {
+  Make(64);
+  Submit("A", ImageRequest(5, 2, /*guidance=*/1.0f));
+  EXPECT_EQ(StepDescribed(), "A:prefill/5");
+  EXPECT_EQ(StepDescribed(), "A:denoise/4");
+}
+
+// While text is waiting, images take at most max_image_share of the budget.
+TEST_F(SchedulerTest, ImageShareKeepsTextFlowing) {
+  SchedulerOptions o;
+  o.max_tokens_per_step = 20;
+  o.max_image_share = 0.5;  // 10 positions: one guided image (8) per step
+  Make(128, o);
+  Submit("A", ImageRequest(3, 4));
+  Submit("B", ImageRequest(3, 4));
+  Submit("T", TextRequest(4, 5));
+  EXPECT_EQ(StepDescribed(), "A:prefill/3 B:prefill/3 T:prefill/4");
+  EXPECT_EQ(StepDescribed(), "T:decode/1 A:prefill/2 A:denoise/4 A:denoise/4");
+  EXPECT_EQ(StepDescribed(), "T:decode/1 A:denoise/4 A:denoise/4");
+}
+
+// A prompt chunk never splits an image: it stops before the image and takes it whole next step.
+TEST_F(SchedulerTest, PrefillNeverSplitsAnImage) {
+  SchedulerOptions o;
+  o.max_tokens_per_step = 6;
+  Make(64, o);
+  Request r = TextRequest(3, 1);
+  r.prompt.push_back(PromptPart::Image(std::vector<float>(8, 0.25f)));  // 4 patches
+  r.prompt.push_back(PromptPart::Text({12, 13}));
+  Submit("A", std::move(r));
+  EXPECT_EQ(StepDescribed(), "A:prefill/3");  // 3 + 4 > 6: stop before the image
+  EXPECT_EQ(StepDescribed(), "A:prefill/6");  // the image and the two tokens after it
+  const Span& span = executor_->plans().back().spans[0];
+  ASSERT_EQ(span.images.size(), 1u);
+  EXPECT_EQ(span.images[0].offset, 0);
+}
+
+// Two requests with the same long prompt: the second reuses the first's full blocks.
+TEST_F(SchedulerTest, PrefixCacheSkipsSharedPrompt) {
+  Make(64);
+  Submit("A", TextRequest(10, 2));
+  EXPECT_EQ(StepDescribed(), "A:prefill/10");
+  Submit("B", TextRequest(10, 2));
+  EXPECT_EQ(StepDescribed(), "A:decode/1 B:prefill/2");  // 8 positions (2 blocks) cached
+  RunToIdle();
+  EXPECT_EQ(sinks_["A"]->text(), sinks_["B"]->text());
+  EXPECT_GT(scheduler_->Stats().prefix_cache_hit_blocks, 0);
+}
+
+TEST_F(SchedulerTest, CancelFreesBlocksWithinOneStep) {
+  Make(64);
+  const RequestId id = Submit("A", ImageRequest(6, 50));
+  scheduler_->Step();
+  scheduler_->Step();
+  EXPECT_GT(scheduler_->Stats().kv_blocks_used, 0);
+  scheduler_->Cancel(id);
+  scheduler_->Step();
+  EXPECT_EQ(scheduler_->Stats().kv_blocks_used, 0);
+  EXPECT_EQ(sinks_["A"]->finish()->reason, FinishReason::kCancelled);
+  EXPECT_EQ(sinks_["A"]->CountType(Type::kFinish), 1);
+}
+
+TEST_F(SchedulerTest, QueueFullIsResourceExhausted) {
+  SchedulerOptions o;
+  o.max_queued = 2;
+  Make(64, o);
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(scheduler_->Submit(TextRequest(4, 2), sink).ok());
+  ASSERT_TRUE(scheduler_->Submit(TextRequest(4, 2), sink).ok());
+  EXPECT_EQ(scheduler_->Submit(TextRequest(4, 2), sink).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
+TEST_F(SchedulerTest, InvalidRequestsAreRefused) {
+  Make(8);
+  auto sink = std::make_shared<RecordingSink>();
+  Request empty = TextRequest(1, 2);
+  empty.prompt.clear();
+  EXPECT_EQ(scheduler_->Submit(empty, sink).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(scheduler_->Submit(TextRequest(100, 2), sink).status().code(),
+            absl::StatusCode::kInvalidArgument);  // 100 positions > 8 blocks of 4
+  Request bad_token = TextRequest(3, 2);
+  bad_token.prompt[0].tokens[1] = 999;
+  EXPECT_EQ(scheduler_->Submit(bad_token, sink).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  Request bad_temp = TextRequest(3, 2);
+  bad_temp.text.temperature = -1;
+  EXPECT_EQ(scheduler_->Submit(bad_temp, sink).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SchedulerTest, DeadlineAndQueueTimeout) {
+  absl::Time now = absl::UnixEpoch();
+  SchedulerOptions o;
+  o.clock = [&now] { return now; };
+  o.max_running = 1;
+  Make(64, o);
+  Request a = TextRequest(4, 100);
+  a.deadline = now + absl::Seconds(5);
+  Submit("A", std::move(a));
+  Request b = TextRequest(4, 2);
+  b.queue_timeout = absl::Seconds(2);
+  Submit("B", std::move(b));
+  scheduler_->Step();  // A admitted; B waits (max_running 1)
+  now += absl::Seconds(3);
+  scheduler_->Step();
+  EXPECT_EQ(sinks_["B"]->finish()->reason, FinishReason::kTimeout);
+  EXPECT_FALSE(sinks_["A"]->finished());
+  now += absl::Seconds(3);
+  scheduler_->Step();
+  EXPECT_EQ(sinks_["A"]->finish()->reason, FinishReason::kTimeout);
+  EXPECT_EQ(sinks_["A"]->finish()->status.code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(scheduler_->Stats().kv_blocks_used, 0);
+}
+
+// Out of blocks: the lowest-priority, latest request is preempted by recompute; an image in
+// progress keeps its latents and step index, and every request still produces exactly what it
+// produces alone.
+TEST_F(SchedulerTest, PreemptionKeepsImageProgress) {
+  // Reference: each request alone.
+  std::string alone_text;
+  std::vector<float> alone_image;
+  {
+    Make(64);
+    Submit("T", TextRequest(14, 14));
+    Submit("I", ImageRequest(6, 20));
+    RunToIdle();
+    alone_text = sinks_["T"]->text();
+    for (const auto& e : sinks_["I"]->events()) {
+      if (e.type == Type::kImage) alone_image = e.patches;
+    }
+  }
+  sinks_.clear();
+  names_.clear();
+  // 36 positions: both fit at first (4 + 3 blocks); when T needs its 7th block, I (lower
+  // priority) is preempted and resumes after T.
+  Make(/*num_blocks=*/9);
+  Request t = TextRequest(14, 14);
+  t.priority = 1;
+  Submit("T", std::move(t));
+  Submit("I", ImageRequest(6, 20));
+  RunToIdle();
+  EXPECT_GE(scheduler_->Stats().preemptions, 1);
+  EXPECT_EQ(sinks_["T"]->text(), alone_text);
+  std::vector<float> image;
+  for (const auto& e : sinks_["I"]->events()) {
+    if (e.type == Type::kImage) image = e.patches;
+  }
+  EXPECT_EQ(image, alone_image);
+  EXPECT_EQ(sinks_["I"]->finish()->usage.image_steps, 20);  // no step repeated
+  EXPECT_EQ(executor_->errors(), 0);
+  EXPECT_EQ(scheduler_->Stats().kv_blocks_used, 0);
+}
+
+// The model opens an image itself (<boi>) in a chat: denoise, commit the image and <eoi>, and
+// continue with text conditioned on it.
+TEST_F(SchedulerTest, ModelDrawsAnImageThenContinues) {
+  Make(64);
+  executor_->ForceNextToken(/*after=*/FakeExecutor::kFirstTextToken + 0, /*next=*/4);
+  Request r = TextRequest(4, 6);
+  r.max_images = 1;
+  r.image.steps = 2;
+  r.uncond_prompt = {PromptPart::Text({2, 4})};
+  // Make the model say token 10 first, then <boi>.
+  executor_->ForceNextToken(/*after=*/13, /*next=*/4);
+  r.prompt = {PromptPart::Text({2, 11, 12, 13})};
+  Submit("A", std::move(r));
+  EXPECT_EQ(StepDescribed(), "A:prefill/4");                                 // samples <boi>
+  EXPECT_EQ(StepDescribed(), "A:decode/1 A:prefill/2 A:denoise/4 A:denoise/4");  // <boi>, CFG prefix
+  EXPECT_EQ(StepDescribed(), "A:denoise/4 A:denoise/4");
+  EXPECT_EQ(StepDescribed(), "A:commit/5");  // 4 clean patches + <eoi>
+  EXPECT_EQ(executor_->plans().back().spans[0].images[0].timestep, 0.0f);
+  RunToIdle();
+  auto& sink = *sinks_["A"];
+  EXPECT_EQ(sink.CountType(Type::kImage), 1);
+  EXPECT_EQ(sink.finish()->reason, FinishReason::kLength);
+  EXPECT_EQ(executor_->errors(), 0);
+}
+
+}  // namespace
+}  // namespace infusion::testing
