@@ -1,0 +1,215 @@
+#include "clients/bench/engine_bench.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "clients/bench/request_timing.h"
+#include "common/status_macros.h"
+#include "engine/kv_cache/kv_cache_manager.h"
+#include "engine/kv_cache/position_key.h"
+#include "engine/model/model_config.h"
+
+namespace infusion::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// FLOPs of the linear layers of the backbone per position.
+double BackboneFlopsPerPosition(const ModelConfig& c) {
+  const double d = c.hidden_size, hd = c.head_dim();
+  const double attn_proj = d * (2 * c.num_attention_heads * hd + 2 * c.num_key_value_heads * hd);
+  const double mlp = 3 * d * c.intermediate_size;
+  return 2 * c.num_hidden_layers * (attn_proj + mlp);
+}
+
+// FLOPs of attention scores and weighted sums for one query that sees `keys` keys.
+double AttentionFlops(const ModelConfig& c, double keys) {
+  return 4.0 * c.num_hidden_layers * c.num_attention_heads * c.head_dim() * keys;
+}
+
+// FLOPs of one image through the patch encoder and decoder.
+double PatchLayerFlops(const ModelConfig& c) {
+  const ImageConfig& im = c.image;
+  if (im.patch_encoder == PatchEncoderKind::kLinear) {
+    return 2.0 * 2 * im.num_patches() * im.patch_dim() * c.hidden_size;
+  }
+  const auto conv = [](double in, double out, double k, double side) {
+    return 2 * in * out * k * k * side * side;
+  };
+  const std::vector<int>& ch = im.unet.channels;
+  double flops = 0, side = im.latent_size;
+  double channels = ch[0];
+  flops += conv(im.latent_channels, ch[0], 3, side);
+  for (size_t l = 0; l < ch.size(); ++l) {
+    for (int r = 0; r < im.unet.num_res_blocks; ++r) {
+      // encoder block (in -> c_l) and decoder block (h + c_l -> c_l)
+      flops += conv(channels, ch[l], 3, side) + conv(ch[l], ch[l], 3, side);
+      flops += conv(2 * ch[l], ch[l], 3, side) + conv(ch[l], ch[l], 3, side);
+      channels = ch[l];
+    }
+    if (l + 1 < ch.size()) {
+      flops += conv(ch[l], ch[l], 3, side / 2) + conv(ch[l + 1], ch[l + 1], 3, side);
+      side /= 2;
+    }
+  }
+  flops += 2 * conv(ch.back(), c.hidden_size, 1, im.grid_size());
+  flops += conv(ch[0], im.latent_channels, 3, im.latent_size);
+  return flops;
+}
+
+double MeasureMatmulPeak(std::string* shape) {
+  c10::InferenceMode guard;
+  const int64_t m = 512, k = 512, n = 2048;
+  *shape = absl::StrCat("[", m, ", ", k, "] x [", k, ", ", n, "] float32");
+  const at::Tensor a = at::randn({m, k}), b = at::randn({k, n});
+  std::vector<double> times;
+  for (int i = 0; i < 12; ++i) {
+    const auto t0 = Clock::now();
+    at::Tensor c = at::matmul(a, b);
+    const auto t1 = Clock::now();
+    if (i >= 2) times.push_back(Seconds(t0, t1));
+  }
+  return 2.0 * m * k * n / *Percentile(times, 50) / 1e9;
+}
+
+}  // namespace
+
+absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& executor_options,
+                                                 const EngineBenchOptions& options) {
+  ASSIGN_OR_RETURN(ModelConfig config,
+                   ModelConfig::FromFile(executor_options.model_dir + "/config.json"));
+  ASSIGN_OR_RETURN(std::unique_ptr<ModelExecutor> executor, ModelExecutor::Create(executor_options));
+  const ExecutorInfo& info = executor->info();
+  EngineBenchResult result;
+  result.matmul_peak_gflops = MeasureMatmulPeak(&result.matmul_shape);
+  std::mt19937 rng(1);
+  auto token = [&] { return static_cast<int32_t>(10 + rng() % (info.vocab_size - 10)); };
+  SeqId next_seq = 0;
+
+  KvCacheManagerOptions kv_options;
+  kv_options.num_blocks = info.num_kv_blocks;
+  kv_options.block_size = info.block_size;
+  kv_options.enable_prefix_cache = false;
+  ASSIGN_OR_RETURN(std::unique_ptr<KvCacheManager> kv, KvCacheManager::Create(kv_options));
+
+  // A writing span of `tokens` at the end of sequence `seq`.
+  auto write_span = [&](SeqId seq, std::vector<int32_t> tokens, bool logits,
+                        SpanKind kind) -> absl::StatusOr<Span> {
+    std::vector<uint64_t> keys;
+    const int begin = kv->NumPositions(seq).value_or(0);
+    for (size_t i = 0; i < tokens.size(); ++i) keys.push_back(HashCombine(seq, begin + i));
+    if (begin == 0) {
+      RETURN_IF_ERROR(kv->Allocate(seq, keys).status());
+    } else {
+      RETURN_IF_ERROR(kv->Append(seq, keys).status());
+    }
+    Span span;
+    span.kind = kind;
+    span.seq_id = seq;
+    span.start_position = begin;
+    span.tokens = std::move(tokens);
+    ASSIGN_OR_RETURN(auto table, kv->BlockTable(seq));
+    span.block_table.assign(table.begin(), table.end());
+    ASSIGN_OR_RETURN(span.slots, kv->SlotMapping(seq, begin, begin + span.num_positions()));
+    span.want_logits = logits;
+    return span;
+  };
+  auto run = [&](const StepPlan& plan) -> absl::Status {
+    for (const SpanResult& r : executor->Execute(plan).spans) RETURN_IF_ERROR(r.status);
+    return absl::OkStatus();
+  };
+
+  for (int batch : options.decode_batches) {
+    std::vector<SeqId> seqs;
+    StepPlan prefill;
+    for (int b = 0; b < batch; ++b) {
+      seqs.push_back(next_seq++);
+      std::vector<int32_t> prompt;
+      for (int i = 0; i < options.context; ++i) prompt.push_back(token());
+      ASSIGN_OR_RETURN(Span s, write_span(seqs.back(), prompt, false, SpanKind::kPrefill));
+      prefill.spans.push_back(std::move(s));
+    }
+    RETURN_IF_ERROR(run(prefill));
+    std::vector<double> times;
+    double flops = 0;
+    for (int rep = 0; rep <= options.repetitions; ++rep) {
+      StepPlan step;
+      double step_flops = 0;
+      for (SeqId seq : seqs) {
+        ASSIGN_OR_RETURN(Span s, write_span(seq, {token()}, true, SpanKind::kDecode));
+        step_flops += BackboneFlopsPerPosition(config) +
+                      AttentionFlops(config, s.start_position + 1) +
+                      2.0 * config.hidden_size * config.vocab_size;
+        step.spans.push_back(std::move(s));
+      }
+      const auto t0 = Clock::now();
+      RETURN_IF_ERROR(run(step));
+      const auto t1 = Clock::now();
+      if (rep > 0) {  // the first step warms up
+        times.push_back(Seconds(t0, t1));
+        flops += step_flops;
+      }
+    }
+    for (SeqId seq : seqs) RETURN_IF_ERROR(kv->Free(seq));
+    const double median = *Percentile(times, 50);
+    result.rows.push_back({"decode", batch, batch, median * 1e3,
+                           flops / options.repetitions / median / 1e9});
+  }
+
+  const int n = info.num_patches;
+  std::vector<float> patches(static_cast<size_t>(n) * info.patch_dim);
+  std::normal_distribution<float> normal;
+  for (float& v : patches) v = normal(rng);
+  for (int batch : options.denoise_batches) {
+    std::vector<SeqId> seqs;  // cond and uncond prefix of each image
+    StepPlan prefill;
+    for (int b = 0; b < batch; ++b) {
+      for (int rows : {8, 2}) {  // "<bos> caption <boi>" and "<bos> <boi>"
+        seqs.push_back(next_seq++);
+        std::vector<int32_t> prompt;
+        for (int i = 0; i < rows; ++i) prompt.push_back(token());
+        ASSIGN_OR_RETURN(Span s, write_span(seqs.back(), prompt, false, SpanKind::kPrefill));
+        prefill.spans.push_back(std::move(s));
+      }
+    }
+    RETURN_IF_ERROR(run(prefill));
+    StepPlan step;
+    double step_flops = 0;
+    for (SeqId seq : seqs) {
+      Span span;
+      span.kind = SpanKind::kDenoise;
+      span.seq_id = seq;
+      span.start_position = *kv->NumPositions(seq);
+      span.tokens.assign(n, 0);
+      span.images.push_back({0, 0, patches.data(), 500.0f, true});
+      ASSIGN_OR_RETURN(auto table, kv->BlockTable(seq));
+      span.block_table.assign(table.begin(), table.end());
+      step_flops += n * BackboneFlopsPerPosition(config) +
+                    n * AttentionFlops(config, span.start_position + n) + PatchLayerFlops(config);
+      step.spans.push_back(std::move(span));
+    }
+    std::vector<double> times;
+    for (int rep = 0; rep <= options.repetitions; ++rep) {
+      const auto t0 = Clock::now();
+      RETURN_IF_ERROR(run(step));
+      const auto t1 = Clock::now();
+      if (rep > 0) times.push_back(Seconds(t0, t1));
+    }
+    for (SeqId seq : seqs) RETURN_IF_ERROR(kv->Free(seq));
+    const double median = *Percentile(times, 50);
+    result.rows.push_back({"denoise", batch, 2 * batch * n, median * 1e3,
+                           step_flops / median / 1e9});
+  }
+  return result;
+}
+
+}  // namespace infusion::bench

@@ -1,0 +1,96 @@
+#include "clients/bench/report.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+
+namespace infusion::bench {
+namespace {
+
+std::string Ms(const std::optional<double>& seconds) {
+  return seconds ? absl::StrFormat("%.1f", *seconds * 1e3) : "-";
+}
+
+nlohmann::json OrNull(const std::optional<double>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+std::string FormatTable(const std::vector<LoadSummary>& rows) {
+  std::string out = absl::StrFormat(
+      "%-7s %-11s %5s %5s %8s %8s %8s %17s %17s %17s %17s\n", "load", "mode", "conc", "done",
+      "req/s", "tok/s", "img/min", "TTFT p50/p99 ms", "ITL p50/p99 ms", "image p50/p99 ms",
+      "e2e p50/p99 ms");
+  for (const LoadSummary& s : rows) {
+    out += absl::StrFormat("%-7s %-11s %5d %5d %8.2f %8.1f %8.1f %17s %17s %17s %17s\n",
+                           s.workload, s.mode, s.concurrency, s.completed, s.requests_per_s,
+                           s.output_tokens_per_s, s.images_per_min,
+                           Ms(s.ttft_p50_s) + "/" + Ms(s.ttft_p99_s),
+                           Ms(s.itl_p50_s) + "/" + Ms(s.itl_p99_s),
+                           Ms(s.time_to_image_p50_s) + "/" + Ms(s.time_to_image_p99_s),
+                           Ms(s.e2e_p50_s) + "/" + Ms(s.e2e_p99_s));
+  }
+  return out;
+}
+
+std::string ToJson(const std::vector<LoadSummary>& rows) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const LoadSummary& s : rows) {
+    list.push_back({{"workload", s.workload},
+                    {"mode", s.mode},
+                    {"concurrency", s.concurrency},
+                    {"rate", s.rate > 0 ? nlohmann::json(s.rate) : nlohmann::json(nullptr)},
+                    {"completed", s.completed},
+                    {"failed", s.failed},
+                    {"duration_s", s.duration_s},
+                    {"requests_per_s", s.requests_per_s},
+                    {"output_tokens_per_s", s.output_tokens_per_s},
+                    {"images_per_min", s.images_per_min},
+                    {"ttft_p50_s", OrNull(s.ttft_p50_s)},
+                    {"ttft_p90_s", OrNull(s.ttft_p90_s)},
+                    {"ttft_p99_s", OrNull(s.ttft_p99_s)},
+                    {"itl_p50_s", OrNull(s.itl_p50_s)},
+                    {"itl_p90_s", OrNull(s.itl_p90_s)},
+                    {"itl_p99_s", OrNull(s.itl_p99_s)},
+                    {"time_to_image_p50_s", OrNull(s.time_to_image_p50_s)},
+                    {"time_to_image_p90_s", OrNull(s.time_to_image_p90_s)},
+                    {"time_to_image_p99_s", OrNull(s.time_to_image_p99_s)},
+                    {"e2e_p50_s", OrNull(s.e2e_p50_s)},
+                    {"e2e_p90_s", OrNull(s.e2e_p90_s)},
+                    {"e2e_p99_s", OrNull(s.e2e_p99_s)}});
+  }
+  return list.dump(2) + "\n";
+}
+
+std::string FormatEngineTable(const EngineBenchResult& r) {
+  std::string out = absl::StrFormat("matmul peak (%s): %.1f GFLOP/s\n", r.matmul_shape,
+                                    r.matmul_peak_gflops);
+  out += absl::StrFormat("%-8s %6s %10s %10s %10s %10s\n", "kind", "batch", "positions",
+                         "step ms", "GFLOP/s", "of peak");
+  for (const EngineBenchRow& row : r.rows) {
+    out += absl::StrFormat("%-8s %6d %10d %10.2f %10.2f %9.1f%%\n", row.kind, row.batch,
+                           row.positions, row.step_ms, row.gflops,
+                           100.0 * row.gflops / r.matmul_peak_gflops);
+  }
+  return out;
+}
+
+std::string EngineToJson(const EngineBenchResult& r) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const EngineBenchRow& row : r.rows) {
+    rows.push_back({{"kind", row.kind},
+                    {"batch", row.batch},
+                    {"positions", row.positions},
+                    {"step_ms", row.step_ms},
+                    {"gflops", row.gflops},
+                    {"fraction_of_peak", row.gflops / r.matmul_peak_gflops}});
+  }
+  return nlohmann::json{{"matmul_peak_gflops", r.matmul_peak_gflops},
+                        {"matmul_shape", r.matmul_shape},
+                        {"rows", rows}}
+             .dump(2) +
+         "\n";
+}
+
+}  // namespace infusion::bench
