@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-pthread libopenblas-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libabsl-dev prometheus-cpp-dev libstb-dev libsentencepiece-dev sentencepiece
+  libabsl-dev prometheus-cpp-dev libstb-dev sentencepiece
   nlohmann-json3-dev googletest libgtest-dev libgmock-dev
   prometheus python3-grpcio python3-grpc-tools python3-numpy
   bible-kjv libgloo-dev

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up, builds and starts infusion-server on the bundled default model (models/shapes).
+# Extra arguments go to infusion-server (e.g. --port 50051 --metrics_port 9090).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+bash scripts/build.sh infusion-server infusion-tool
+MODEL=${MODEL:-models/shapes}
+if [ ! -f "$MODEL/model.safetensors" ]; then
+  echo "serve: $MODEL has no trained weights yet; serving a RANDOMLY INITIALISED model of the" \
+       "same shape instead (it answers, but with noise)." >&2
+  RANDOM_MODEL=.cache/models/random-shapes
+  if [ ! -f "$RANDOM_MODEL/model.safetensors" ]; then
+    build/tools/infusion_tool/infusion-tool init --config configs/models/shapes.json \
+      --out "$RANDOM_MODEL" --seed 1 --tokenizer_corpus tests/data/corpus.txt
+  fi
+  MODEL=$RANDOM_MODEL
+fi
+exec build/server/infusion-server --model "$MODEL" "$@"
