@@ -558,6 +558,10 @@ void Scheduler::Impl::OnLogits(Seq* seq, const std::vector<float>& logits_in) {
     seq->state = RequestState::kDecoding;
   }
   seq->state = RequestState::kDecoding;
+  if (seq->usage.generated_tokens >= seq->req.text.max_tokens) {  // e.g. after an image
+    Finish(seq, RequestState::kFinished, FinishReason::kLength, absl::OkStatus());
+    return;
+  }
   const int32_t token = seq->sampler->Sample(logits).token_id;
   ++seq->usage.generated_tokens;
   ++counters_.generated_tokens;
