@@ -60,6 +60,7 @@ ModelExecutor::Impl::Impl(TransfusionModel model, int num_blocks, int block_size
     : model_(std::move(model)) {
   const ModelConfig& c = model_->config();
   model_->eval();
+  model_->FuseProjections();
   info_.vocab_size = c.vocab_size;
   info_.num_patches = c.image.num_patches();
   info_.patch_dim = c.image.patch_dim();

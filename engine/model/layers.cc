@@ -42,12 +42,26 @@ SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c)
   o_proj_ = register_module("o_proj", NoBiasLinear(num_heads_ * head_dim_, c.hidden_size));
 }
 
+void SelfAttentionImpl::FuseProjections() {
+  qkv_weight_ = at::cat({q_proj_->weight, k_proj_->weight, v_proj_->weight}, 0).detach();
+}
+
 at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const RotaryTables& rope,
                                       AttentionBackend& attention, int layer) {
   const int64_t tokens = x.size(0);
-  const at::Tensor q = ApplyRotary(q_proj_(x).view({tokens, num_heads_, head_dim_}), rope);
-  const at::Tensor k = ApplyRotary(k_proj_(x).view({tokens, num_kv_heads_, head_dim_}), rope);
-  const at::Tensor v = v_proj_(x).view({tokens, num_kv_heads_, head_dim_});
+  at::Tensor q, k, v;
+  if (qkv_weight_.defined()) {
+    const at::Tensor qkv = at::matmul(x, qkv_weight_.t());
+    const int64_t q_width = num_heads_ * head_dim_, kv_width = num_kv_heads_ * head_dim_;
+    q = qkv.narrow(1, 0, q_width);
+    k = qkv.narrow(1, q_width, kv_width);
+    v = qkv.narrow(1, q_width + kv_width, kv_width);
+  } else {
+    q = q_proj_(x), k = k_proj_(x), v = v_proj_(x);
+  }
+  q = ApplyRotary(q.reshape({tokens, num_heads_, head_dim_}), rope);
+  k = ApplyRotary(k.reshape({tokens, num_kv_heads_, head_dim_}), rope);
+  v = v.reshape({tokens, num_kv_heads_, head_dim_});
   const at::Tensor out = attention.Forward(layer, q, k, v);  // [T, H, D]
   return o_proj_(out.reshape({tokens, num_heads_ * head_dim_}));
 }
@@ -58,7 +72,16 @@ MlpImpl::MlpImpl(const ModelConfig& c) {
   down_proj_ = register_module("down_proj", NoBiasLinear(c.intermediate_size, c.hidden_size));
 }
 
+void MlpImpl::FuseProjections() {
+  gate_up_weight_ = at::cat({gate_proj_->weight, up_proj_->weight}, 0).detach();
+}
+
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  if (gate_up_weight_.defined()) {
+    const at::Tensor gate_up = at::matmul(x, gate_up_weight_.t());
+    const int64_t width = gate_up.size(-1) / 2;
+    return down_proj_(at::silu(gate_up.narrow(-1, 0, width)) * gate_up.narrow(-1, width, width));
+  }
   return down_proj_(at::silu(gate_proj_(x)) * up_proj_(x));
 }
 
@@ -68,6 +91,11 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
   input_layernorm_ = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
   post_attention_layernorm_ =
       register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+void DecoderLayerImpl::FuseProjections() {
+  self_attn_->FuseProjections();
+  mlp_->FuseProjections();
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RotaryTables& rope,

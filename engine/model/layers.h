@@ -46,10 +46,14 @@ class SelfAttentionImpl : public torch::nn::Module {
   // x: [T, hidden] -> [T, hidden].
   at::Tensor forward(const at::Tensor& x, const RotaryTables& rope, AttentionBackend& attention,
                      int layer);
+  // Inference only: one [q; k; v] product instead of three (fewer, larger matrix products).
+  // The fused copy does not follow later changes of the weights; the trainer never fuses.
+  void FuseProjections();
 
  private:
   int64_t num_heads_, num_kv_heads_, head_dim_;
   torch::nn::Linear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, o_proj_{nullptr};
+  at::Tensor qkv_weight_;  // [(H + 2 * Hkv) * D, hidden] when fused
 };
 TORCH_MODULE(SelfAttention);
 
@@ -58,9 +62,12 @@ class MlpImpl : public torch::nn::Module {
  public:
   explicit MlpImpl(const ModelConfig& config);
   at::Tensor forward(const at::Tensor& x);
+  // Inference only: one [gate; up] product (see SelfAttentionImpl::FuseProjections).
+  void FuseProjections();
 
  private:
   torch::nn::Linear gate_proj_{nullptr}, up_proj_{nullptr}, down_proj_{nullptr};
+  at::Tensor gate_up_weight_;  // [2 * intermediate, hidden] when fused
 };
 TORCH_MODULE(Mlp);
 
@@ -70,6 +77,7 @@ class DecoderLayerImpl : public torch::nn::Module {
   explicit DecoderLayerImpl(const ModelConfig& config);
   at::Tensor forward(const at::Tensor& x, const RotaryTables& rope, AttentionBackend& attention,
                      int layer);
+  void FuseProjections();
 
  private:
   RMSNorm input_layernorm_{nullptr}, post_attention_layernorm_{nullptr};

@@ -82,6 +82,10 @@ void TransfusionModelImpl::InitWeights(uint64_t seed) {
   }
 }
 
+void TransfusionModelImpl::FuseProjections() {
+  for (size_t i = 0; i < layers_->size(); ++i) layers_->ptr<DecoderLayerImpl>(i)->FuseProjections();
+}
+
 absl::StatusOr<TransfusionModel> LoadTransfusionModel(const std::string& model_dir) {
   ASSIGN_OR_RETURN(ModelConfig config, ModelConfig::FromFile(model_dir + "/config.json"));
   TransfusionModel model(config);

@@ -53,6 +53,10 @@ class TransfusionModelImpl : public torch::nn::Module {
   // norm weights. Deterministic for a seed.
   void InitWeights(uint64_t seed);
 
+  // Inference only: fuses the q/k/v and gate/up products of every layer (fewer, larger matrix
+  // products). Call after the weights are final; training never does.
+  void FuseProjections();
+
   const ModelConfig& config() const { return config_; }
 
  private:
