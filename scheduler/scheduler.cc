@@ -419,7 +419,15 @@ void Scheduler::Impl::MakeRoom(Decisions* d) {
       }
     }
     if (victim == nullptr) return;
-    Preempt(victim);
+    int running = 0;
+    for (auto& owned : running_) running += !IsTerminal(owned->state);
+    if (running == 1) {
+      // Alone and still out of room: it can never finish; recomputing it would loop forever.
+      Finish(victim, RequestState::kFailed, FinishReason::kError,
+             absl::ResourceExhaustedError("the request needs more KV-cache blocks than exist"));
+    } else {
+      Preempt(victim);
+    }
     auto gone = [victim](const Fill& f) { return f.seq == victim; };
     d->fills.erase(std::remove_if(d->fills.begin(), d->fills.end(), gone), d->fills.end());
     d->denoise.erase(std::remove(d->denoise.begin(), d->denoise.end(), victim), d->denoise.end());
