@@ -38,6 +38,16 @@ void SetMinLogSeverity(LogSeverity severity);
 #define LOG(severity) \
   ::infusion::LogMessage(__FILE__, __LINE__, INFUSION_LOG_##severity).stream()
 
+// LibTorch brings glog's macros of the same names; ours (same meaning) replace them.
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LT
+#undef CHECK_LE
+#undef CHECK_GT
+#undef CHECK_GE
+#undef LOG
+
 #define CHECK(cond)                                              \
   if (cond) {                                                    \
   } else /* NOLINT */                                            \
