@@ -29,16 +29,13 @@ void SetMinLogSeverity(LogSeverity severity);
 
 }  // namespace infusion
 
-
 #define INFUSION_LOG_INFO ::infusion::LogSeverity::kInfo
 #define INFUSION_LOG_WARNING ::infusion::LogSeverity::kWarning
 #define INFUSION_LOG_ERROR ::infusion::LogSeverity::kError
 #define INFUSION_LOG_FATAL ::infusion::LogSeverity::kFatal
 
-#define LOG(severity) \
-  ::infusion::LogMessage(__FILE__, __LINE__, INFUSION_LOG_##severity).stream()
-
 // LibTorch brings glog's macros of the same names; ours (same meaning) replace them.
+#undef LOG
 #undef CHECK
 #undef CHECK_EQ
 #undef CHECK_NE
@@ -46,7 +43,9 @@ void SetMinLogSeverity(LogSeverity severity);
 #undef CHECK_LE
 #undef CHECK_GT
 #undef CHECK_GE
-#undef LOG
+
+#define LOG(severity) \
+  ::infusion::LogMessage(__FILE__, __LINE__, INFUSION_LOG_##severity).stream()
 
 #define CHECK(cond)                                              \
   if (cond) {                                                    \
