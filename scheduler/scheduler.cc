@@ -142,7 +142,8 @@ class Scheduler::Impl {
   void OnLogits(Seq* seq, const std::vector<float>& logits);
   void StartImage(Seq* seq);
   void OnNoise(Seq* seq, const std::vector<float>& eps_cond, const std::vector<float>* eps_uncond);
-  void EmitText(Seq* seq);
+  // Streams newly decoded text; `final` also releases a held-back incomplete tail.
+  void EmitText(Seq* seq, bool final = false);
   void Emit(Seq* seq, RequestEvent event) { seq->sink->OnEvent(std::move(event)); }
   void Finish(Seq* seq, RequestState state, FinishReason reason, absl::Status status);
   void Preempt(Seq* seq);
@@ -593,12 +594,17 @@ void Scheduler::Impl::OnLogits(Seq* seq, const std::vector<float>& logits_in) {
   }
 }
 
-void Scheduler::Impl::EmitText(Seq* seq) {
+void Scheduler::Impl::EmitText(Seq* seq, bool final) {
   if (!model_.decode) return;
   const std::string text = model_.decode(seq->text_tokens);
-  if (text.size() <= seq->decoded_bytes) return;
-  const std::string fresh = text.substr(seq->decoded_bytes);
-  const size_t complete = Utf8CompletePrefixLength(fresh);
+  // The detokenizer shows a byte sequence cut short as U+FFFD until its last byte arrives; hold
+  // such a tail back (unless the request is ending) so that what was emitted stays a prefix.
+  static constexpr char kReplacement[] = "\xEF\xBF\xBD";
+  size_t stable = text.size();
+  while (!final && stable >= 3 && text.compare(stable - 3, 3, kReplacement) == 0) stable -= 3;
+  if (stable <= seq->decoded_bytes) return;
+  const std::string fresh = text.substr(seq->decoded_bytes, stable - seq->decoded_bytes);
+  const size_t complete = final ? fresh.size() : Utf8CompletePrefixLength(fresh);
   seq->decoded_bytes += complete;
   StopMatcher::Result r = seq->stop->Feed(fresh.substr(0, complete));
   if (!r.text.empty()) {
@@ -689,9 +695,14 @@ void Scheduler::Impl::ReleaseKv(Seq* seq) {
 void Scheduler::Impl::Finish(Seq* seq, RequestState state, FinishReason reason,
                              absl::Status status) {
   if (IsTerminal(seq->state)) return;
-  // Text held back because it might have begun a stop string is the client's after all.
+  seq->state = state;  // terminal from here on: nested calls (a stop string in the tail) return
+  // Text held back (an incomplete character, or what might have begun a stop string) is the
+  // client's after all.
   const bool normal_end = reason == FinishReason::kStop || reason == FinishReason::kLength ||
                           reason == FinishReason::kImage;
+  if (normal_end && !seq->stop->stopped()) {
+    EmitText(seq, /*final=*/true);
+  }
   if (normal_end && !seq->stop->stopped()) {
     std::string held = seq->stop->Flush();
     if (!held.empty()) {
@@ -702,7 +713,6 @@ void Scheduler::Impl::Finish(Seq* seq, RequestState state, FinishReason reason,
     }
   }
   ReleaseKv(seq);
-  seq->state = state;
   RequestEvent e;
   e.type = RequestEvent::Type::kFinish;
   e.reason = reason;

@@ -19,10 +19,14 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
 #include "clients/bench/engine_bench.h"
+#include "clients/bench/grpc_driver.h"
 #include "clients/bench/in_process_driver.h"
 #include "clients/bench/report.h"
 
 ABSL_FLAG(std::string, model, "", "model directory (in-process and engine modes)");
+ABSL_FLAG(std::string, server, "",
+          "host:port of an infusion-server: run the workloads over gRPC instead of in-process");
+ABSL_FLAG(std::string, api_key, "", "gRPC mode: API key, sent as a bearer token");
 ABSL_FLAG(bool, engine, false, "engine-only micro-benchmark (decode and denoise step times)");
 ABSL_FLAG(std::string, workload, "chat", "comma-separated list of chat, t2i, mixed");
 ABSL_FLAG(int, concurrency, 8, "closed loop: concurrent clients (mixed: text clients)");
@@ -56,11 +60,63 @@ int RunEngine(const ModelExecutorOptions& executor_options) {
   return 0;
 }
 
-int RunWorkloads(const ModelExecutorOptions& executor_options) {
+WorkloadParams Workload() {
   WorkloadParams workload;
   workload.chat_max_tokens = absl::GetFlag(FLAGS_chat_max_tokens);
   workload.image_steps = absl::GetFlag(FLAGS_image_steps);
   workload.guidance_scale = static_cast<float>(absl::GetFlag(FLAGS_guidance));
+  return workload;
+}
+
+// Runs each workload of --workload on `driver`, appending one summary per workload.
+bool RunEach(Driver& driver, const std::string& mode, std::vector<LoadSummary>* rows) {
+  const std::vector<std::string> names =
+      absl::StrSplit(absl::GetFlag(FLAGS_workload), ',', absl::SkipEmpty());
+  for (const std::string& name : names) {
+    if (name != "chat" && name != "t2i" && name != "mixed") {
+      std::fprintf(stderr, "infusion-bench: unknown workload '%s'\n", name.c_str());
+      return false;
+    }
+    LoadSpec spec;
+    spec.workload = name;
+    spec.concurrency = absl::GetFlag(FLAGS_concurrency);
+    spec.image_concurrency = absl::GetFlag(FLAGS_image_concurrency);
+    spec.rate = absl::GetFlag(FLAGS_rate);
+    spec.requests = absl::GetFlag(FLAGS_requests);
+    std::fprintf(stderr, "running %s (%s)...\n", name.c_str(), mode.c_str());
+    rows->push_back(Summarize(spec, mode, RunLoad(driver, spec)));
+  }
+  return true;
+}
+
+int Report(const std::vector<LoadSummary>& rows) {
+  std::fputs(FormatTable(rows).c_str(), stdout);
+  if (const std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
+    std::ofstream(path) << ToJson(rows);
+  }
+  return 0;
+}
+
+int RunOverGrpc() {
+  client::ClientOptions options;
+  options.server = absl::GetFlag(FLAGS_server);
+  options.api_key = absl::GetFlag(FLAGS_api_key);
+  auto driver = GrpcDriver::Create(options, Workload());
+  if (!driver.ok()) {
+    std::fprintf(stderr, "infusion-bench: %s\n", driver.status().ToString().c_str());
+    return 1;
+  }
+  if (absl::GetFlag(FLAGS_compare_sequential)) {
+    std::fprintf(stderr, "infusion-bench: --compare-sequential needs in-process mode (--model); "
+                         "the server's scheduler is configured by the server\n");
+  }
+  std::vector<LoadSummary> rows;
+  if (!RunEach(**driver, "grpc", &rows)) return 2;
+  return Report(rows);
+}
+
+int RunWorkloads(const ModelExecutorOptions& executor_options) {
+  const WorkloadParams workload = Workload();
   SchedulerOptions continuous;
   continuous.max_tokens_per_step = absl::GetFlag(FLAGS_max_tokens_per_step);
   continuous.max_image_share = absl::GetFlag(FLAGS_max_image_share);
@@ -78,28 +134,9 @@ int RunWorkloads(const ModelExecutorOptions& executor_options) {
       std::fprintf(stderr, "infusion-bench: %s\n", driver.status().ToString().c_str());
       return 1;
     }
-    const std::vector<std::string> names =
-        absl::StrSplit(absl::GetFlag(FLAGS_workload), ',', absl::SkipEmpty());
-    for (const std::string& name : names) {
-      if (name != "chat" && name != "t2i" && name != "mixed") {
-        std::fprintf(stderr, "infusion-bench: unknown workload '%s'\n", name.c_str());
-        return 2;
-      }
-      LoadSpec spec;
-      spec.workload = name;
-      spec.concurrency = absl::GetFlag(FLAGS_concurrency);
-      spec.image_concurrency = absl::GetFlag(FLAGS_image_concurrency);
-      spec.rate = absl::GetFlag(FLAGS_rate);
-      spec.requests = absl::GetFlag(FLAGS_requests);
-      std::fprintf(stderr, "running %s (%s)...\n", name.c_str(), mode.c_str());
-      rows.push_back(Summarize(spec, mode, RunLoad(**driver, spec)));
-    }
+    if (!RunEach(**driver, mode, &rows)) return 2;
   }
-  std::fputs(FormatTable(rows).c_str(), stdout);
-  if (const std::string path = absl::GetFlag(FLAGS_json); !path.empty()) {
-    std::ofstream(path) << ToJson(rows);
-  }
-  return 0;
+  return Report(rows);
 }
 
 }  // namespace
@@ -119,8 +156,9 @@ int main(int argc, char** argv) {
   executor_options.model_dir = absl::GetFlag(FLAGS_model);
   executor_options.num_threads = absl::GetFlag(FLAGS_threads);
   executor_options.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
+  if (!absl::GetFlag(FLAGS_server).empty()) return infusion::bench::RunOverGrpc();
   if (executor_options.model_dir.empty()) {
-    std::fprintf(stderr, "infusion-bench: --model is required\n");
+    std::fprintf(stderr, "infusion-bench: --model or --server is required\n");
     return 2;
   }
   return absl::GetFlag(FLAGS_engine) ? infusion::bench::RunEngine(executor_options)

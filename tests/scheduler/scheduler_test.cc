@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
+#include "engine/sampler/utf8.h"
 #include "tests/scheduler/scheduler_test_util.h"
 
 namespace infusion::testing {
@@ -262,6 +265,50 @@ TEST_F(SchedulerTest, ModelDrawsAnImageThenContinues) {
   EXPECT_EQ(sink.CountType(Type::kImage), 1);
   EXPECT_EQ(sink.finish()->reason, FinishReason::kLength);
   EXPECT_EQ(executor_->errors(), 0);
+}
+
+// A detokenizer (like sentencepiece's) shows a multi-byte character cut short as U+FFFD until its
+// last byte arrives. Streamed text must hold such a tail back, so that the deltas add up to the
+// final text exactly and every delta is valid UTF-8.
+TEST_F(SchedulerTest, StreamedTextNeverSplitsOrLosesCharacters) {
+  std::set<std::string> outputs;  // every text the detokenizer produced
+  SchedulerModelInfo info = FakeModelInfo();
+  info.decode = [&outputs](const std::vector<int32_t>& ids) {
+    std::string bytes;
+    for (int32_t id : ids) bytes += id % 3 == 0 ? "\xC3" : id % 3 == 1 ? "\xA9" : "a";
+    std::string text;  // invalid or cut-short sequences become U+FFFD, as sentencepiece does
+    for (size_t i = 0; i < bytes.size();) {
+      if (static_cast<unsigned char>(bytes[i]) == 0xC3 && i + 1 < bytes.size() &&
+          static_cast<unsigned char>(bytes[i + 1]) == 0xA9) {
+        text += "\xC3\xA9";
+        i += 2;
+      } else if (bytes[i] == 'a') {
+        text += 'a';
+        ++i;
+      } else {
+        text += "\xEF\xBF\xBD";
+        ++i;
+      }
+    }
+    outputs.insert(text);
+    return text;
+  };
+  executor_ = std::make_unique<FakeExecutor>(64, 4);
+  scheduler_ = *Scheduler::Create(SchedulerOptions(), info, executor_.get());
+  for (int i = 0; i < 6; ++i) Submit(std::string(1, 'A' + i), TextRequest(3 + i, 30, 11 + i));
+  RunToIdle();
+  for (const auto& [name, sink] : sinks_) {
+    std::string joined;
+    for (const auto& e : sink->events()) {
+      if (e.type != Type::kText) continue;
+      EXPECT_TRUE(IsValidUtf8(e.text)) << name;
+      joined += e.text;
+    }
+    // The deltas add up to a whole detokenized text (the request's final one): nothing lost.
+    EXPECT_TRUE(outputs.count(joined)) << name << ": " << joined;
+    EXPECT_NE(joined.find("\xC3\xA9"), std::string::npos) << name;  // the case did occur
+    EXPECT_EQ(sink->finish()->usage.generated_tokens, 30);
+  }
 }
 
 }  // namespace

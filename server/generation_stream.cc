@@ -1,0 +1,156 @@
+#include "server/generation_stream.h"
+
+#include <grpcpp/impl/codegen/proto_utils.h>
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "infusion/v1/infusion.pb.h"
+#include "server/grpc_status.h"
+
+namespace infusion {
+namespace {
+
+class RejectedStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  explicit RejectedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+
+bool IsNormalEnd(FinishReason reason) {
+  return reason == FinishReason::kStop || reason == FinishReason::kLength ||
+         reason == FinishReason::kImage;
+}
+
+}  // namespace
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerationStream::Reject(const grpc::Status& status) {
+  return new RejectedStream(status);
+}
+
+GenerationStream* GenerationStream::Start(const StreamEnvironment& env,
+                                          grpc::CallbackServerContext* context, std::string rpc,
+                                          Request request, absl::Time arrival,
+                                          CallGate::Ticket ticket) {
+  auto* stream = new GenerationStream(env, context, std::move(rpc), arrival, std::move(ticket));
+  stream->Submit(std::move(request));
+  return stream;
+}
+
+GenerationStream::GenerationStream(const StreamEnvironment& env,
+                                   grpc::CallbackServerContext* context, std::string rpc,
+                                   absl::Time arrival, CallGate::Ticket ticket)
+    : env_(env),
+      context_(context),
+      rpc_(std::move(rpc)),
+      arrival_(arrival),
+      ticket_(std::move(ticket)) {}
+
+void GenerationStream::Submit(Request request) {
+  events_ = std::make_shared<EventQueue>([this] { env_.workers->Post([this] { Pump(); }); });
+  absl::StatusOr<RequestId> id = env_.scheduler->Submit(std::move(request), events_);
+  if (!id.ok()) {
+    End(ToGrpcStatus(id.status()));
+    return;
+  }
+  id_ = *id;
+  submitted_ = true;
+}
+
+void GenerationStream::Pump() {
+  while (std::optional<TimedEvent> next = events_->Pop()) {
+    Observe(*next);
+    const bool last = next->event.type == RequestEvent::Type::kFinish;
+    if (!writes_failed_) {
+      const absl::Status built = BuildResponse(next->event);
+      if (built.ok()) {
+        if (last) final_status_ = FinishStatus(next->event);
+        StartWrite(&write_buffer_);
+        return;  // OnWriteDone continues
+      }
+      // The call cannot go on: its request is cancelled and the rest of its events dropped.
+      writes_failed_ = true;
+      error_ =
+          grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat("response: ", built.message()));
+      if (!last) env_.scheduler->Cancel(id_);
+    }
+    if (last) {
+      End(error_.value_or(FinishStatus(next->event)));
+      return;
+    }
+  }
+}
+
+absl::Status GenerationStream::BuildResponse(const RequestEvent& event) {
+  absl::StatusOr<v1::GenerateResponse> response = env_.converter->ToResponse(event);
+  if (!response.ok()) return response.status();
+  write_buffer_.Clear();  // the serializer wants an empty buffer; the last write is done with it
+  bool own_buffer = false;
+  const grpc::Status serialized = grpc::SerializationTraits<v1::GenerateResponse>::Serialize(
+      *response, &write_buffer_, &own_buffer);
+  if (!serialized.ok()) return absl::InternalError(serialized.error_message());
+  return absl::OkStatus();
+}
+
+void GenerationStream::OnWriteDone(bool ok) {
+  if (!ok && !writes_failed_) {
+    writes_failed_ = true;  // the client is gone; gRPC reports it to OnCancel as well
+    env_.scheduler->Cancel(id_);
+  }
+  if (final_status_.has_value()) {
+    End(*final_status_);
+    return;
+  }
+  env_.workers->Post([this] { Pump(); });
+}
+
+void GenerationStream::OnCancel() {
+  if (context_->deadline() <= std::chrono::system_clock::now()) deadline_passed_ = true;
+  if (submitted_) env_.scheduler->Cancel(id_);
+}
+
+void GenerationStream::OnDone() { delete this; }
+
+void GenerationStream::Observe(const TimedEvent& timed) {
+  const RequestEvent& event = timed.event;
+  switch (event.type) {
+    case RequestEvent::Type::kText:
+      if (last_text_.has_value()) {
+        env_.metrics->ObserveInterTokenLatency(timed.time - *last_text_);
+      } else {
+        env_.metrics->ObserveTimeToFirstToken(timed.time - arrival_);
+      }
+      last_text_ = timed.time;
+      break;
+    case RequestEvent::Type::kImageProgress:
+      break;
+    case RequestEvent::Type::kImage:
+      env_.metrics->ObserveTimeToImage(timed.time - arrival_);
+      break;
+    case RequestEvent::Type::kFinish:
+      // A request cancelled or expired in the queue was never admitted: no queue time.
+      if (IsNormalEnd(event.reason)) {
+        env_.metrics->ObserveQueueTime(absl::Seconds(event.usage.queue_seconds));
+      }
+      env_.metrics->ObserveLatency(rpc_, timed.time - arrival_);
+      break;
+  }
+}
+
+grpc::Status GenerationStream::FinishStatus(const RequestEvent& finish) const {
+  if (finish.reason == FinishReason::kCancelled && deadline_passed_) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
+  }
+  if (finish.reason == FinishReason::kError && finish.status.ok()) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "generation failed");
+  }
+  return ToGrpcStatus(finish.status);
+}
+
+void GenerationStream::End(const grpc::Status& status) {
+  env_.metrics->CountRequest(rpc_, static_cast<absl::StatusCode>(status.error_code()));
+  Finish(status);
+}
+
+}  // namespace infusion

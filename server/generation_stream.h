@@ -1,0 +1,94 @@
+// One streaming call (Generate, TextToImage, Caption, Chat, EditImage): submits the converted
+// request to the scheduler and writes the request's events to the client as GenerateResponses.
+//
+// Threads: the scheduler's engine thread only queues events (EventQueue); a WorkerPool thread
+// turns each into a response (decoding images to PNG) and starts its write; gRPC runs
+// OnWriteDone, OnCancel and OnDone. One write is in flight at a time; OnWriteDone hands the next
+// one back to the pool. OnCancel (client gone, or its deadline passed) cancels the request in the
+// scheduler, which frees its KV blocks at the next step and ends the event stream.
+//
+// The call ends with the status of the scheduler's Finish event: OK for stop, length and image;
+// CANCELLED, DEADLINE_EXCEEDED or the executor's error otherwise. A Finish message is written
+// before the status in every case, so clients see the reason and the usage.
+#ifndef INFUSION_SERVER_GENERATION_STREAM_H_
+#define INFUSION_SERVER_GENERATION_STREAM_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/time/time.h"
+#include "scheduler/scheduler.h"
+#include "server/call_gate.h"
+#include "server/event_queue.h"
+#include "server/proto_converter.h"
+#include "server/server_metrics.h"
+#include "server/worker_pool.h"
+
+namespace infusion {
+
+// What every stream uses; owned by the server, outliving every call.
+struct StreamEnvironment {
+  Scheduler* scheduler = nullptr;
+  const ProtoConverter* converter = nullptr;
+  WorkerPool* workers = nullptr;
+  ServerMetrics* metrics = nullptr;
+};
+
+class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
+ public:
+  // Submits `request` and streams its events; a refused submission (queue full, request that can
+  // never run) ends the call at once. `arrival` is when the call reached the server; `ticket`
+  // is held until the call is done, when the stream deletes itself.
+  static GenerationStream* Start(const StreamEnvironment& env, grpc::CallbackServerContext* context,
+                                 std::string rpc, Request request, absl::Time arrival,
+                                 CallGate::Ticket ticket);
+
+  // A call refused before it reached the scheduler (authentication, parsing, validation).
+  static grpc::ServerWriteReactor<grpc::ByteBuffer>* Reject(const grpc::Status& status);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  GenerationStream(const StreamEnvironment& env, grpc::CallbackServerContext* context,
+                   std::string rpc, absl::Time arrival, CallGate::Ticket ticket);
+  void Submit(Request request);
+  // Worker thread: takes the next event and starts its write; returns when a write is in flight,
+  // the call is finished, or no event is left (the next one wakes the pump again).
+  void Pump();
+  // Serializes the response to `event` into write_buffer_.
+  absl::Status BuildResponse(const RequestEvent& event);
+  void Observe(const TimedEvent& event);
+  grpc::Status FinishStatus(const RequestEvent& finish) const;
+  void End(const grpc::Status& status);
+
+  const StreamEnvironment env_;
+  grpc::CallbackServerContext* const context_;
+  const std::string rpc_;
+  const absl::Time arrival_;
+  const CallGate::Ticket ticket_;
+  std::shared_ptr<EventQueue> events_;  // shared with the scheduler, which may outlive the call
+
+  // Set by Submit, which runs in the method handler: gRPC sets the reactor up, and may call
+  // OnCancel, only after the handler returns.
+  bool submitted_ = false;
+  RequestId id_ = 0;
+  std::atomic<bool> deadline_passed_{false};  // OnCancel ran because the deadline passed
+
+  // The pump's state: touched by one thread at a time, handed over by StartWrite / OnWriteDone /
+  // WorkerPool::Post, each of which orders memory.
+  grpc::ByteBuffer write_buffer_;             // the response being written
+  bool writes_failed_ = false;                // the client is gone: drain events, write nothing
+  std::optional<grpc::Status> final_status_;  // set once the Finish event's write started
+  std::optional<grpc::Status> error_;         // a response could not be built: the call's status
+  std::optional<absl::Time> last_text_;       // when the previous text delta was emitted
+};
+
+}  // namespace infusion
+
+#endif  // INFUSION_SERVER_GENERATION_STREAM_H_

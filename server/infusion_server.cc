@@ -1,0 +1,213 @@
+#include "server/infusion_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <prometheus/registry.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "common/logging.h"
+#include "common/status_macros.h"
+#include "engine/executor/model_executor.h"
+#include "engine/processor/model_processor.h"
+#include "scheduler/scheduler.h"
+#include "server/api_key_authenticator.h"
+#include "server/infusion_service.h"
+#include "server/metrics_endpoint.h"
+#include "server/proto_converter.h"
+#include "server/request_parser.h"
+#include "server/scheduler_collector.h"
+#include "server/server_metrics.h"
+#include "server/worker_pool.h"
+
+namespace infusion {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+// Written to a temporary name and renamed, so that a reader never sees half a file.
+absl::Status WritePortFile(const std::string& path, int port, int metrics_port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream file(tmp);
+    file << "grpc " << port << "\nmetrics " << metrics_port << "\n";
+    if (!file.good()) return absl::InternalError(absl::StrCat(tmp, ": write failed"));
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat(path, ": rename failed"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const ServerOptions& options) {
+  if (options.tls_cert.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions ssl;
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  ASSIGN_OR_RETURN(pair.private_key, ReadFile(options.tls_key));
+  ASSIGN_OR_RETURN(pair.cert_chain, ReadFile(options.tls_cert));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  return grpc::SslServerCredentials(ssl);
+}
+
+// Waits for one request's Finish.
+class Completion : public EventSink {
+ public:
+  void OnEvent(RequestEvent event) override {
+    if (event.type != RequestEvent::Type::kFinish) return;
+    status_ = std::move(event.status);
+    done_.Notify();
+  }
+  absl::Status Wait() {
+    done_.WaitForNotification();
+    return status_;
+  }
+
+ private:
+  absl::Notification done_;
+  absl::Status status_;  // written before done_ is notified
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<InfusionServer>> InfusionServer::Create(
+    const ServerOptions& options) {
+  RETURN_IF_ERROR(options.Validate());
+  std::unique_ptr<InfusionServer> s(new InfusionServer());
+  ASSIGN_OR_RETURN(s->processor_, ModelProcessor::Create(options.executor.model_dir));
+  ASSIGN_OR_RETURN(s->executor_, ModelExecutor::Create(options.executor));
+
+  const ModelConfig& config = s->processor_->config();
+  SchedulerModelInfo model;
+  model.bos_token_id = config.tokens.bos;
+  model.eos_token_id = config.tokens.eos;
+  model.boi_token_id = config.tokens.boi;
+  model.eoi_token_id = config.tokens.eoi;
+  model.end_of_turn_token_id = config.tokens.end_of_turn;
+  model.num_train_timesteps = config.diffusion.num_train_timesteps;
+  const ModelProcessor* processor = s->processor_.get();
+  model.decode = [processor](const std::vector<int32_t>& ids) {
+    return processor->Detokenize(ids);
+  };
+  ASSIGN_OR_RETURN(s->scheduler_, Scheduler::Create(options.scheduler, model, s->executor_.get()));
+  s->scheduler_->Start();
+
+  s->converter_ = std::make_unique<ProtoConverter>(processor, options.image_limits);
+  ASSIGN_OR_RETURN(s->parser_, RequestParser::Create(v1::GenerateRequest::descriptor()->file()));
+  if (!options.api_keys_file.empty()) {
+    ASSIGN_OR_RETURN(s->authenticator_, ApiKeyAuthenticator::FromFile(options.api_keys_file));
+  }
+  RETURN_IF_ERROR(s->StartMetrics(options));
+  s->workers_ = std::make_unique<WorkerPool>(options.stream_threads);
+  RETURN_IF_ERROR(s->StartGrpc(options));
+  if (!options.port_file.empty()) {
+    RETURN_IF_ERROR(WritePortFile(options.port_file, s->port_, s->metrics_port_));
+  }
+  LOG(INFO) << "listening: gRPC on " << options.host << ":" << s->port_ << ", metrics on "
+            << options.host << ":" << s->metrics_port_ << "/metrics";
+  RETURN_IF_ERROR(s->WarmUp());
+  s->server_->GetHealthCheckService()->SetServingStatus(true);
+  LOG(INFO) << "serving " << options.executor.model_dir;
+  return s;
+}
+
+absl::Status InfusionServer::StartMetrics(const ServerOptions& options) {
+  registry_ = std::make_shared<prometheus::Registry>();
+  const ModelConfig& config = processor_->config();
+  const v1::ModelInfo info = converter_->ModelInfo();
+  metrics_ = std::make_unique<ServerMetrics>(
+      registry_.get(), std::map<std::string, std::string>{
+                           {"model", info.name()},
+                           {"codec", info.codec()},
+                           {"patch_encoder", info.patch_encoder()},
+                           {"context_length", absl::StrCat(config.max_position_embeddings)},
+                       });
+  collector_ = std::make_shared<SchedulerCollector>(scheduler_.get());
+  ASSIGN_OR_RETURN(metrics_endpoint_, MetricsEndpoint::Start(options.host, options.metrics_port,
+                                                             {registry_, collector_}));
+  metrics_port_ = metrics_endpoint_->port();
+  return absl::OkStatus();
+}
+
+absl::Status InfusionServer::StartGrpc(const ServerOptions& options) {
+  service_ = std::make_unique<InfusionService>(
+      StreamEnvironment{scheduler_.get(), converter_.get(), workers_.get(), metrics_.get()},
+      parser_.get(), authenticator_.get(), &gate_);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  const std::string address = absl::StrCat(options.host, ":", options.port);
+  builder.AddListeningPort(address, credentials, &port_);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("gRPC: cannot listen on ", address));
+  }
+  // gRPC's health service reports the whole server SERVING from the start; not before warm-up.
+  grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService();
+  health->SetServingStatus("", false);
+  health->SetServingStatus(kInfusionServiceName, false);
+  return absl::OkStatus();
+}
+
+// One request through every kind of step (prefill and decode; guided denoising), so that
+// LibTorch's first-call costs are paid before the first client's.
+absl::Status InfusionServer::WarmUp() {
+  v1::GenerateRequest text;
+  text.add_parts()->set_text("warm up");
+  text.mutable_text()->set_max_tokens(2);
+  text.set_max_images(0);
+  v1::TextToImageRequest image;
+  image.set_prompt("warm up");
+  image.mutable_image()->set_steps(1);
+  image.mutable_image()->set_guidance_scale(2.0f);
+  ASSIGN_OR_RETURN(Request text_request, converter_->ToRequest(text));
+  ASSIGN_OR_RETURN(Request image_request, converter_->ToRequest(image));
+  for (Request* request : {&text_request, &image_request}) {
+    request->name = "warm-up";
+    auto completion = std::make_shared<Completion>();
+    RETURN_IF_ERROR(scheduler_->Submit(std::move(*request), completion).status());
+    absl::Status done = completion->Wait();
+    if (!done.ok()) return absl::InternalError(absl::StrCat("warm-up failed: ", done.message()));
+  }
+  return absl::OkStatus();
+}
+
+void InfusionServer::Drain(absl::Duration grace) {
+  LOG(INFO) << "draining: " << absl::FormatDuration(grace) << " for running calls";
+  gate_.Close();
+  server_->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING, for good
+  if (!gate_.AwaitEmpty(absl::Now() + grace)) {
+    LOG(WARNING) << "grace period over: cancelling the calls still running";
+  }
+  // Cancels what is left: calls past the grace period and health Watch streams.
+  server_->Shutdown(absl::ToChronoTime(absl::Now()));
+  server_->Wait();
+  scheduler_->Stop();
+  LOG(INFO) << "drained";
+}
+
+InfusionServer::~InfusionServer() {
+  if (server_ != nullptr) {
+    server_->Shutdown(absl::ToChronoTime(absl::Now()));
+    server_->Wait();
+  }
+  // No event may reach a stream, or the worker pool, once they are gone.
+  if (scheduler_ != nullptr) scheduler_->Stop();
+}
+
+}  // namespace infusion

@@ -1,0 +1,89 @@
+#include "server/infusion_service.h"
+
+#include <chrono>
+#include <optional>
+
+#include "server/grpc_status.h"
+
+namespace infusion {
+namespace {
+
+absl::Status ShuttingDown() { return absl::UnavailableError("the server is shutting down"); }
+
+absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
+  const std::chrono::system_clock::time_point deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
+}
+
+}  // namespace
+
+InfusionService::InfusionService(const StreamEnvironment& env, const RequestParser* parser,
+                                 const ApiKeyAuthenticator* authenticator, CallGate* gate)
+    : env_(env), parser_(parser), authenticator_(authenticator), gate_(gate) {}
+
+absl::Status InfusionService::Authenticate(const grpc::CallbackServerContext& context) const {
+  if (authenticator_ == nullptr) return absl::OkStatus();
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("authorization");
+  if (it == metadata.end()) return authenticator_->Authenticate("");
+  return authenticator_->Authenticate(absl::string_view(it->second.data(), it->second.size()));
+}
+
+template <typename Proto>
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::Serve(
+    const char* rpc, grpc::CallbackServerContext* context, const grpc::ByteBuffer& bytes) {
+  const absl::Time arrival = absl::Now();
+  std::optional<CallGate::Ticket> ticket = gate_->TryEnter();
+  Proto proto;
+  absl::Status status = ticket.has_value() ? Authenticate(*context) : ShuttingDown();
+  if (status.ok()) status = parser_->Parse(bytes, &proto);
+  absl::StatusOr<Request> request =
+      status.ok() ? env_.converter->ToRequest(proto) : absl::StatusOr<Request>(status);
+  if (!request.ok()) {
+    env_.metrics->CountRequest(rpc, request.status().code());
+    return GenerationStream::Reject(ToGrpcStatus(request.status()));
+  }
+  request->name = rpc;
+  request->deadline = DeadlineOf(*context);
+  return GenerationStream::Start(env_, context, rpc, *std::move(request), arrival,
+                                 *std::move(ticket));
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::Generate(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  return Serve<v1::GenerateRequest>("Generate", context, *request);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::TextToImage(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  return Serve<v1::TextToImageRequest>("TextToImage", context, *request);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::Caption(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  return Serve<v1::CaptionRequest>("Caption", context, *request);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::Chat(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  return Serve<v1::ChatRequest>("Chat", context, *request);
+}
+
+grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::EditImage(
+    grpc::CallbackServerContext* context, const grpc::ByteBuffer* request) {
+  return Serve<v1::EditImageRequest>("EditImage", context, *request);
+}
+
+grpc::ServerUnaryReactor* InfusionService::GetModelInfo(grpc::CallbackServerContext* context,
+                                                        const v1::GetModelInfoRequest* /*request*/,
+                                                        v1::ModelInfo* response) {
+  const absl::Status status = gate_->closed() ? ShuttingDown() : Authenticate(*context);
+  if (status.ok()) *response = env_.converter->ModelInfo();
+  env_.metrics->CountRequest("GetModelInfo", status.code());
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace infusion

@@ -1,0 +1,123 @@
+// infusion-server: serves a Transfusion model over gRPC (docs/api.md).
+//
+//   infusion-server --model models/NAME [--port 50051] [--metrics_port 9464] [...]
+//
+// SIGTERM or SIGINT drains: health turns NOT_SERVING, new calls are refused, running calls get
+// --drain_grace to finish, and the process exits 0.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "common/logging.h"
+#include "server/infusion_server.h"
+#include "server/server_options.h"
+
+ABSL_FLAG(std::string, model, "", "model directory (docs/model-format.md)");
+ABSL_FLAG(std::string, host, "0.0.0.0", "address to listen on ([::] for IPv6)");
+ABSL_FLAG(int, port, 50051, "gRPC port; 0 = any free port (see --port_file)");
+ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 = any free port");
+ABSL_FLAG(std::string, port_file, "",
+          "write 'grpc PORT' and 'metrics PORT' lines here once listening");
+ABSL_FLAG(std::string, device, "cpu", "LibTorch device");
+ABSL_FLAG(int, threads, 0, "LibTorch threads; 0 = number of cores");
+ABSL_FLAG(int64_t, kv_cache_mb, 256, "memory for the KV cache, MiB");
+ABSL_FLAG(int, block_size, 16, "positions per KV-cache block");
+ABSL_FLAG(int, max_tokens_per_step, 512, "step token budget: positions computed per step");
+ABSL_FLAG(int, max_running, 64, "requests the engine runs at once");
+ABSL_FLAG(int, max_queued, 256, "waiting requests; more are refused with RESOURCE_EXHAUSTED");
+ABSL_FLAG(bool, prefix_cache, true, "share KV blocks of identical prompt prefixes");
+ABSL_FLAG(int, max_message_mb, 64, "largest request message, MiB");
+ABSL_FLAG(int64_t, max_image_bytes, 16 << 20, "largest encoded request image, bytes");
+ABSL_FLAG(int64_t, max_image_pixels, 4096LL * 4096, "largest request image, width x height");
+ABSL_FLAG(std::string, api_keys_file, "",
+          "file of API keys, one per line; every call must then send 'authorization: Bearer KEY'");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls_key, serve TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key");
+ABSL_FLAG(absl::Duration, drain_grace, absl::Seconds(30),
+          "on SIGTERM, how long running calls may take to finish");
+ABSL_FLAG(int, stream_threads, 2, "threads that encode responses (PNG) off the engine thread");
+
+namespace {
+
+// SIGTERM and SIGINT are turned into a byte on this pipe, which main() waits for. A handler is
+// needed rather than sigwait: libraries start threads before main() (OpenBLAS its pool), and the
+// kernel may deliver a signal to any thread that does not block it.
+int signal_pipe[2] = {-1, -1};
+
+void OnSignal(int signal) {
+  const char byte = static_cast<char>(signal);
+  [[maybe_unused]] const ssize_t n = write(signal_pipe[1], &byte, 1);
+}
+
+void InstallSignalHandlers() {
+  if (pipe2(signal_pipe, O_CLOEXEC) != 0) {
+    std::perror("infusion-server: pipe2");
+    std::exit(1);
+  }
+  struct sigaction action = {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+int AwaitSignal() {
+  char byte = 0;
+  while (read(signal_pipe[0], &byte, 1) < 0 && errno == EINTR) {
+  }
+  return byte;
+}
+
+infusion::ServerOptions OptionsFromFlags() {
+  infusion::ServerOptions o;
+  o.executor.model_dir = absl::GetFlag(FLAGS_model);
+  o.executor.device = absl::GetFlag(FLAGS_device);
+  o.executor.num_threads = absl::GetFlag(FLAGS_threads);
+  o.executor.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
+  o.executor.block_size = absl::GetFlag(FLAGS_block_size);
+  o.scheduler.max_tokens_per_step = absl::GetFlag(FLAGS_max_tokens_per_step);
+  o.scheduler.max_running = absl::GetFlag(FLAGS_max_running);
+  o.scheduler.max_queued = absl::GetFlag(FLAGS_max_queued);
+  o.scheduler.enable_prefix_cache = absl::GetFlag(FLAGS_prefix_cache);
+  o.host = absl::GetFlag(FLAGS_host);
+  o.port = absl::GetFlag(FLAGS_port);
+  o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  o.port_file = absl::GetFlag(FLAGS_port_file);
+  o.max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) << 20;
+  o.image_limits.max_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_image_bytes));
+  o.image_limits.max_pixels = absl::GetFlag(FLAGS_max_image_pixels);
+  o.api_keys_file = absl::GetFlag(FLAGS_api_keys_file);
+  o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  o.tls_key = absl::GetFlag(FLAGS_tls_key);
+  o.drain_grace = absl::GetFlag(FLAGS_drain_grace);
+  o.stream_threads = absl::GetFlag(FLAGS_stream_threads);
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("infusion-server --model DIR [flags]; see --help");
+  absl::ParseCommandLine(argc, argv);
+
+  InstallSignalHandlers();  // a signal during start-up drains as soon as the server is up
+  const infusion::ServerOptions options = OptionsFromFlags();
+  absl::StatusOr<std::unique_ptr<infusion::InfusionServer>> server =
+      infusion::InfusionServer::Create(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "infusion-server: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  const int signal = AwaitSignal();
+  LOG(INFO) << (signal == SIGTERM ? "SIGTERM" : "SIGINT") << " received";
+  (*server)->Drain(options.drain_grace);
+  return 0;
+}

@@ -1,0 +1,34 @@
+#include "server/server_options.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace infusion {
+
+absl::Status ServerOptions::Validate() const {
+  RETURN_IF_ERROR(executor.Validate());
+  RETURN_IF_ERROR(scheduler.Validate());
+  auto bad = [](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("server options: ", what));
+  };
+  if (port < 0 || port > 65535) return bad(absl::StrCat("port must be in [0, 65535], got ", port));
+  if (metrics_port < 0 || metrics_port > 65535) {
+    return bad(absl::StrCat("metrics_port must be in [0, 65535], got ", metrics_port));
+  }
+  if (port != 0 && port == metrics_port) return bad("port and metrics_port must differ");
+  if (max_message_bytes < 1024) {
+    return bad(absl::StrCat("max_message_bytes must be >= 1024, got ", max_message_bytes));
+  }
+  if (image_limits.max_bytes < 1 || image_limits.max_pixels < 1) {
+    return bad("image limits must be positive");
+  }
+  if (image_limits.max_bytes > static_cast<size_t>(max_message_bytes)) {
+    return bad("max_image_bytes must not exceed max_message_bytes");
+  }
+  if (tls_cert.empty() != tls_key.empty()) return bad("tls_cert and tls_key go together");
+  if (drain_grace < absl::ZeroDuration()) return bad("drain_grace must be >= 0");
+  if (stream_threads < 1) return bad("stream_threads must be >= 1");
+  return absl::OkStatus();
+}
+
+}  // namespace infusion

@@ -1,0 +1,37 @@
+// Everything infusion-server can be told. main.cc fills it from flags; nothing else reads flags.
+#ifndef INFUSION_SERVER_SERVER_OPTIONS_H_
+#define INFUSION_SERVER_SERVER_OPTIONS_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "engine/codec/image.h"
+#include "engine/executor/model_executor.h"
+#include "scheduler/scheduler.h"
+
+namespace infusion {
+
+struct ServerOptions {
+  ModelExecutorOptions executor;  // model directory, device, threads, KV-cache bytes
+  SchedulerOptions scheduler;     // step token budget, queue limit, ...
+
+  std::string host = "0.0.0.0";      // address both ports bind to
+  int port = 50051;                  // gRPC; 0 = any free port (see port_file)
+  int metrics_port = 9464;           // Prometheus text at /metrics; 0 = any free port
+  std::string port_file;             // when set, "grpc PORT\nmetrics PORT\n" is written here once
+                                     // both listen (for tests and scripts that ask for port 0)
+  int max_message_bytes = 64 << 20;  // largest request message gRPC accepts
+  ImageLimits image_limits;          // request images: encoded bytes and pixels
+  std::string api_keys_file;         // keys, one per line; when set every call needs "Bearer KEY"
+  std::string tls_cert;              // PEM certificate chain and private key; both or neither
+  std::string tls_key;
+  absl::Duration drain_grace = absl::Seconds(30);  // SIGTERM: how long running calls may finish
+  int stream_threads = 2;  // threads that turn events into responses (PNG encoding included)
+
+  absl::Status Validate() const;
+};
+
+}  // namespace infusion
+
+#endif  // INFUSION_SERVER_SERVER_OPTIONS_H_
