@@ -18,6 +18,22 @@ namespace {
 
 enum Stream : uint64_t { kSampleStream = 1, kNoiseStream };
 
+constexpr size_t kEncodeBatch = 64;  // images per encoder call
+
+std::vector<std::vector<float>> EncodeAll(const std::vector<Image>& images,
+                                          const ImageEncoder& encode) {
+  std::vector<std::vector<float>> latents;
+  latents.reserve(images.size());
+  for (size_t begin = 0; begin < images.size(); begin += kEncodeBatch) {
+    const size_t end = std::min(images.size(), begin + kEncodeBatch);
+    for (std::vector<float>& latent :
+         encode(std::vector<Image>(images.begin() + begin, images.begin() + end))) {
+      latents.push_back(std::move(latent));
+    }
+  }
+  return latents;
+}
+
 // The evaluated names: all, or `count` of them drawn without replacement, in dataset order.
 std::vector<int> SampleNames(int size, int count, uint64_t seed) {
   std::vector<int> order(size);
@@ -62,14 +78,13 @@ absl::StatusOr<EmojiResults> RunEmojiBenchmark(const EmojiBenchmarkOptions& opti
   absl::Time start = absl::Now();
   std::vector<Image> images;
   images.reserve(size);
-  std::unique_ptr<LatentIndex> index;
   for (int i = 0; i < size; ++i) {
     ASSIGN_OR_RETURN(Image image, dataset->LoadImage(i));
-    const std::vector<float> latent = encode(image);
-    if (!index) index = std::make_unique<LatentIndex>(static_cast<int>(latent.size()));
-    index->Add(latent);
     images.push_back(std::move(image));
   }
+  const std::vector<std::vector<float>> latents = EncodeAll(images, encode);
+  LatentIndex index(static_cast<int>(latents.front().size()));
+  for (const std::vector<float>& latent : latents) index.Add(latent);
   LOG(INFO) << "emoji: encoded " << size << " dataset images in "
             << absl::ToDoubleSeconds(absl::Now() - start) << " s";
 
@@ -85,15 +100,15 @@ absl::StatusOr<EmojiResults> RunEmojiBenchmark(const EmojiBenchmarkOptions& opti
         {names[i], DeriveSeed(options.seed, {kNoiseStream, static_cast<uint64_t>(i)})});
   }
   ASSIGN_OR_RETURN(std::vector<Image> generated, generator.TextToImage(prompts));
+  const std::vector<std::vector<float>> queries = EncodeAll(generated, encode);
   SampleGrid grid{"samples", {}};
   for (size_t k = 0; k < evaluated.size(); ++k) {
     const int target = evaluated[k];
-    const std::vector<float> query = encode(generated[k]);
-    const int rank = index->RankOf(query, target);
+    const int rank = index.RankOf(queries[k], target);
     results.top1.Add(rank < 1);
     results.top5.Add(rank < 5);
     if (static_cast<int>(grid.cells.size()) < options.grid_samples) {
-      const int nearest = index->Nearest(query, 1).front();
+      const int nearest = index.Nearest(queries[k], 1).front();
       grid.cells.push_back({ResizeImage(generated[k], images[target].width, images[target].height),
                             absl::StrCat(names[target], " -> ", names[nearest]), rank < 1});
     }

@@ -43,9 +43,9 @@ struct EmojiResults {
   Json ToJson() const;
 };
 
-// An image -> the vector retrieval compares (ModelProcessor::EncodeImage: normalised latent
-// patches, flattened). Every image must map to the same length.
-using ImageEncoder = std::function<std::vector<float>(const Image&)>;
+// Images -> the vectors retrieval compares, one per image, all of one length
+// (LatentEncoder::Encode: normalised latent patches, flattened). Called with batches of images.
+using ImageEncoder = std::function<std::vector<std::vector<float>>(const std::vector<Image>&)>;
 
 absl::StatusOr<EmojiResults> RunEmojiBenchmark(const EmojiBenchmarkOptions& options,
                                                Generator& generator, const ImageEncoder& encode);

@@ -1,6 +1,7 @@
 #include "clients/eval/in_process_generator.h"
 
 #include <limits>
+#include <memory>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -13,7 +14,8 @@ namespace infusion::eval {
 namespace {
 
 // Gathers the outputs of one batch. Sinks call it on the engine thread (briefly, under a mutex);
-// Wait() blocks the evaluating thread until every request has finished.
+// Wait() blocks the evaluating thread until every request has finished. Shared by the sinks, so
+// that it outlives the last engine-thread call even after Wait() has returned.
 class BatchCollector {
  public:
   explicit BatchCollector(size_t size) : texts_(size), patches_(size), remaining_(size) {}
@@ -71,11 +73,12 @@ class BatchCollector {
 
 class CollectingSink : public EventSink {
  public:
-  CollectingSink(BatchCollector* collector, size_t index) : collector_(collector), index_(index) {}
+  CollectingSink(std::shared_ptr<BatchCollector> collector, size_t index)
+      : collector_(std::move(collector)), index_(index) {}
   void OnEvent(RequestEvent event) override { collector_->Record(index_, std::move(event)); }
 
  private:
-  BatchCollector* collector_;
+  std::shared_ptr<BatchCollector> collector_;
   size_t index_;
 };
 
@@ -171,15 +174,15 @@ Request InProcessGenerator::TextRequest(TaskKind kind, std::vector<PromptPart> p
 absl::StatusOr<std::vector<InProcessGenerator::Output>> InProcessGenerator::RunAll(
     std::vector<Request> requests) {
   const size_t n = requests.size();
-  BatchCollector collector(n);
+  auto collector = std::make_shared<BatchCollector>(n);
   for (size_t i = 0; i < n; ++i) {
     absl::StatusOr<RequestId> id =
-        scheduler_->Submit(std::move(requests[i]), std::make_shared<CollectingSink>(&collector, i));
-    if (!id.ok()) collector.Refused(i, id.status());
+        scheduler_->Submit(std::move(requests[i]), std::make_shared<CollectingSink>(collector, i));
+    if (!id.ok()) collector->Refused(i, id.status());
   }
   std::vector<std::string> texts;
   std::vector<std::vector<float>> patches;
-  RETURN_IF_ERROR(collector.Wait(&texts, &patches));
+  RETURN_IF_ERROR(collector->Wait(&texts, &patches));
   std::vector<Output> outputs(n);
   for (size_t i = 0; i < n; ++i) outputs[i] = {std::move(texts[i]), std::move(patches[i])};
   return outputs;

@@ -40,7 +40,7 @@ class InProcessGenerator : public Generator {
   absl::StatusOr<std::vector<std::string>> Chat(const std::vector<ChatTask>& tasks) override;
   absl::StatusOr<std::vector<Image>> Edit(const std::vector<EditTask>& tasks) override;
 
-  // The model's tokenizer and codec (retrieval encodes images with it).
+  // The model's tokenizer, codec and serving defaults.
   const ModelProcessor& processor() const { return *processor_; }
 
  private:

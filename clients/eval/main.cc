@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "clients/eval/emoji_benchmark.h"
 #include "clients/eval/in_process_generator.h"
+#include "clients/eval/latent_encoder.h"
 #include "clients/eval/report_writer.h"
 #include "clients/eval/server_generator.h"
 #include "clients/eval/shapes_benchmark.h"
@@ -67,6 +68,10 @@ std::string BaseName(std::string path) {
   return std::filesystem::path(path).filename().string();
 }
 
+std::string Today() {
+  return absl::FormatTime("%Y-%m-%d %H:%M UTC", absl::Now(), absl::UTCTimeZone());
+}
+
 GenerationParams ParamsFromFlags() {
   GenerationParams p;
   p.image_steps = absl::GetFlag(FLAGS_image_steps);
@@ -78,10 +83,8 @@ GenerationParams ParamsFromFlags() {
 // The generating side of a run and what the report says about it.
 struct Backend {
   std::unique_ptr<Generator> generator;
-  std::unique_ptr<ModelProcessor> codec;      // --server: encodes images for emoji retrieval
-  const ModelProcessor* processor = nullptr;  // the model's codec, when there is a local model
   std::string model_name;
-  Json run;  // {"model", "backend", "image_steps", "guidance_scale", "max_text_tokens", "seed"}
+  Json run;  // model, backend, generation settings, seed, date: each section's "run"
 };
 
 absl::StatusOr<Backend> MakeBackend() {
@@ -99,7 +102,6 @@ absl::StatusOr<Backend> MakeBackend() {
     options.params = params;
     ASSIGN_OR_RETURN(std::unique_ptr<InProcessGenerator> g, InProcessGenerator::Create(options));
     const GenerationConfig& defaults = g->processor().generation();
-    b.processor = &g->processor();
     b.model_name = BaseName(model);
     b.run = {{"model", b.model_name},
              {"backend", "in-process"},
@@ -115,10 +117,6 @@ absl::StatusOr<Backend> MakeBackend() {
     options.params = params;
     ASSIGN_OR_RETURN(std::unique_ptr<ServerGenerator> g, ServerGenerator::Create(options));
     ASSIGN_OR_RETURN(b.model_name, g->ModelName());
-    if (!model.empty()) {
-      ASSIGN_OR_RETURN(b.codec, ModelProcessor::Create(model));
-      b.processor = b.codec.get();
-    }
     b.run = {{"model", b.model_name}, {"backend", absl::StrCat("server ", server)}};
     b.run["image_steps"] = params.image_steps ? Json(*params.image_steps) : Json("server default");
     b.run["guidance_scale"] =
@@ -127,7 +125,7 @@ absl::StatusOr<Backend> MakeBackend() {
   }
   b.run["max_text_tokens"] = params.max_text_tokens;
   b.run["seed"] = absl::GetFlag(FLAGS_seed);
-  b.run["date"] = absl::FormatTime("%Y-%m-%d %H:%M UTC", absl::Now(), absl::UTCTimeZone());
+  b.run["date"] = Today();
   return b;
 }
 
@@ -157,11 +155,13 @@ absl::Status EvalEmoji(Backend& backend, ReportWriter& report) {
   options.count = absl::GetFlag(FLAGS_emoji_count);
   options.seed = absl::GetFlag(FLAGS_seed);
   options.grid_samples = absl::GetFlag(FLAGS_grid_samples);
-  const ModelProcessor* processor = backend.processor;
-  ASSIGN_OR_RETURN(EmojiResults results,
-                   RunEmojiBenchmark(options, *backend.generator, [processor](const Image& image) {
-                     return processor->EncodeImage(image);
-                   }));
+  ASSIGN_OR_RETURN(std::unique_ptr<LatentEncoder> encoder,
+                   LatentEncoder::Create(absl::GetFlag(FLAGS_model)));
+  ASSIGN_OR_RETURN(
+      EmojiResults results,
+      RunEmojiBenchmark(options, *backend.generator, [&encoder](const std::vector<Image>& images) {
+        return encoder->Encode(images);
+      }));
   Json run = backend.run;
   run["data_dir"] = options.data_dir;
   run["skin_tones"] = options.skin_tones;
@@ -176,9 +176,7 @@ absl::Status EvalText(const std::string& model_name, ReportWriter& report) {
   options.num_threads = absl::GetFlag(FLAGS_threads);
   ASSIGN_OR_RETURN(TextResults results, RunTextBenchmark(options, absl::GetFlag(FLAGS_model)));
   const Json run = {
-      {"model", model_name},
-      {"backend", "in-process (reference forward)"},
-      {"date", absl::FormatTime("%Y-%m-%d %H:%M UTC", absl::Now(), absl::UTCTimeZone())}};
+      {"model", model_name}, {"backend", "in-process (reference forward)"}, {"date", Today()}};
   return report.SetSection("text", results.ToJson(), run, {});
 }
 
