@@ -1,0 +1,202 @@
+#include <ATen/ATen.h>
+
+#include <set>
+
+#include "data/shapes/prompt_spec.h"
+#include "data/shapes/split.h"
+#include "gtest/gtest.h"
+#include "tests/trainer/test_util.h"
+#include "trainer/data_mix.h"
+#include "trainer/emoji_dataset.h"
+#include "trainer/latent_cache.h"
+#include "trainer/shapes_dataset.h"
+#include "trainer/text_dataset.h"
+
+namespace infusion {
+namespace {
+
+using testing::FreshDir;
+using testing::WriteText;
+
+TEST(ShapesDatasetTest, PoolOfEveryTaskFromTheTrainSplit) {
+  ShapesDataOptions options;
+  options.pool_size = 400;
+  auto dataset = *ShapesDataset::Create(options);
+  ASSERT_EQ(dataset->size(), 400);
+  std::map<ExampleKind, int> kinds;
+  int64_t images = 0;
+  Rng rng(0);
+  for (int64_t i = 0; i < dataset->size(); ++i) {
+    const Example e = dataset->Get(i, rng);
+    ++kinds[e.kind];
+    images += static_cast<int64_t>(e.images.size());
+    for (int64_t image : e.images) EXPECT_LT(image, dataset->num_images());
+    switch (e.kind) {
+      case ExampleKind::kCaptionFirst:
+        EXPECT_EQ(shapes::SplitOf(e.text), shapes::Split::kTrain) << e.text;
+        EXPECT_TRUE(shapes::ParsePrompt(e.text).ok()) << e.text;
+        break;
+      case ExampleKind::kImageFirst:  // captioning targets are canonical captions
+        EXPECT_TRUE(shapes::ParseCanonicalCaption(e.text).ok()) << e.text;
+        EXPECT_EQ(shapes::SplitOf(e.text), shapes::Split::kTrain) << e.text;
+        break;
+      case ExampleKind::kChat:
+        EXPECT_FALSE(e.prompt.empty());
+        EXPECT_FALSE(e.text.empty());
+        break;
+      case ExampleKind::kEdit:
+        EXPECT_EQ(e.images.size(), 2u);
+        EXPECT_FALSE(e.prompt.empty());
+        break;
+      case ExampleKind::kText:
+        ADD_FAILURE() << "shapes has no plain text";
+    }
+  }
+  EXPECT_EQ(images, dataset->num_images());
+  // Default shares: 15% chat, 15% edit, the rest pairs of which 20% go image first.
+  EXPECT_NEAR(kinds[ExampleKind::kChat], 60, 20);
+  EXPECT_NEAR(kinds[ExampleKind::kEdit], 60, 20);
+  EXPECT_NEAR(kinds[ExampleKind::kImageFirst], 56, 20);
+  const absl::StatusOr<Image> image = dataset->LoadImage(0);
+  ASSERT_TRUE(image.ok());
+  EXPECT_EQ(image->width, 64);
+}
+
+TEST(ShapesDatasetTest, TheSeedNamesThePool) {
+  ShapesDataOptions options;
+  options.pool_size = 30;
+  auto a = *ShapesDataset::Create(options), b = *ShapesDataset::Create(options);
+  EXPECT_EQ(a->ImagesKey(), b->ImagesKey());
+  options.seed = 2;
+  EXPECT_NE(a->ImagesKey(), (*ShapesDataset::Create(options))->ImagesKey());
+  options.chat = 0.9;
+  EXPECT_NE(ShapesDataset::Create(options).status().message().find("chat + edit"),
+            std::string::npos);
+}
+
+// A fake emoji-datasource-google: emoji.json and two of the three PNGs it names.
+class EmojiDatasetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = FreshDir("emoji");
+    std::filesystem::create_directories(dir_ + "/img/google/64");
+    WriteText(dir_ + "/emoji.json", R"([
+      {"name": "GRINNING FACE", "image": "1f600.png", "has_img_google": true},
+      {"name": "WAVING HAND SIGN", "image": "1f44b.png", "has_img_google": true,
+       "skin_variations": {"1F3FD": {"image": "1f44b-1f3fd.png", "has_img_google": true},
+                           "1F3FF": {"image": "1f44b-1f3ff.png", "has_img_google": true}}},
+      {"name": "NO GOOGLE IMAGE", "image": "1f601.png", "has_img_google": false}
+    ])");
+    for (const char* name : {"1f600.png", "1f44b.png", "1f44b-1f3fd.png"}) {
+      Image image{64, 64, std::vector<uint8_t>(64 * 64 * 3, 200)};
+      ASSERT_TRUE(WriteImageFile(dir_ + "/img/google/64/" + name, image).ok());
+    }
+  }
+  std::string dir_;
+};
+
+TEST_F(EmojiDatasetTest, NamesAndImagesOfTheEntriesWithAPicture) {
+  EmojiDataOptions options;
+  options.dir = dir_;
+  options.image_first = 0.5;
+  auto dataset = EmojiDataset::Create(options);
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  // The dark variant's PNG and the entry without a Google image are skipped.
+  EXPECT_EQ((*dataset)->Texts(), (std::vector<std::string>{"grinning face", "waving hand sign",
+                                                           "waving hand sign: medium skin tone"}));
+  ASSERT_EQ((*dataset)->num_images(), 3);
+  const absl::StatusOr<Image> image = (*dataset)->LoadImage(2);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->width, 64);
+  EXPECT_EQ(image->rgb[0], 200);
+  Rng rng(3);
+  int image_first = 0;
+  for (int i = 0; i < 400; ++i) {
+    const Example e = (*dataset)->Get(1, rng);
+    EXPECT_EQ(e.text, "waving hand sign");
+    EXPECT_EQ(e.images, (std::vector<int64_t>{1}));
+    image_first += e.kind == ExampleKind::kImageFirst;
+  }
+  EXPECT_NEAR(image_first, 200, 40);
+  options.skin_tones = false;
+  EXPECT_EQ((*EmojiDataset::Create(options))->size(), 2);
+}
+
+TEST_F(EmojiDatasetTest, AMissingPackageSaysHowToFetchIt) {
+  EmojiDataOptions options;
+  options.dir = dir_ + "/nowhere";
+  const absl::Status status = EmojiDataset::Create(options).status();
+  EXPECT_TRUE(absl::IsNotFound(status));
+  EXPECT_NE(status.message().find(dir_ + "/nowhere/emoji.json"), std::string::npos);
+  EXPECT_NE(status.message().find("fetch_emoji.sh"), std::string::npos);
+}
+
+TEST(TextDatasetTest, LinesGroupedIntoChunks) {
+  const std::string dir = FreshDir("text");
+  WriteText(dir + "/a.txt", "In the beginning\n\nGod created\r\nthe heaven and the earth.\n");
+  TextDataOptions options;
+  options.files = {dir + "/a.txt"};
+  options.chunk_chars = 30;
+  auto dataset = TextDataset::Create(options, dir);
+  ASSERT_TRUE(dataset.ok()) << dataset.status();
+  EXPECT_EQ((*dataset)->Texts(), (std::vector<std::string>{"In the beginning", "God created",
+                                                           "the heaven and the earth."}));
+  ASSERT_EQ((*dataset)->size(), 2);
+  Rng rng(0);
+  EXPECT_EQ((*dataset)->Get(0, rng).text, "In the beginning\nGod created");  // 28 chars
+  EXPECT_EQ((*dataset)->Get(1, rng).text, "the heaven and the earth.");
+  EXPECT_EQ((*dataset)->Get(1, rng).kind, ExampleKind::kText);
+  options.files = {dir + "/missing.txt"};
+  const absl::Status missing = TextDataset::Create(options, dir).status();
+  EXPECT_NE(missing.message().find(dir + "/missing.txt"), std::string::npos);
+}
+
+TEST(TextDatasetTest, TheDefaultIsTheKingJamesBible) {
+  const std::string dir = FreshDir("bible");
+  auto dataset = TextDataset::Create(TextDataOptions(), dir);
+  ASSERT_TRUE(dataset.ok()) << dataset.status();  // needs Debian's bible-kjv (scripts/setup.sh)
+  const std::vector<std::string> verses = (*dataset)->Texts();
+  ASSERT_EQ(verses.size(), 31102u);
+  EXPECT_EQ(verses.front(), "In the beginning God created the heaven and the earth.");
+  EXPECT_EQ(verses.back(), "The grace of our Lord Jesus Christ be with you all. Amen.");
+  EXPECT_TRUE(std::filesystem::exists(dir + "/bible-kjv.txt"));
+}
+
+TEST(DataMixTest, DrawsByWeightAndNumbersImagesAcrossDatasets) {
+  const std::string dir = FreshDir("mix");
+  WriteText(dir + "/t.txt", "one line\n");
+  ShapesDataOptions shapes;
+  shapes.pool_size = 20;
+  TextDataOptions text;
+  text.files = {dir + "/t.txt"};
+  std::vector<std::unique_ptr<Dataset>> datasets;
+  datasets.push_back(*TextDataset::Create(text, dir));
+  datasets.push_back(*ShapesDataset::Create(shapes));
+  const int64_t shapes_images = datasets[1]->num_images();
+  DataMix mix(std::move(datasets), {3.0, 1.0});
+  EXPECT_EQ(mix.image_offset(1), 0);
+  EXPECT_EQ(mix.num_images(), shapes_images);
+  Rng rng(0);
+  int text_draws = 0;
+  for (int i = 0; i < 2000; ++i) {
+    const Example e = mix.Draw(rng);
+    text_draws += e.kind == ExampleKind::kText;
+    for (int64_t image : e.images) EXPECT_LT(image, mix.num_images());
+  }
+  EXPECT_NEAR(text_draws, 1500, 80);
+}
+
+TEST(LatentStatsTest, PerChannelOverImagesAndCells) {
+  // Channel 0 holds 1, 3, 5, 7 (mean 4, std sqrt(5)); channel 1 is constant.
+  const at::Tensor latents =
+      at::tensor({1.f, 3.f, 2.f, 2.f, 5.f, 7.f, 2.f, 2.f}).view({2, 2, 1, 2});
+  const LatentStats stats = ComputeLatentStats(latents);
+  EXPECT_FLOAT_EQ(stats.mean[0], 4.0f);
+  EXPECT_FLOAT_EQ(stats.std[0], std::sqrt(5.0f));
+  EXPECT_FLOAT_EQ(stats.mean[1], 2.0f);
+  EXPECT_GT(stats.std[1], 0.0f);  // a config needs it positive
+  EXPECT_LT(stats.std[1], 1e-5f);
+}
+
+}  // namespace
+}  // namespace infusion

@@ -1,0 +1,96 @@
+#include "trainer/loss.h"
+
+#include <ATen/ATen.h>
+
+#include "gtest/gtest.h"
+#include "tests/testing/tiny_models.h"
+
+namespace infusion {
+namespace {
+
+// Tiny model: n = 4 patches of 128 per image, vocabulary 64.
+constexpr int kBos = 2, kEos = 3, kBoi = 4, kEoi = 5, kPatches = 4;
+
+Document Text(std::vector<int> words) {
+  Document d;
+  d.tokens = {kBos};
+  d.tokens.insert(d.tokens.end(), words.begin(), words.end());
+  d.tokens.push_back(kEos);
+  d.image_slot.assign(d.tokens.size(), -1);
+  d.is_target.assign(d.tokens.size(), 1);
+  d.is_target[0] = 0;
+  return d;
+}
+
+Document CaptionFirst(int word, int64_t image) {
+  Document d;
+  d.tokens = {kBos, word, kBoi, 0, 0, 0, 0, kEoi, kEos};
+  d.image_slot = {-1, -1, -1, 0, 0, 0, 0, -1, -1};
+  d.is_target = {0, 1, 1, 0, 0, 0, 0, 0, 1};
+  d.images = {{image, true, 999}};
+  return d;
+}
+
+class LossTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = TransfusionModel(testing::TinyConfig(PatchEncoderKind::kUnet));
+    model_->InitWeights(3);
+    table_ = at::randn({2, kPatches, 128});
+    eps_ = at::randn({kPatches, 128});
+  }
+  TrainingBatch Pack(const std::vector<Row>& rows,
+                     const std::vector<std::vector<ImageNoise>>& noise) {
+    return PackRows(rows, 24, 0, table_, noise, *schedule_);
+  }
+  static LossNormalizers Counts(const TrainingBatch& b) {
+    return {b.lm_targets.numel(), b.noise.defined() ? b.noise.numel() : 0};
+  }
+
+  TransfusionModel model_{nullptr};
+  std::unique_ptr<NoiseSchedule> schedule_ = *NoiseSchedule::Create({});
+  at::Tensor table_, eps_;
+};
+
+// Documents packed into one row train exactly as the same documents in rows of their own: the
+// mask and the restarted positions isolate them completely.
+TEST_F(LossTest, PackedDocumentsTrainAsIfAlone) {
+  const Document a = Text({11, 12, 13}), b = CaptionFirst(20, 1);
+  const ImageNoise noise{600, eps_};
+  const TrainingBatch packed = Pack({{a, b}}, {{noise}});
+  const TrainingBatch apart = Pack({{a}, {b}}, {{}, {noise}});
+  const LossNormalizers counts = Counts(packed);
+  ASSERT_EQ(counts.lm_targets, Counts(apart).lm_targets);
+  const LossTerms p = ComputeLoss(*model_, packed, counts, 5.0);
+  const LossTerms s = ComputeLoss(*model_, apart, counts, 5.0);
+  EXPECT_NEAR(p.lm.item<double>(), s.lm.item<double>(), 1e-5);
+  EXPECT_NEAR(p.diffusion.item<double>(), s.diffusion.item<double>(), 1e-5);
+  EXPECT_NEAR(p.total.item<double>(), p.lm.item<double>() + 5.0 * p.diffusion.item<double>(), 1e-5);
+}
+
+// The terms are sums over this process's targets divided by the global counts given.
+TEST_F(LossTest, NormalisedByTheGlobalCounts) {
+  const TrainingBatch batch =
+      Pack({{Text({11, 12}), CaptionFirst(20, 0)}}, {{ImageNoise{10, eps_}}});
+  const LossNormalizers local = Counts(batch);
+  EXPECT_EQ(local.lm_targets, 3 + 3);  // 11, 12, </s>; word, <boi>, </s>
+  EXPECT_EQ(local.noise_elements, kPatches * 128);
+  const LossTerms one = ComputeLoss(*model_, batch, local, 5.0);
+  const LossTerms two =
+      ComputeLoss(*model_, batch, {2 * local.lm_targets, 2 * local.noise_elements}, 5.0);
+  EXPECT_NEAR(two.lm.item<double>(), one.lm.item<double>() / 2, 1e-6);
+  EXPECT_NEAR(two.diffusion.item<double>(), one.diffusion.item<double>() / 2, 1e-6);
+  // At initialisation the text is near uniform over the 64 tokens: ln 64 = 4.16.
+  EXPECT_NEAR(one.lm.item<double>(), std::log(64.0), 0.5);
+}
+
+TEST_F(LossTest, NoNoisedImageNoDiffusionTerm) {
+  const TrainingBatch batch = Pack({{Text({11, 12, 13})}}, {{}});
+  const LossTerms terms = ComputeLoss(*model_, batch, Counts(batch), 5.0);
+  EXPECT_EQ(terms.diffusion.item<double>(), 0.0);
+  terms.total.backward();
+  EXPECT_GT(model_->parameters()[0].grad().abs().sum().item<double>(), 0.0);
+}
+
+}  // namespace
+}  // namespace infusion

@@ -1,0 +1,11 @@
+#include "trainer/dataset.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace infusion {
+
+absl::StatusOr<Image> Dataset::LoadImage(int64_t index) const {
+  return absl::OutOfRangeError(absl::StrCat(name(), " has no image ", index));
+}
+
+}  // namespace infusion

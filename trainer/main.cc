@@ -1,0 +1,133 @@
+// infusion-train: trains a Transfusion model and writes the model directory the server loads.
+//
+//   infusion-train --config configs/train/shapes.json --out models/shapes
+//   infusion-train --out models/shapes --resume          (continues from the latest checkpoint)
+//   infusion-train --config configs/train/shapes.json --out /tmp/b --benchmark 20
+//
+// Data-parallel over several processes or machines, with torchrun's flags (or its environment
+// variables WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT), e.g. two processes on one machine:
+//   infusion-train --config C --out O --world_size 2 --rank 0 --threads 1 &
+//   infusion-train --config C --out O --world_size 2 --rank 1 --threads 1
+#include <ATen/Parallel.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "engine/model/model_directory.h"
+#include "trainer/distributed.h"
+#include "trainer/train_config.h"
+#include "trainer/trainer.h"
+
+namespace {
+
+// torchrun passes the rendezvous through the environment; flags given explicitly win.
+int EnvInt(const char* name, int fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::atoi(value) : fallback;
+}
+std::string EnvString(const char* name, const char* fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : fallback;
+}
+
+}  // namespace
+
+ABSL_FLAG(
+    std::string, config, "",
+    "training config (configs/train/*.json); with --resume, defaults to OUT/train_config.json");
+ABSL_FLAG(std::string, out, "", "output folder: the model directory, log, checkpoints, samples");
+ABSL_FLAG(bool, resume, false, "continue the run in --out from its latest checkpoint");
+ABSL_FLAG(int, world_size, EnvInt("WORLD_SIZE", 1), "number of training processes");
+ABSL_FLAG(int, rank, EnvInt("RANK", 0), "this process's rank in [0, world_size)");
+ABSL_FLAG(std::string, master_addr, EnvString("MASTER_ADDR", "127.0.0.1"),
+          "address of rank 0's machine (it serves the rendezvous store)");
+ABSL_FLAG(int, master_port, EnvInt("MASTER_PORT", 29500), "port of the rendezvous store");
+ABSL_FLAG(int, threads, static_cast<int>(std::thread::hardware_concurrency()),
+          "intra-op threads of this process (processes on one machine should share its cores)");
+ABSL_FLAG(int, benchmark, 0,
+          "time this many training steps against the machine's matrix-product rate, print the "
+          "throughput and exit without writing a model");
+
+namespace infusion {
+
+static std::string TrainConfigCopy(const std::string& out) { return out + "/train_config.json"; }
+
+static absl::Status Run() {
+  const std::string out = absl::GetFlag(FLAGS_out);
+  const bool resume = absl::GetFlag(FLAGS_resume);
+  std::string config_path = absl::GetFlag(FLAGS_config);
+  if (out.empty()) return absl::InvalidArgumentError("--out is required");
+  if (config_path.empty()) {
+    if (!resume) return absl::InvalidArgumentError("--config is required (or --resume)");
+    config_path = TrainConfigCopy(out);
+  }
+  const int threads = absl::GetFlag(FLAGS_threads);
+  if (threads < 1) return absl::InvalidArgumentError("--threads must be >= 1");
+  at::set_num_threads(threads);
+
+  ASSIGN_OR_RETURN(TrainConfig config, TrainConfig::FromFile(config_path));
+  DistributedOptions dist_options;
+  dist_options.world_size = absl::GetFlag(FLAGS_world_size);
+  dist_options.rank = absl::GetFlag(FLAGS_rank);
+  dist_options.master_addr = absl::GetFlag(FLAGS_master_addr);
+  dist_options.master_port = absl::GetFlag(FLAGS_master_port);
+  ASSIGN_OR_RETURN(std::unique_ptr<Distributed> distributed, Distributed::Create(dist_options));
+
+  TrainerOptions options;
+  options.out_dir = out;
+  options.resume = resume;
+  ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
+                   Trainer::Create(config, options, *distributed));
+
+  if (const int steps = absl::GetFlag(FLAGS_benchmark); steps > 0) {
+    ASSIGN_OR_RETURN(BenchmarkReport r, trainer->Benchmark(steps));
+    if (distributed->is_main()) {
+      std::printf(
+          "parameters        %lld (backbone %lld, image layers %lld, lm head %lld)\n"
+          "threads           %d per process, %d process(es)\n"
+          "training steps    %d in %.1f s (%.2f s/step)\n"
+          "tokens/s          %.0f (%.0f%% of the positions, the rest padding)\n"
+          "model FLOP/s      %.2f GFLOP/s\n"
+          "matmul FLOP/s     %.2f GFLOP/s (float32 2048^3, same threads)\n"
+          "utilisation       %.1f%% of the matmul rate\n",
+          static_cast<long long>(r.params.total), static_cast<long long>(r.params.backbone),
+          static_cast<long long>(r.params.image), static_cast<long long>(r.params.lm_head),
+          r.threads, distributed->world_size(), r.steps, r.seconds, r.seconds / r.steps,
+          r.tokens_per_s, 100.0 * r.fill, r.model_flops_per_s / 1e9, r.matmul_flops_per_s / 1e9,
+          100.0 * r.model_flops_per_s / r.matmul_flops_per_s);
+    }
+    return absl::OkStatus();
+  }
+  if (distributed->is_main() && !resume) {
+    RETURN_IF_ERROR(CopyFile(config_path, TrainConfigCopy(out)));
+  }
+  return trainer->Train();
+}
+
+}  // namespace infusion
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "trains a Transfusion model: infusion-train --config CONFIG.json --out DIR [--resume]");
+  absl::ParseCommandLine(argc, argv);
+  absl::Status status;
+  try {
+    status = infusion::Run();
+  } catch (const std::exception& e) {  // c10d and LibTorch report failures by throwing
+    status = absl::InternalError(e.what());
+  }
+  if (!status.ok()) {
+    std::fprintf(stderr, "infusion-train: %s\n", std::string(status.message()).c_str());
+    return 1;
+  }
+  return 0;
+}

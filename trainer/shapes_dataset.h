@@ -1,0 +1,56 @@
+// The shapes world (shared/docs/shapes.md, data/shapes/) as training data: a fixed, seeded pool
+// of examples drawn from the train split only, so that every eval-split prompt, caption, chat
+// scene and edit stays unseen:
+//   caption -> image   a prompt of a uniformly drawn category (every form of the page);
+//   image -> caption   a scene and its canonical caption (what captioning must produce);
+//   chat               a scene, a question about it and its answer;
+//   edit               a scene, an instruction and the edited scene.
+// Example i is drawn from its own seed (seed, i), so a pool extends without changing its prefix.
+#ifndef INFUSION_TRAINER_SHAPES_DATASET_H_
+#define INFUSION_TRAINER_SHAPES_DATASET_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "data/shapes/scene.h"
+#include "trainer/dataset.h"
+
+namespace infusion {
+
+struct ShapesDataOptions {
+  int64_t pool_size = 20000;  // examples (> 0); edits hold two images, the others one
+  uint64_t seed = 1;
+  double chat = 0.15;        // share of chat examples
+  double edit = 0.15;        // share of edit examples
+  double image_first = 0.2;  // share of captioning among the caption pairs (the paper's 20%)
+
+  absl::Status Validate() const;  // InvalidArgument naming the field
+};
+
+class ShapesDataset : public Dataset {
+ public:
+  static absl::StatusOr<std::unique_ptr<ShapesDataset>> Create(const ShapesDataOptions& options);
+
+  std::string name() const override { return "shapes"; }
+  int64_t size() const override { return static_cast<int64_t>(examples_.size()); }
+  Example Get(int64_t index, Rng& rng) const override;
+  std::vector<std::string> Texts() const override;
+  int64_t num_images() const override { return static_cast<int64_t>(scenes_.size()); }
+  absl::StatusOr<Image> LoadImage(int64_t index) const override;
+  std::string ImagesKey() const override { return images_key_; }
+
+ private:
+  explicit ShapesDataset(const ShapesDataOptions& options);
+
+  std::vector<Example> examples_;
+  std::vector<shapes::Scene> scenes_;  // the images, rendered on demand
+  std::string images_key_;
+};
+
+}  // namespace infusion
+
+#endif  // INFUSION_TRAINER_SHAPES_DATASET_H_

@@ -1,0 +1,70 @@
+// A training run's configuration (configs/train/*.json): the model, the data mix and every
+// hyper-parameter, read strictly: a value of the wrong type, an unknown key or a value out of
+// range is an InvalidArgument naming the file and the field ("tiny.json: data[0].weight: ...").
+// Paths in it are relative to the working directory.
+#ifndef INFUSION_TRAINER_TRAIN_CONFIG_H_
+#define INFUSION_TRAINER_TRAIN_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "engine/model/generation_config.h"
+#include "engine/model/model_config.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "trainer/data_mix.h"
+#include "trainer/lr_schedule.h"
+#include "trainer/sample_grid.h"
+#include "trainer/sequence_builder.h"
+
+namespace infusion {
+
+struct TrainConfig {
+  // "model": the model's config.json inline, or the path of one. image.latent_mean and
+  // image.latent_std may be left out (the usual case): they are then computed from the latents
+  // of the training images before training starts.
+  ModelConfig model;
+  bool compute_latent_stats = true;
+
+  // "tokenizer": {"path": an existing tokenizer.model} or {"vocab_size", "model_type"} of one
+  // trained on the texts of the data mix.
+  std::string tokenizer_path;
+  TokenizerTrainOptions tokenizer;
+
+  std::vector<DataSourceConfig> data;           // "data": at least one source
+  std::string cache_dir = ".cache/train";       // latents (and the default text corpus)
+  std::string codec_dir = "third_party/taef2";  // the TAEF2 weights (taef2 codec only)
+
+  int seq_len = 256;           // positions per packed row
+  int batch_size = 8;          // rows per step, over all processes together
+  LrScheduleOptions schedule;  // "steps", "lr", "min_lr", "warmup_steps"
+  double weight_decay = 0.1;   // AdamW's, on matrices only (not on norms and biases)
+  double beta1 = 0.9;          // "adam_betas": [beta1, beta2]
+  double beta2 = 0.95;
+  double adam_eps = 1e-8;
+  double grad_clip = 1.0;              // max global gradient norm; 0 = off
+  double diffusion_loss_weight = 5.0;  // lambda of L = L_LM + lambda L_DDPM
+  SequenceOptions sequence;            // "caption_dropout", "image_first_max_timestep"
+  double ema_decay = 0.0;      // 0: no EMA; else in (0, 1) and the export holds the EMA weights
+  bool bf16_autocast = false;  // forward and backward in bfloat16 where autocast allows
+  uint64_t seed = 0;           // initial weights, data order, noise
+
+  int log_every = 10;          // steps between log lines
+  int checkpoint_every = 500;  // steps between checkpoints; 0: only at the end
+  int keep_checkpoints = 2;
+  SampleOptions samples;        // "samples"
+  GenerationConfig generation;  // "generation": the exported model's serving defaults
+
+  absl::Status Validate() const;
+
+  // `json_text` holds the config; errors name fields relative to it.
+  static absl::StatusOr<TrainConfig> FromJson(const std::string& json_text);
+  // As FromJson, with the file's path in every error.
+  static absl::StatusOr<TrainConfig> FromFile(const std::string& path);
+};
+
+}  // namespace infusion
+
+#endif  // INFUSION_TRAINER_TRAIN_CONFIG_H_
