@@ -5,12 +5,13 @@ set(INFUSION_WARNINGS -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare)
 # One precompiled header for every LibTorch target: <torch/torch.h> costs ~20 s per translation
 # unit; compiled once here and reused by every target that calls infusion_use_torch().
 add_library(infusion_torch_pch OBJECT ${PROJECT_SOURCE_DIR}/cmake/torch_pch.cc)
-target_link_libraries(infusion_torch_pch PUBLIC ${TORCH_LIBRARIES})
+# -pthread everywhere: a TU whose _REENTRANT differs from the PCH's cannot use it.
+target_link_libraries(infusion_torch_pch PUBLIC ${TORCH_LIBRARIES} Threads::Threads)
 target_precompile_headers(infusion_torch_pch PRIVATE <torch/torch.h>)
 
 # infusion_use_torch(target): links LibTorch and reuses the shared precompiled header.
 function(infusion_use_torch target)
-  target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES})
+  target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES} Threads::Threads)
   get_target_property(type ${target} TYPE)
   if(type STREQUAL "EXECUTABLE")
     # The shared PCH is built with -fPIC; GCC refuses it for -fPIE objects, so executables
