@@ -16,4 +16,7 @@ if [ ! -f "$MODEL/model.safetensors" ]; then
   fi
   MODEL=$RANDOM_MODEL
 fi
+# libgomp threads spin after each parallel region by default and starve OpenBLAS's own threads
+# (10x slower steps measured here); let them sleep unless the caller says otherwise.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 exec build/server/infusion-server --model "$MODEL" "$@"
