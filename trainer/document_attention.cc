@@ -32,11 +32,11 @@ DocumentAttention::DocumentAttention(const at::Tensor& image_ids, const at::Tens
       for (int64_t i = 0; i < n; ++i) order.push_back(start + i);
     }
     const int64_t count = static_cast<int64_t>(starts.size());
-    const at::Tensor positions = at::tensor(std::vector<int64_t>(order.begin() + first, order.end()),
-                                            at::kLong);
+    const at::Tensor positions =
+        at::tensor(std::vector<int64_t>(order.begin() + first, order.end()), at::kLong);
     const at::Tensor group_images = images.view(-1).index_select(0, positions).view({count, n});
-    groups_.push_back({count, n,
-                       BuildAttentionMask(group_images, at::zeros_like(group_images)).unsqueeze(1)});
+    groups_.push_back(
+        {count, n, BuildAttentionMask(group_images, at::zeros_like(group_images)).unsqueeze(1)});
   }
   order_ = at::tensor(order, at::kLong);
   inverse_ = at::empty_like(order_);
@@ -53,19 +53,21 @@ at::Tensor DocumentAttention::Forward(int /*layer*/, const at::Tensor& q, const 
   // [n, L, K, D] -> [n, H, L, D], each key/value head serving heads / K query heads.
   auto heads_first = [&](const at::Tensor& x, int64_t count, int64_t length) {
     at::Tensor t = x.view({count, length, kv_heads, 1, dim});
-    t = t.expand({count, length, kv_heads, groups_per_kv, dim}).reshape({count, length, heads, dim});
+    t = t.expand({count, length, kv_heads, groups_per_kv, dim})
+            .reshape({count, length, heads, dim});
     return t.transpose(1, 2);
   };
   std::vector<at::Tensor> outputs;
   int64_t offset = 0;
   for (const Group& g : groups_) {
     const int64_t n = g.count * g.length;
-    const at::Tensor qg = qo.narrow(0, offset, n).view({g.count, g.length, heads, dim}).transpose(1, 2);
+    const at::Tensor qg =
+        qo.narrow(0, offset, n).view({g.count, g.length, heads, dim}).transpose(1, 2);
     const at::Tensor kg = heads_first(ko.narrow(0, offset, n), g.count, g.length);
     const at::Tensor vg = heads_first(vo.narrow(0, offset, n), g.count, g.length);
-    const at::Tensor scores = (at::matmul(qg, kg.transpose(-2, -1)) * scale)
-                                  .masked_fill(g.mask.logical_not(),
-                                               -std::numeric_limits<float>::infinity());
+    const at::Tensor scores =
+        (at::matmul(qg, kg.transpose(-2, -1)) * scale)
+            .masked_fill(g.mask.logical_not(), -std::numeric_limits<float>::infinity());
     const at::Tensor out = at::matmul(at::softmax(scores, -1), vg);  // [count, H, L, D]
     outputs.push_back(out.transpose(1, 2).reshape({n, heads, dim}));
     offset += n;

@@ -4,13 +4,13 @@
 
 #include <algorithm>
 
-#include "engine/model/attention_backend.h"
+#include "trainer/document_attention.h"
 
 namespace infusion {
 
 LossTerms ComputeLoss(TransfusionModelImpl& model, const TrainingBatch& batch,
                       const LossNormalizers& normalizers, double diffusion_weight) {
-  DenseAttention attention(batch.mask);
+  DocumentAttention attention(batch.image_ids, batch.doc_ids);
   const ModelOutput out = model.Forward(batch.input, attention);
   LossTerms terms;
   const at::Tensor logits = model.Logits(out.hidden.index_select(0, batch.lm_positions));

@@ -28,7 +28,7 @@ struct LossTerms {
   at::Tensor diffusion;  // scalar: this process's share of L_DDPM
 };
 
-// One forward pass with dense attention under batch.mask, and the two terms.
+// One forward pass (attention document by document, document_attention.h) and the two terms.
 LossTerms ComputeLoss(TransfusionModelImpl& model, const TrainingBatch& batch,
                       const LossNormalizers& normalizers, double diffusion_weight);
 

@@ -9,6 +9,7 @@
 //   infusion-train --config C --out O --world_size 2 --rank 0 --threads 1 &
 //   infusion-train --config C --out O --world_size 2 --rank 1 --threads 1
 #include <ATen/Parallel.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -97,7 +98,7 @@ static absl::Status Run() {
           "training steps    %d in %.1f s (%.2f s/step)\n"
           "tokens/s          %.0f (%.0f%% of the positions, the rest padding)\n"
           "model FLOP/s      %.2f GFLOP/s\n"
-          "matmul FLOP/s     %.2f GFLOP/s (float32 2048^3, same threads)\n"
+          "matmul FLOP/s     %.2f GFLOP/s (float32 2048^3, all processes at once)\n"
           "utilisation       %.1f%% of the matmul rate\n",
           static_cast<long long>(r.params.total), static_cast<long long>(r.params.backbone),
           static_cast<long long>(r.params.image), static_cast<long long>(r.params.lm_head),
@@ -115,7 +116,20 @@ static absl::Status Run() {
 
 }  // namespace infusion
 
+// LibTorch's OpenMP threads spin for a while after each parallel region (libgomp's default wait
+// policy), and OpenBLAS (Debian's pthread build) runs matrix products on threads of its own: on
+// 2 cores the spinning threads starve the OpenBLAS ones, and a step of configs/train/shapes.json
+// took 10x longer here (docs/training.md). libgomp reads OMP_WAIT_POLICY when it is loaded,
+// before main, so unless the user chose a policy the process restarts itself once with
+// "passive".
+static void UsePassiveOpenMpWaits(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/1);
+  execv("/proc/self/exe", argv);  // returns only on failure: then run with the default policy
+}
+
 int main(int argc, char** argv) {
+  UsePassiveOpenMpWaits(argv);
   absl::SetProgramUsageMessage(
       "trains a Transfusion model: infusion-train --config CONFIG.json --out DIR [--resume]");
   absl::ParseCommandLine(argc, argv);

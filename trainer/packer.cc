@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "engine/model/attention_mask.h"
 
 namespace infusion {
 
@@ -92,6 +91,7 @@ TrainingBatch PackRows(const std::vector<Row>& rows, int64_t length, int pad_tok
       row_images += static_cast<int64_t>(doc.images.size());
       offset += doc.length();
       batch.num_tokens += doc.length();
+      batch.attention_pairs += doc.length() * doc.length();
     }
     CHECK_EQ(next_noise, noise[r].size());
     // Padding: one document of its own, so that no real position attends to it.
@@ -108,7 +108,6 @@ TrainingBatch PackRows(const std::vector<Row>& rows, int64_t length, int pad_tok
   in.positions = longs(positions);
   batch.image_ids = longs(image_ids).view({num_rows, length});
   batch.doc_ids = longs(doc_ids).view({num_rows, length});
-  batch.mask = BuildAttentionMask(batch.image_ids, batch.doc_ids);
   batch.lm_positions = longs(lm_positions);
   batch.lm_targets = longs(lm_targets);
   if (!image_rows.empty()) {

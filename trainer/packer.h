@@ -33,17 +33,19 @@ struct ImageNoise {
 
 // The inputs and targets of one step's forward pass over R rows of L positions (T = R * L).
 struct TrainingBatch {
-  ModelInput input;         // token_ids, positions [T]; image_patches [I, n, P] (noised where a
-                            // target), image_timesteps [I], image_positions [I, n],
-                            // noise_images [J]
-  at::Tensor mask;          // [R, L, L] bool: Transfusion mask within documents, none across
-  at::Tensor image_ids;     // [R, L] int64: image of each position within its row, -1 for text
-  at::Tensor doc_ids;       // [R, L] int64: document of each position within its row (padding
-                            // is a document of its own)
-  at::Tensor lm_positions;  // [K] int64: positions whose next token is a language-model target
-  at::Tensor lm_targets;    // [K] int64: that next token
-  at::Tensor noise;         // [J, n, P]: the eps added to each of input.noise_images
-  int64_t num_tokens = 0;   // positions that are not padding
+  ModelInput input;             // token_ids, positions [T]; image_patches [I, n, P] (noised where a
+                                // target), image_timesteps [I], image_positions [I, n],
+                                // noise_images [J]
+  at::Tensor image_ids;         // [R, L] int64: image of each position within its row, -1 for text
+  at::Tensor doc_ids;           // [R, L] int64: document of each position within its row (padding
+                                // is a document of its own); with image_ids, the attention mask
+                                // (BuildAttentionMask, DocumentAttention)
+  at::Tensor lm_positions;      // [K] int64: positions whose next token is a language-model target
+  at::Tensor lm_targets;        // [K] int64: that next token
+  at::Tensor noise;             // [J, n, P]: the eps added to each of input.noise_images
+  int64_t num_tokens = 0;       // positions that are not padding
+  int64_t attention_pairs = 0;  // sum of squared document lengths: the query-key pairs that
+                                // attention within documents computes
 };
 
 // rows: R rows of at most `length` positions. image_table: [N, n, P] clean normalised patches,

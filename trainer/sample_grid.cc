@@ -128,11 +128,12 @@ absl::Status SampleGridWriter::Write(TransfusionModelImpl& model, int64_t step,
   std::filesystem::create_directories(dir, ec);
   if (ec)
     return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
-  const std::string stem = absl::StrFormat("%s/step_%06d", dir, step);
+  const std::string name = absl::StrFormat("step_%06d", step);
+  const std::string stem = absl::StrCat(dir, "/", name);
   std::string text = absl::StrCat("step ", step, "\n");
   if (!options_.prompts.empty()) {
     std::vector<at::Tensor> patches;
-    absl::StrAppend(&text, "\n", stem, ".png (cells left to right, top to bottom):\n");
+    absl::StrAppend(&text, "\n", name, ".png (cells left to right, top to bottom):\n");
     for (size_t i = 0; i < options_.prompts.size(); ++i) {
       patches.push_back(GenerateImage(model, options_.prompts[i], options_.seed + i));
       absl::StrAppend(&text, "  ", i + 1, ". ", options_.prompts[i], "\n");
@@ -141,7 +142,7 @@ absl::Status SampleGridWriter::Write(TransfusionModelImpl& model, int64_t step,
         stem + ".png", TileImages(latents_.Decode(at::stack(patches)), kGridColumns, kGridGap)));
   }
   if (caption_images_.defined() && caption_images_.size(0) > 0) {
-    absl::StrAppend(&text, "\ncaptions of ", stem, "_input.png:\n");
+    absl::StrAppend(&text, "\ncaptions of ", name, "_input.png:\n");
     for (int64_t i = 0; i < caption_images_.size(0); ++i) {
       absl::StrAppend(&text, "  ", i + 1, ". ", Caption(model, caption_images_[i]), "\n");
     }

@@ -30,7 +30,7 @@ ParameterCounts CountParameters(const TransfusionModelImpl& model) {
 }
 
 double TrainingFlops(const ModelConfig& config, const ParameterCounts& params,
-                     const TrainingBatch& batch, int64_t seq_len) {
+                     const TrainingBatch& batch) {
   const double tokens = static_cast<double>(batch.num_tokens);
   const double patches = batch.input.image_positions.defined()
                              ? static_cast<double>(batch.input.image_positions.numel())
@@ -39,8 +39,8 @@ double TrainingFlops(const ModelConfig& config, const ParameterCounts& params,
   const double weights = static_cast<double>(params.backbone) * tokens +
                          static_cast<double>(params.image) * patches +
                          static_cast<double>(params.lm_head) * lm_targets;
-  const double attention =
-      12.0 * config.num_hidden_layers * config.hidden_size * static_cast<double>(seq_len) * tokens;
+  const double attention = 12.0 * config.num_hidden_layers * config.hidden_size *
+                           static_cast<double>(batch.attention_pairs);
   return 6.0 * weights + attention;
 }
 

@@ -24,13 +24,14 @@ ParameterCounts CountParameters(const TransfusionModelImpl& model);
 
 // Training FLOPs (forward + backward) of one batch:
 //   6 * (backbone * tokens + image * patches + lm_head * lm_targets)
-//   + 12 * layers * hidden * seq_len * tokens
-// where the last term is q.k and attention-weighted v (2 * 2 * seq_len * hidden forward per
-// position and layer; dense attention computes all seq_len keys of a row, masked or not). The
-// U-Net's convolutions apply their weights at several latent cells per patch, which this count
-// (one application per patch) leaves out, so it is a lower bound for U-Net patch layers.
+//   + 12 * layers * hidden * attention_pairs
+// where the last term is q.k and the attention-weighted sum of v (2 * 2 * hidden FLOPs forward
+// per query-key pair and layer) over the pairs within documents, which is what attention needs
+// (and what DocumentAttention computes). The U-Net's convolutions apply their weights at several
+// latent cells per patch, which this count (one application per patch) leaves out, so it is a
+// lower bound for U-Net patch layers.
 double TrainingFlops(const ModelConfig& config, const ParameterCounts& params,
-                     const TrainingBatch& batch, int64_t seq_len);
+                     const TrainingBatch& batch);
 
 // The float32 matrix-product rate of this machine: the median over `repeats` timings of
 // [n, n] x [n, n] (2 n^3 FLOPs each), in FLOP/s, with the current intra-op thread count.

@@ -248,11 +248,10 @@ absl::StatusOr<StepResult> Trainer::RunStep(int64_t step) {
   const int64_t rows = config_.batch_size / distributed_.world_size();
   ASSIGN_OR_RETURN(TrainingBatch batch, batches_->Build(step, distributed_.rank() * rows, rows));
   const int64_t noise_elements = batch.noise.defined() ? batch.noise.numel() : 0;
-  at::Tensor counts =
-      at::tensor({static_cast<double>(batch.lm_targets.numel()),
-                  static_cast<double>(noise_elements), static_cast<double>(batch.num_tokens),
-                  TrainingFlops(config_.model, param_counts_, batch, config_.seq_len)},
-                 at::kDouble);
+  at::Tensor counts = at::tensor(
+      {static_cast<double>(batch.lm_targets.numel()), static_cast<double>(noise_elements),
+       static_cast<double>(batch.num_tokens), TrainingFlops(config_.model, param_counts_, batch)},
+      at::kDouble);
   distributed_.AllReduceSum(counts);
   const LossNormalizers normalizers{static_cast<int64_t>(counts[0].item<double>()),
                                     static_cast<int64_t>(counts[1].item<double>())};
@@ -408,7 +407,11 @@ absl::StatusOr<BenchmarkReport> Trainer::Benchmark(int steps) {
   }
   report.seconds = Seconds(start);
   const double peak_after = MeasureMatmulFlops(kMatmulSize, kMatmulRepeats);
-  report.matmul_flops_per_s = std::max(peak_before, peak_after);
+  // Every process measured at the same time, each on its share of the cores: together, the rate
+  // of the machines the run uses.
+  at::Tensor peaks = at::tensor({peak_before, peak_after}, at::kDouble);
+  distributed_.AllReduceSum(peaks);
+  report.matmul_flops_per_s = peaks.max().item<double>();
   report.tokens_per_s = static_cast<double>(tokens) / report.seconds;
   report.fill = static_cast<double>(tokens) /
                 (static_cast<double>(steps) * config_.batch_size * config_.seq_len);

@@ -64,8 +64,8 @@ struct BenchmarkReport {
   double tokens_per_s = 0;  // non-padding positions per second, all processes
   double fill = 0;          // share of the rows' positions that are not padding
   double model_flops_per_s = 0;
-  double matmul_flops_per_s = 0;  // the machine's float32 matrix-product rate, measured
-                                  // before and after the steps (the larger)
+  double matmul_flops_per_s = 0;  // float32 matrix-product rate of all processes together,
+                                  // measured before and after the steps (the larger)
   int threads = 0;
   ParameterCounts params;
 };

@@ -90,14 +90,17 @@ TEST_F(PackRowsTest, PositionsRestartForEveryDocument) {
   EXPECT_EQ(Longs(batch_.image_ids[1]),
             (std::vector<int64_t>{-1, -1, 0, 0, -1, -1, -1, -1, -1, -1, -1, -1}));
   EXPECT_EQ(batch_.num_tokens, 20);
+  EXPECT_EQ(batch_.attention_pairs, 2 * (4 * 4 + 6 * 6));
 }
 
 TEST_F(PackRowsTest, NoAttentionAcrossDocuments) {
-  const at::Tensor mask = batch_.mask[0];
+  const at::Tensor mask = BuildAttentionMask(batch_.image_ids, batch_.doc_ids)[0];
   for (int64_t i = 0; i < 12; ++i) {
     for (int64_t j = 0; j < 12; ++j) {
       const bool same_doc = (i < 4) == (j < 4) && (i >= 10) == (j >= 10);
-      if (!same_doc) EXPECT_FALSE(mask[i][j].item<bool>()) << i << " -> " << j;
+      if (!same_doc) {
+        EXPECT_FALSE(mask[i][j].item<bool>()) << i << " -> " << j;
+      }
     }
   }
   EXPECT_TRUE(mask[9][4].item<bool>());   // <eos> sees its own <bos>
@@ -105,7 +108,7 @@ TEST_F(PackRowsTest, NoAttentionAcrossDocuments) {
 }
 
 TEST_F(PackRowsTest, PatchesSeeTheirWholeImageAndTheTextBefore) {
-  const at::Tensor mask = batch_.mask[0];
+  const at::Tensor mask = BuildAttentionMask(batch_.image_ids, batch_.doc_ids)[0];
   EXPECT_TRUE(mask[6][7].item<bool>());  // first patch sees the second (bidirectional)
   EXPECT_TRUE(mask[7][6].item<bool>());
   EXPECT_TRUE(mask[6][5].item<bool>());   // and <boi>

@@ -28,10 +28,11 @@ TEST(ThroughputTest, SixFlopsPerWeightAndPositionPlusAttention) {
   params.lm_head = 10;
   TrainingBatch batch;
   batch.num_tokens = 20;
+  batch.attention_pairs = 10 * 10 + 10 * 10;                   // two documents of 10
   batch.input.image_positions = at::zeros({2, 4}, at::kLong);  // 8 patches
   batch.lm_targets = at::zeros({5}, at::kLong);
-  // 6 (1000 * 20 + 100 * 8 + 10 * 5) + 12 * 2 layers * 32 hidden * 64 seq_len * 20 tokens
-  EXPECT_DOUBLE_EQ(TrainingFlops(config, params, batch, 64), 6.0 * 20850 + 983040.0);
+  // 6 (1000 * 20 + 100 * 8 + 10 * 5) + 12 * 2 layers * 32 hidden * 200 pairs
+  EXPECT_DOUBLE_EQ(TrainingFlops(config, params, batch), 6.0 * 20850 + 153600.0);
 }
 
 TEST(ThroughputTest, MatmulRateIsPlausible) {
