@@ -73,6 +73,19 @@ struct SpanRef {
 
 }  // namespace
 
+SchedulerModelInfo SchedulerModelInfo::FromConfig(
+    const ModelConfig& config, std::function<std::string(const std::vector<int32_t>&)> decode) {
+  SchedulerModelInfo info;
+  info.bos_token_id = config.tokens.bos;
+  info.eos_token_id = config.tokens.eos;
+  info.boi_token_id = config.tokens.boi;
+  info.eoi_token_id = config.tokens.eoi;
+  info.end_of_turn_token_id = config.tokens.end_of_turn;
+  info.num_train_timesteps = config.diffusion.num_train_timesteps;
+  info.decode = std::move(decode);
+  return info;
+}
+
 absl::Status SchedulerOptions::Validate() const {
   auto bad = [](const char* field, const char* what) {
     return absl::InvalidArgumentError(absl::StrCat("scheduler: ", field, " ", what));

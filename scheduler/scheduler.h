@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/executor/executor.h"
+#include "engine/model/model_config.h"
 #include "scheduler/request.h"
 
 namespace infusion {
@@ -51,6 +52,10 @@ struct SchedulerModelInfo {
   // Decodes generated token ids to text (the tokenizer's Decode); used for streaming deltas and
   // stop strings.
   std::function<std::string(const std::vector<int32_t>&)> decode;
+
+  // The ids and schedule of a model's config.json, with its detokenizer.
+  static SchedulerModelInfo FromConfig(
+      const ModelConfig& config, std::function<std::string(const std::vector<int32_t>&)> decode);
 };
 
 // Cumulative counters and current gauges, for metrics and tests.

@@ -89,18 +89,10 @@ absl::StatusOr<std::unique_ptr<InfusionServer>> InfusionServer::Create(
   ASSIGN_OR_RETURN(s->processor_, ModelProcessor::Create(options.executor.model_dir));
   ASSIGN_OR_RETURN(s->executor_, ModelExecutor::Create(options.executor));
 
-  const ModelConfig& config = s->processor_->config();
-  SchedulerModelInfo model;
-  model.bos_token_id = config.tokens.bos;
-  model.eos_token_id = config.tokens.eos;
-  model.boi_token_id = config.tokens.boi;
-  model.eoi_token_id = config.tokens.eoi;
-  model.end_of_turn_token_id = config.tokens.end_of_turn;
-  model.num_train_timesteps = config.diffusion.num_train_timesteps;
   const ModelProcessor* processor = s->processor_.get();
-  model.decode = [processor](const std::vector<int32_t>& ids) {
-    return processor->Detokenize(ids);
-  };
+  const SchedulerModelInfo model = SchedulerModelInfo::FromConfig(
+      processor->config(),
+      [processor](const std::vector<int32_t>& ids) { return processor->Detokenize(ids); });
   ASSIGN_OR_RETURN(s->scheduler_, Scheduler::Create(options.scheduler, model, s->executor_.get()));
   s->scheduler_->Start();
 

@@ -57,16 +57,9 @@ absl::StatusOr<std::unique_ptr<InProcessDriver>> InProcessDriver::Create(
   d->workload_ = workload;
   ASSIGN_OR_RETURN(d->processor_, ModelProcessor::Create(executor_options.model_dir));
   ASSIGN_OR_RETURN(d->executor_, ModelExecutor::Create(executor_options));
-  const ModelConfig& c = d->processor_->config();
-  SchedulerModelInfo info;
-  info.bos_token_id = c.tokens.bos;
-  info.eos_token_id = c.tokens.eos;
-  info.boi_token_id = c.tokens.boi;
-  info.eoi_token_id = c.tokens.eoi;
-  info.end_of_turn_token_id = c.tokens.end_of_turn;
-  info.num_train_timesteps = c.diffusion.num_train_timesteps;
   ModelProcessor* processor = d->processor_.get();
-  info.decode = [processor](const std::vector<int32_t>& ids) { return processor->Detokenize(ids); };
+  const SchedulerModelInfo info = SchedulerModelInfo::FromConfig(
+      processor->config(), [processor](const std::vector<int32_t>& ids) { return processor->Detokenize(ids); });
   ASSIGN_OR_RETURN(d->scheduler_, Scheduler::Create(scheduler_options, info, d->executor_.get()));
   d->scheduler_->Start();
   return d;

@@ -124,16 +124,9 @@ absl::StatusOr<std::unique_ptr<InProcessGenerator>> InProcessGenerator::Create(
   executor_options.kv_cache_bytes = options.kv_cache_bytes;
   ASSIGN_OR_RETURN(g->executor_, ModelExecutor::Create(executor_options));
 
-  const ModelConfig& c = g->processor_->config();
-  SchedulerModelInfo info;
-  info.bos_token_id = c.tokens.bos;
-  info.eos_token_id = c.tokens.eos;
-  info.boi_token_id = c.tokens.boi;
-  info.eoi_token_id = c.tokens.eoi;
-  info.end_of_turn_token_id = c.tokens.end_of_turn;
-  info.num_train_timesteps = c.diffusion.num_train_timesteps;
   const ModelProcessor* p = g->processor_.get();
-  info.decode = [p](const std::vector<int32_t>& ids) { return p->Detokenize(ids); };
+  const SchedulerModelInfo info = SchedulerModelInfo::FromConfig(
+      p->config(), [p](const std::vector<int32_t>& ids) { return p->Detokenize(ids); });
   SchedulerOptions scheduler_options;
   scheduler_options.max_running = options.max_running;
   // A batch is submitted whole; the KV cache, not the queue, bounds what runs at once.
