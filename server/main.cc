@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "common/process_env.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -105,6 +106,7 @@ infusion::ServerOptions OptionsFromFlags() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  infusion::UsePassiveOpenMpWaits(argv);
   absl::SetProgramUsageMessage("infusion-server --model DIR [flags]; see --help");
   absl::ParseCommandLine(argc, argv);
 

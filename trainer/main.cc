@@ -22,7 +22,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_format.h"
+#include "common/process_env.h"
 #include "common/status_macros.h"
+#include "engine/model/compute_threads.h"
 #include "engine/model/model_directory.h"
 #include "trainer/distributed.h"
 #include "trainer/train_config.h"
@@ -73,7 +75,7 @@ static absl::Status Run() {
   }
   const int threads = absl::GetFlag(FLAGS_threads);
   if (threads < 1) return absl::InvalidArgumentError("--threads must be >= 1");
-  at::set_num_threads(threads);
+  SetComputeThreads(threads);
 
   ASSIGN_OR_RETURN(TrainConfig config, TrainConfig::FromFile(config_path));
   DistributedOptions dist_options;
@@ -116,20 +118,8 @@ static absl::Status Run() {
 
 }  // namespace infusion
 
-// LibTorch's OpenMP threads spin for a while after each parallel region (libgomp's default wait
-// policy), and OpenBLAS (Debian's pthread build) runs matrix products on threads of its own: on
-// 2 cores the spinning threads starve the OpenBLAS ones, and a step of configs/train/shapes.json
-// took 10x longer here (docs/training.md). libgomp reads OMP_WAIT_POLICY when it is loaded,
-// before main, so unless the user chose a policy the process restarts itself once with
-// "passive".
-static void UsePassiveOpenMpWaits(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/1);
-  execv("/proc/self/exe", argv);  // returns only on failure: then run with the default policy
-}
-
 int main(int argc, char** argv) {
-  UsePassiveOpenMpWaits(argv);
+  infusion::UsePassiveOpenMpWaits(argv);
   absl::SetProgramUsageMessage(
       "trains a Transfusion model: infusion-train --config CONFIG.json --out DIR [--resume]");
   absl::ParseCommandLine(argc, argv);

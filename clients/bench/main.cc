@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/process_env.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -143,6 +144,7 @@ int RunWorkloads(const ModelExecutorOptions& executor_options) {
 }  // namespace infusion::bench
 
 int main(int argc, char** argv) {
+  infusion::UsePassiveOpenMpWaits(argv);
   // Accept the dashed spelling of --compare-sequential as well.
   std::vector<std::string> storage(argv, argv + argc);
   for (std::string& a : storage) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/process_env.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -223,6 +224,7 @@ absl::Status Run(const std::string& command) {
 }  // namespace infusion::eval
 
 int main(int argc, char** argv) {
+  infusion::UsePassiveOpenMpWaits(argv);
   absl::SetProgramUsageMessage(infusion::eval::kUsage);
   const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {

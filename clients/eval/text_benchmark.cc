@@ -12,6 +12,7 @@
 #include "clients/eval/perplexity.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "engine/model/compute_threads.h"
 #include "engine/model/model_directory.h"
 #include "engine/model/reference_forward.h"
 #include "engine/model/transfusion_model.h"
@@ -60,7 +61,7 @@ Json TextResults::ToJson() const {
 absl::StatusOr<TextResults> RunTextBenchmark(const TextBenchmarkOptions& options,
                                              const std::string& model_dir) {
   RETURN_IF_ERROR(options.Validate());
-  if (options.num_threads > 0) at::set_num_threads(options.num_threads);
+  if (options.num_threads > 0) SetComputeThreads(options.num_threads);
   TextResults results;
   results.source = options.file;
   if (results.source.empty()) {

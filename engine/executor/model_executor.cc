@@ -14,6 +14,7 @@
 #include "engine/executor/model_executor_impl.h"
 #include "engine/executor/paged_attention_backend.h"
 #include "engine/kv_cache/kv_cache_manager.h"
+#include "engine/model/compute_threads.h"
 
 namespace infusion {
 
@@ -31,10 +32,7 @@ absl::Status ModelExecutorOptions::Validate() const {
 absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelExecutor::Create(
     const ModelExecutorOptions& options) {
   RETURN_IF_ERROR(options.Validate());
-  const int threads = options.num_threads > 0
-                          ? options.num_threads
-                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  at::set_num_threads(threads);
+  SetComputeThreads(options.num_threads);
   ASSIGN_OR_RETURN(TransfusionModel model, LoadTransfusionModel(options.model_dir));
   const ModelConfig& c = model->config();
   ASSIGN_OR_RETURN(int num_blocks,

@@ -9,11 +9,12 @@
 #include <thread>
 #include <vector>
 
-#include <ATen/Parallel.h>
 
+#include "common/process_env.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "engine/model/compute_threads.h"
 #include "tools/infusion_tool/commands.h"
 #include "tools/infusion_tool/flags.h"
 
@@ -33,6 +34,7 @@ ABSL_FLAG(int, threads, static_cast<int>(std::thread::hardware_concurrency()),
           "LibTorch intra-op threads (default: number of cores)");
 
 int main(int argc, char** argv) {
+  infusion::UsePassiveOpenMpWaits(argv);
   absl::SetProgramUsageMessage(
       "infusion-tool <init|forward|encode-image|decode-image> [flags]; see --help");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
@@ -40,7 +42,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s\n", absl::ProgramUsageMessage().data());
     return 2;
   }
-  at::set_num_threads(std::max(1, absl::GetFlag(FLAGS_threads)));
+  infusion::SetComputeThreads(std::max(1, absl::GetFlag(FLAGS_threads)));
   const std::string command = args[1];
   absl::Status status;
   if (command == "init") {
