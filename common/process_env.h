@@ -1,16 +1,19 @@
-// Process-wide settings that must be in place before the libraries that read them are loaded.
+// Process-wide settings for binaries that run the model, applied first thing in main().
 #ifndef INFUSION_COMMON_PROCESS_ENV_H_
 #define INFUSION_COMMON_PROCESS_ENV_H_
 
 namespace infusion {
 
-// LibTorch's OpenMP threads spin for a while after each parallel region (libgomp's default wait
-// policy), and OpenBLAS (Debian's pthread build) runs matrix products on threads of its own: on
-// 2 cores the spinning threads starve the OpenBLAS ones (a training step took 10x longer,
-// docs/training.md; an engine step 3-40x). libgomp reads OMP_WAIT_POLICY when it is loaded,
-// before main, so unless the user chose a policy the process restarts itself once with
-// "passive". Call first thing in main() of every binary that runs the model.
-void UsePassiveOpenMpWaits(char** argv);
+// 1. LibTorch's OpenMP threads spin for a while after each parallel region (libgomp's default
+//    wait policy), and OpenBLAS (Debian's pthread build) runs matrix products on threads of its
+//    own: on 2 cores the spinning threads starve the OpenBLAS ones (a training step took 10x
+//    longer, docs/training.md). libgomp reads OMP_WAIT_POLICY when it is loaded, before main, so
+//    unless the user chose a policy the process restarts itself once with "passive".
+// 2. A forward pass allocates and frees the same few-MiB activation buffers every step; glibc
+//    would return them to the kernel (munmap, heap trim) and fault fresh zeroed pages back in
+//    the next step. Freed memory is kept instead (mallopt), which made a step of 8 guided images
+//    ~8% faster here (docs/benchmarks.md).
+void PrepareComputeProcess(char** argv);
 
 }  // namespace infusion
 

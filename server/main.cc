@@ -27,7 +27,7 @@ ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 = any free port"
 ABSL_FLAG(std::string, port_file, "",
           "write 'grpc PORT' and 'metrics PORT' lines here once listening");
 ABSL_FLAG(std::string, device, "cpu", "LibTorch device");
-ABSL_FLAG(int, threads, 0, "LibTorch threads; 0 = number of cores");
+ABSL_FLAG(int, threads, 0, "compute threads (LibTorch and OpenBLAS pools); 0 = number of cores");
 ABSL_FLAG(int64_t, kv_cache_mb, 256, "memory for the KV cache, MiB");
 ABSL_FLAG(int, block_size, 16, "positions per KV-cache block");
 ABSL_FLAG(int, max_tokens_per_step, 512, "step token budget: positions computed per step");
@@ -106,7 +106,7 @@ infusion::ServerOptions OptionsFromFlags() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  infusion::UsePassiveOpenMpWaits(argv);
+  infusion::PrepareComputeProcess(argv);
   absl::SetProgramUsageMessage("infusion-server --model DIR [flags]; see --help");
   absl::ParseCommandLine(argc, argv);
 

@@ -119,7 +119,7 @@ static absl::Status Run() {
 }  // namespace infusion
 
 int main(int argc, char** argv) {
-  infusion::UsePassiveOpenMpWaits(argv);
+  infusion::PrepareComputeProcess(argv);
   absl::SetProgramUsageMessage(
       "trains a Transfusion model: infusion-train --config CONFIG.json --out DIR [--resume]");
   absl::ParseCommandLine(argc, argv);

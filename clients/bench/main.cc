@@ -40,7 +40,7 @@ ABSL_FLAG(std::string, json, "", "write the results as JSON to this file");
 ABSL_FLAG(int, chat_max_tokens, 64, "new tokens per chat request (end tokens ignored)");
 ABSL_FLAG(int, image_steps, 25, "DDIM steps per image");
 ABSL_FLAG(double, guidance, 3.0, "classifier-free guidance scale");
-ABSL_FLAG(int, threads, 0, "LibTorch/OpenMP threads (0 = number of cores)");
+ABSL_FLAG(int, threads, 0, "compute threads (LibTorch and OpenBLAS pools); 0 = number of cores");
 ABSL_FLAG(int, kv_cache_mb, 256, "KV-cache memory budget");
 ABSL_FLAG(int, max_tokens_per_step, 512, "scheduler: positions per step");
 ABSL_FLAG(double, max_image_share, 0.75, "scheduler: image share of a step while text waits");
@@ -144,7 +144,7 @@ int RunWorkloads(const ModelExecutorOptions& executor_options) {
 }  // namespace infusion::bench
 
 int main(int argc, char** argv) {
-  infusion::UsePassiveOpenMpWaits(argv);
+  infusion::PrepareComputeProcess(argv);
   // Accept the dashed spelling of --compare-sequential as well.
   std::vector<std::string> storage(argv, argv + argc);
   for (std::string& a : storage) {

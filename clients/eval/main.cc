@@ -224,7 +224,7 @@ absl::Status Run(const std::string& command) {
 }  // namespace infusion::eval
 
 int main(int argc, char** argv) {
-  infusion::UsePassiveOpenMpWaits(argv);
+  infusion::PrepareComputeProcess(argv);
   absl::SetProgramUsageMessage(infusion::eval::kUsage);
   const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {

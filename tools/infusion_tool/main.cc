@@ -34,7 +34,7 @@ ABSL_FLAG(int, threads, static_cast<int>(std::thread::hardware_concurrency()),
           "LibTorch intra-op threads (default: number of cores)");
 
 int main(int argc, char** argv) {
-  infusion::UsePassiveOpenMpWaits(argv);
+  infusion::PrepareComputeProcess(argv);
   absl::SetProgramUsageMessage(
       "infusion-tool <init|forward|encode-image|decode-image> [flags]; see --help");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
