@@ -49,6 +49,12 @@ ABSL_FLAG(
     "training config (configs/train/*.json); with --resume, defaults to OUT/train_config.json");
 ABSL_FLAG(std::string, out, "", "output folder: the model directory, log, checkpoints, samples");
 ABSL_FLAG(bool, resume, false, "continue the run in --out from its latest checkpoint");
+ABSL_FLAG(std::string, export_to, "",
+          "write the model directory of the run's latest checkpoint (or --checkpoint) to this "
+          "folder and exit, without training");
+ABSL_FLAG(std::string, checkpoint, "",
+          "with --resume or --export_to: this checkpoint (a folder, or a name in OUT/checkpoints "
+          "such as step_002000) instead of the latest");
 ABSL_FLAG(int, world_size, EnvInt("WORLD_SIZE", 1), "number of training processes");
 ABSL_FLAG(int, rank, EnvInt("RANK", 0), "this process's rank in [0, world_size)");
 ABSL_FLAG(std::string, master_addr, EnvString("MASTER_ADDR", "127.0.0.1"),
@@ -66,7 +72,8 @@ static std::string TrainConfigCopy(const std::string& out) { return out + "/trai
 
 static absl::Status Run() {
   const std::string out = absl::GetFlag(FLAGS_out);
-  const bool resume = absl::GetFlag(FLAGS_resume);
+  const std::string export_to = absl::GetFlag(FLAGS_export_to);
+  const bool resume = absl::GetFlag(FLAGS_resume) || !export_to.empty();
   std::string config_path = absl::GetFlag(FLAGS_config);
   if (out.empty()) return absl::InvalidArgumentError("--out is required");
   if (config_path.empty()) {
@@ -88,9 +95,19 @@ static absl::Status Run() {
   TrainerOptions options;
   options.out_dir = out;
   options.resume = resume;
+  options.checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  if (!options.checkpoint.empty() && !resume) {
+    return absl::InvalidArgumentError("--checkpoint needs --resume or --export_to");
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Trainer> trainer,
                    Trainer::Create(config, options, *distributed));
 
+  if (!export_to.empty()) {
+    RETURN_IF_ERROR(trainer->ExportTo(export_to));
+    std::printf("wrote %s from the checkpoint at step %lld\n", export_to.c_str(),
+                static_cast<long long>(trainer->step()));
+    return absl::OkStatus();
+  }
   if (const int steps = absl::GetFlag(FLAGS_benchmark); steps > 0) {
     ASSIGN_OR_RETURN(BenchmarkReport r, trainer->Benchmark(steps));
     if (distributed->is_main()) {

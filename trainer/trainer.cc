@@ -96,7 +96,17 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
   if (!config.tokenizer_path.empty() && !fs::is_regular_file(config.tokenizer_path)) {
     return absl::NotFoundError(absl::StrCat("tokenizer.path: cannot read ", config.tokenizer_path));
   }
-  if (options.resume) {
+  if (options.resume && !options.checkpoint.empty()) {
+    t->checkpoint_to_resume_ =
+        fs::is_directory(options.checkpoint)
+            ? options.checkpoint
+            : absl::StrCat(options.out_dir, "/checkpoints/", options.checkpoint);
+    if (!fs::is_directory(t->checkpoint_to_resume_)) {
+      return absl::NotFoundError(
+          absl::StrCat("checkpoint ", options.checkpoint, ": no such folder (tried ",
+                       t->checkpoint_to_resume_, ")"));
+    }
+  } else if (options.resume) {
     ASSIGN_OR_RETURN(t->checkpoint_to_resume_, t->checkpointer_->Latest());
   }
 
@@ -349,10 +359,10 @@ absl::Status Trainer::Train() {
   }
   progress.reset();
   RETURN_IF_ERROR(SaveCheckpoint());
-  return Export(step_ > first_step ? &last : nullptr);
+  return Export(options_.out_dir, step_ > first_step ? &last : nullptr);
 }
 
-absl::Status Trainer::Export(const StepResult* last) {
+absl::Status Trainer::Export(const std::string& out, const StepResult* last) {
   if (!distributed_.is_main()) return absl::OkStatus();
   ModelExport e;
   e.model = model_;
@@ -364,7 +374,6 @@ absl::Status Trainer::Export(const StepResult* last) {
   e.tokenizer_path = tokenizer_path_;
   e.generation = config_.generation;
   e.codec_weights_dir = config_.codec_dir;
-  const std::string& out = options_.out_dir;
   RETURN_IF_ERROR(WriteModelDirectory(out, e));
   std::vector<std::string> sources;
   for (const auto& dataset : mix_->datasets()) {

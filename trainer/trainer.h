@@ -44,6 +44,8 @@ namespace infusion {
 struct TrainerOptions {
   std::string out_dir;        // the model directory, log, checkpoints and samples
   bool resume = false;        // continue from out_dir's latest checkpoint
+  std::string checkpoint;     // with resume: this checkpoint (a folder, or a name in
+                              // out_dir/checkpoints) instead of the latest
   bool show_progress = true;  // the progress line on stderr (rank 0)
 
   absl::Status Validate() const;
@@ -84,6 +86,10 @@ class Trainer {
   // measurements of the machine's matrix-product rate.
   absl::StatusOr<BenchmarkReport> Benchmark(int steps);
 
+  // Writes the model directory of the current weights (EMA when the run keeps them) to `dir`,
+  // as the end of Train() does to out_dir: how a checkpoint is evaluated or served mid-run.
+  absl::Status ExportTo(const std::string& dir) { return Export(dir, nullptr); }
+
   int64_t step() const { return step_; }
   const ModelConfig& model_config() const { return config_.model; }
 
@@ -98,7 +104,8 @@ class Trainer {
   absl::StatusOr<StepResult> RunStep(int64_t step);
   absl::Status SaveCheckpoint();
   absl::Status WriteSamples();
-  absl::Status Export(const StepResult* last);  // null when this process trained no step
+  // `last` is null when this process trained no step.
+  absl::Status Export(const std::string& dir, const StepResult* last);
 
   TrainConfig config_;
   TrainerOptions options_;

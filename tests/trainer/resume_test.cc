@@ -6,6 +6,8 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/model/transfusion_model.h"
+#include "engine/weights/state_dict.h"
 #include "gtest/gtest.h"
 #include "tests/trainer/test_util.h"
 
@@ -62,6 +64,52 @@ TEST(ResumeTest, KilledAndResumedEqualsUninterrupted) {
     }
   }
   EXPECT_TRUE(Bytes(dir + "/whole/model.safetensors") == Bytes(out + "/model.safetensors"));
+}
+
+// --export_to writes a checkpoint's EMA weights as a model directory that loads, without training.
+TEST(ResumeTest, ExportsACheckpointAsAModelDirectory) {
+  const std::string dir = testing::FreshDir("export");
+  testing::Json config = testing::TinyConfig(dir + "/cache");
+  config["steps"] = 20;
+  config["checkpoint_every"] = 10;
+  config["ema_decay"] = 0.99;
+  config["samples"]["every"] = 0;
+  const std::string config_path = dir + "/config.json";
+  testing::WriteText(config_path, config.dump());
+  const std::string run = dir + "/run";
+  ASSERT_EQ(testing::RunTrain({"--config", config_path, "--out", run, "--threads", "1"},
+                              dir + "/train.log"),
+            0);
+  const std::string model = dir + "/model-step10";
+  ASSERT_EQ(testing::RunTrain({"--out", run, "--export_to", model, "--checkpoint", "step_000010",
+                               "--threads", "1"},
+                              dir + "/export.log"),
+            0);
+  // Exactly the checkpoint's EMA weights, under the model directory's names.
+  auto ema = StateDict::Load(run + "/checkpoints/step_000010/ema.safetensors");
+  auto exported = StateDict::Load(model + "/model.safetensors");
+  ASSERT_TRUE(ema.ok()) << ema.status();
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  ASSERT_EQ(ema->Names(), exported->Names());
+  for (const std::string& name : ema->Names()) {
+    EXPECT_TRUE(ema->Get(name)->equal(*exported->Get(name))) << name;
+  }
+  // Different from the final weights (trained 10 more steps), and a loadable model.
+  auto final_weights = StateDict::Load(run + "/model.safetensors");
+  ASSERT_TRUE(final_weights.ok()) << final_weights.status();
+  bool any_differs = false;
+  for (const std::string& name : ema->Names()) {
+    any_differs |= !ema->Get(name)->equal(*final_weights->Get(name));
+  }
+  EXPECT_TRUE(any_differs);
+  EXPECT_TRUE(LoadTransfusionModel(model).ok());
+  // A checkpoint that does not exist is refused by name.
+  testing::TrainProcess missing({"--out", run, "--export_to", dir + "/x", "--checkpoint",
+                                 "step_999999", "--threads", "1"},
+                                dir + "/missing.log");
+  const int status = missing.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x/model.safetensors"));
 }
 
 }  // namespace
