@@ -10,7 +10,7 @@ PACKAGES=(
   libabsl-dev prometheus-cpp-dev libstb-dev sentencepiece
   nlohmann-json3-dev googletest libgtest-dev libgmock-dev
   prometheus python3-grpcio python3-grpc-tools python3-numpy
-  bible-kjv libgloo-dev python3-yaml
+  bible-kjv libgloo-dev python3-yaml python3-matplotlib
 )
 
 missing=()
