@@ -14,6 +14,10 @@ absl::Status TextDataOptions::Validate() const {
   if (chunk_chars <= 0) {
     return absl::InvalidArgumentError(absl::StrCat("chunk_chars must be > 0, got ", chunk_chars));
   }
+  if (held_out_lines < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("held_out_lines must be >= 0, got ", held_out_lines));
+  }
   return absl::OkStatus();
 }
 
@@ -75,9 +79,12 @@ absl::StatusOr<std::unique_ptr<TextDataset>> TextDataset::Create(const TextDataO
       if (!line.empty()) lines.push_back(std::move(line));
     }
   }
-  if (lines.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("text data: ", files.front(), " holds no text"));
+  if (lines.size() <= static_cast<size_t>(options.held_out_lines)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "text data: ", files.front(), " has ", lines.size(),
+        " non-empty lines, not more than held_out_lines = ", options.held_out_lines));
   }
+  lines.resize(lines.size() - options.held_out_lines);
   return std::unique_ptr<TextDataset>(new TextDataset(std::move(lines), options.chunk_chars));
 }
 

@@ -18,6 +18,10 @@ namespace infusion {
 struct TextDataOptions {
   std::vector<std::string> files;  // empty: the King James Bible (see above)
   int chunk_chars = 1000;          // > 0
+  // The last held_out_lines non-empty lines of the text (the files in order) are never trained
+  // on, nor shown to the tokenizer: `infusion-eval text` scores the perplexity of exactly those
+  // (its --text_lines, same default).
+  int held_out_lines = 1000;  // >= 0
 
   absl::Status Validate() const;  // InvalidArgument naming the field
 };

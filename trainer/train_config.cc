@@ -188,6 +188,7 @@ absl::Status ReadDataSource(const Json& object, const std::string& where,
     TextDataOptions& o = source->text;
     RETURN_IF_ERROR(f.Optional("files", &o.files));
     RETURN_IF_ERROR(f.Optional("chunk_chars", &o.chunk_chars));
+    RETURN_IF_ERROR(f.Optional("held_out_lines", &o.held_out_lines));
   } else {
     return Invalid(f.Name("type"),
                    absl::StrCat("expected \"shapes\", \"emoji\" or \"text\", got \"", type, "\""));

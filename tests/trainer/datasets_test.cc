@@ -1,5 +1,7 @@
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <fstream>
 #include <set>
 
 #include "data/shapes/prompt_spec.h"
@@ -133,10 +135,12 @@ TEST_F(EmojiDatasetTest, AMissingPackageSaysHowToFetchIt) {
 
 TEST(TextDatasetTest, LinesGroupedIntoChunks) {
   const std::string dir = FreshDir("text");
-  WriteText(dir + "/a.txt", "In the beginning\n\nGod created\r\nthe heaven and the earth.\n");
+  WriteText(dir + "/a.txt",
+            "In the beginning\n\nGod created\r\nthe heaven and the earth.\nAnd the earth\n");
   TextDataOptions options;
   options.files = {dir + "/a.txt"};
   options.chunk_chars = 30;
+  options.held_out_lines = 1;  // "And the earth" is left for evaluation
   auto dataset = TextDataset::Create(options, dir);
   ASSERT_TRUE(dataset.ok()) << dataset.status();
   EXPECT_EQ((*dataset)->Texts(), (std::vector<std::string>{"In the beginning", "God created",
@@ -149,6 +153,11 @@ TEST(TextDatasetTest, LinesGroupedIntoChunks) {
   options.files = {dir + "/missing.txt"};
   const absl::Status missing = TextDataset::Create(options, dir).status();
   EXPECT_NE(missing.message().find(dir + "/missing.txt"), std::string::npos);
+  // Nothing left to train on once the held-out lines are taken: refused, saying so.
+  options.files = {dir + "/a.txt"};
+  options.held_out_lines = 4;
+  const absl::Status all_held_out = TextDataset::Create(options, dir).status();
+  EXPECT_NE(all_held_out.message().find("held_out_lines = 4"), std::string::npos) << all_held_out;
 }
 
 TEST(TextDatasetTest, TheDefaultIsTheKingJamesBible) {
@@ -156,9 +165,16 @@ TEST(TextDatasetTest, TheDefaultIsTheKingJamesBible) {
   auto dataset = TextDataset::Create(TextDataOptions(), dir);
   ASSERT_TRUE(dataset.ok()) << dataset.status();  // needs Debian's bible-kjv (scripts/setup.sh)
   const std::vector<std::string> verses = (*dataset)->Texts();
-  ASSERT_EQ(verses.size(), 31102u);
+  ASSERT_EQ(verses.size(), 31102u - 1000u);  // the last 1,000 verses are held out
   EXPECT_EQ(verses.front(), "In the beginning God created the heaven and the earth.");
-  EXPECT_EQ(verses.back(), "The grace of our Lord Jesus Christ be with you all. Amen.");
+  std::ifstream file(dir + "/bible-kjv.txt");
+  std::vector<std::string> all;
+  for (std::string line; std::getline(file, line);) {
+    if (!line.empty()) all.push_back(line);
+  }
+  ASSERT_EQ(all.size(), 31102u);
+  EXPECT_EQ(all.back(), "The grace of our Lord Jesus Christ be with you all. Amen.");
+  EXPECT_TRUE(std::equal(verses.begin(), verses.end(), all.begin()));
   EXPECT_TRUE(std::filesystem::exists(dir + "/bible-kjv.txt"));
 }
 
@@ -169,6 +185,7 @@ TEST(DataMixTest, DrawsByWeightAndNumbersImagesAcrossDatasets) {
   shapes.pool_size = 20;
   TextDataOptions text;
   text.files = {dir + "/t.txt"};
+  text.held_out_lines = 0;
   std::vector<std::unique_ptr<Dataset>> datasets;
   datasets.push_back(*TextDataset::Create(text, dir));
   datasets.push_back(*ShapesDataset::Create(shapes));
