@@ -1,6 +1,7 @@
 // The CPU fast path of attention over the paged KV cache: plain C++ over raw float buffers,
-// OpenMP across (query row, head) pairs, vectorisable loops over head_dim. One call serves every
-// span of a step; LibTorch's dense attention (engine/model/attention_backend.h) is its oracle.
+// OpenMP across query rows (each row does all its heads, reading every K/V row once and whole),
+// vectorised loops over head_dim. One call serves every span of a step; LibTorch's dense
+// attention (engine/model/attention_backend.h) is its oracle.
 //
 // Measured on these machines (docs/architecture.md): for decode batches a loop like this beats
 // LibTorch's batched matmul over many tiny matrices by ~3x and gather-then-matmul by ~25x.
