@@ -238,7 +238,8 @@ absl::StatusOr<Request> ProtoConverter::ToRequest(const v1::ChatRequest& proto) 
               absl::StrCat(part_field, " has neither text nor image"));
       }
     }
-    if (Positions(message.parts) == 0) {
+    // An assistant turn may be empty (the model ended it at once); a question may not.
+    if (Positions(message.parts) == 0 && message.role != ChatRole::kAssistant) {
       return absl::InvalidArgumentError(absl::StrCat(field, ".parts: the message is empty"));
     }
     messages.push_back(std::move(message));

@@ -1,5 +1,7 @@
 #include "clients/cli/commands.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -191,9 +193,14 @@ absl::Status RunChat(const InfusionClient& client, const CommandOptions& o, std:
   std::vector<v1::Message> history;
   std::vector<v1::Part> attached;
   int images_saved = 0;
-  std::fputs("chat: one message per line; /image PATH attaches an image, /reset, /quit\n", stderr);
+  // The banner and the "> " prompt are for a person at a terminal, not for piped input.
+  const bool interactive = &in == &std::cin && isatty(STDIN_FILENO) == 1;
+  if (interactive) {
+    std::fputs("chat: one message per line; /image PATH attaches an image, /reset, /quit\n",
+               stderr);
+  }
   std::string line;
-  while (std::fputs("> ", stderr), std::getline(in, line)) {
+  while ((interactive && std::fputs("> ", stderr) >= 0), std::getline(in, line)) {
     absl::string_view text = absl::StripAsciiWhitespace(line);
     if (text.empty()) continue;
     if (text == "/quit" || text == "/exit") break;
@@ -209,7 +216,7 @@ absl::Status RunChat(const InfusionClient& client, const CommandOptions& o, std:
         continue;
       }
       *attached.emplace_back().mutable_image() = *std::move(image);
-      std::fputs("(image attached to your next message)\n", stderr);
+      if (interactive) std::fputs("(image attached to your next message)\n", stderr);
       continue;
     }
     v1::Message user;

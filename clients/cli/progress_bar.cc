@@ -1,12 +1,17 @@
 #include "clients/cli/progress_bar.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <string>
 
 namespace infusion::cli {
 
+ProgressBar::ProgressBar(std::FILE* out, int width)
+    : out_(out), width_(width), enabled_(isatty(fileno(out)) == 1) {}
+
 void ProgressBar::Update(int done, int total) {
-  if (total <= 0) return;
+  if (!enabled_ || total <= 0) return;
   done = std::clamp(done, 0, total);
   const int filled = done * width_ / total;
   const std::string bar = std::string(filled, '#') + std::string(width_ - filled, '.');

@@ -1,4 +1,5 @@
-// A one-line progress bar, redrawn in place: "[##########..........]  10/20".
+// A one-line progress bar, redrawn in place: "[##########..........]  10/20". Drawn only when
+// `out` is a terminal: piped or logged output stays free of carriage returns.
 #ifndef INFUSION_CLIENTS_CLI_PROGRESS_BAR_H_
 #define INFUSION_CLIENTS_CLI_PROGRESS_BAR_H_
 
@@ -8,7 +9,7 @@ namespace infusion::cli {
 
 class ProgressBar {
  public:
-  explicit ProgressBar(std::FILE* out, int width = 30) : out_(out), width_(width) {}
+  explicit ProgressBar(std::FILE* out, int width = 30);
 
   void Update(int done, int total);
   // Ends the bar's line, if one is drawn.
@@ -17,6 +18,7 @@ class ProgressBar {
  private:
   std::FILE* const out_;
   const int width_;
+  const bool enabled_;
   bool drawn_ = false;
 };
 

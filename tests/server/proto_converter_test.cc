@@ -154,6 +154,16 @@ TEST_F(ProtoConverterTest, ErrorsNameTheField) {
   chat.add_messages()->set_role("user");
   EXPECT_EQ(converter_->ToRequest(chat).status().message(),
             "messages[0].parts: the message is empty");
+  // An empty assistant turn (the model ended its reply at once) is part of a valid history.
+  chat.mutable_messages(0)->add_parts()->set_text("hello");
+  chat.add_messages()->set_role("assistant");
+  v1::Message* next = chat.add_messages();
+  next->set_role("user");
+  next->add_parts()->set_text("are you there?");
+  EXPECT_TRUE(converter_->ToRequest(chat).ok()) << converter_->ToRequest(chat).status();
+  chat.mutable_messages(1)->set_role("system");
+  EXPECT_EQ(converter_->ToRequest(chat).status().message(),
+            "messages[1].parts: the message is empty");
 
   v1::CaptionRequest caption;
   caption.mutable_image()->set_data("GIF89a");
