@@ -21,6 +21,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/process_env.h"
 #include "common/status_macros.h"
@@ -52,6 +53,9 @@ ABSL_FLAG(bool, resume, false, "continue the run in --out from its latest checkp
 ABSL_FLAG(std::string, export_to, "",
           "write the model directory of the run's latest checkpoint (or --checkpoint) to this "
           "folder and exit, without training");
+ABSL_FLAG(std::string, export_dtype, "f32",
+          "number format of the exported weights: f32, f16 or bf16 (half the size; the server "
+          "computes in float32 either way)");
 ABSL_FLAG(std::string, checkpoint, "",
           "with --resume or --export_to: this checkpoint (a folder, or a name in OUT/checkpoints "
           "such as step_002000) instead of the latest");
@@ -96,6 +100,17 @@ static absl::Status Run() {
   options.out_dir = out;
   options.resume = resume;
   options.checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  const std::string dtype = absl::GetFlag(FLAGS_export_dtype);
+  if (dtype == "f32") {
+    options.export_dtype = DType::kF32;
+  } else if (dtype == "f16") {
+    options.export_dtype = DType::kF16;
+  } else if (dtype == "bf16") {
+    options.export_dtype = DType::kBF16;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--export_dtype: expected f32, f16 or bf16, got \"", dtype, "\""));
+  }
   if (!options.checkpoint.empty() && !resume) {
     return absl::InvalidArgumentError("--checkpoint needs --resume or --export_to");
   }

@@ -374,6 +374,7 @@ absl::Status Trainer::Export(const std::string& out, const StepResult* last) {
   e.tokenizer_path = tokenizer_path_;
   e.generation = config_.generation;
   e.codec_weights_dir = config_.codec_dir;
+  e.weights_dtype = options_.export_dtype;
   RETURN_IF_ERROR(WriteModelDirectory(out, e));
   std::vector<std::string> sources;
   for (const auto& dataset : mix_->datasets()) {

@@ -47,6 +47,7 @@ struct TrainerOptions {
   std::string checkpoint;     // with resume: this checkpoint (a folder, or a name in
                               // out_dir/checkpoints) instead of the latest
   bool show_progress = true;  // the progress line on stderr (rank 0)
+  DType export_dtype = DType::kF32;  // of the exported model.safetensors
 
   absl::Status Validate() const;
 };

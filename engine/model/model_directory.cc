@@ -38,8 +38,7 @@ absl::Status WriteModelDirectory(const std::string& dir, const ModelExport& e) {
   if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   const ModelConfig& config = e.model->config();
   RETURN_IF_ERROR(WriteTextFile(ModelDirectory::Config(dir), config.ToJson()));
-  RETURN_IF_ERROR(SaveTransfusionWeights(*e.model,
-                                         ModelDirectory::Weights(dir)));
+  RETURN_IF_ERROR(SaveTransfusionWeights(*e.model, ModelDirectory::Weights(dir), e.weights_dtype));
   if (fs::absolute(e.tokenizer_path) != fs::absolute(ModelDirectory::Tokenizer(dir))) {
     RETURN_IF_ERROR(CopyFile(e.tokenizer_path, ModelDirectory::Tokenizer(dir)));
   }

@@ -31,6 +31,7 @@ struct ModelExport {
   std::string tokenizer_path;      // copied to DIR/tokenizer.model
   GenerationConfig generation;
   std::string codec_weights_dir;   // holds taef2_*.safetensors and LICENSE; unused for pixels
+  DType weights_dtype = DType::kF32;  // of model.safetensors
 };
 
 // Creates DIR if needed and writes config, weights, tokenizer, generation defaults and codec files;

@@ -95,8 +95,9 @@ absl::StatusOr<TransfusionModel> LoadTransfusionModel(const std::string& model_d
   return model;
 }
 
-absl::Status SaveTransfusionWeights(const TransfusionModelImpl& model, const std::string& path) {
-  return StateDict::FromModule(model).Save(path, {{"format", "pt"}});
+absl::Status SaveTransfusionWeights(const TransfusionModelImpl& model, const std::string& path,
+                                    DType dtype) {
+  return StateDict::FromModule(model).Save(path, {{"format", "pt"}}, dtype);
 }
 
 }  // namespace infusion

@@ -15,6 +15,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "absl/status/statusor.h"
+#include "engine/weights/safetensors.h"
 #include "engine/model/attention_backend.h"
 #include "engine/model/layers.h"
 #include "engine/model/model_config.h"
@@ -74,8 +75,10 @@ TORCH_MODULE(TransfusionModel);
 // Every missing, extra or misshaped tensor is reported in the Status.
 absl::StatusOr<TransfusionModel> LoadTransfusionModel(const std::string& model_dir);
 
-// Writes model.safetensors (F32) of a model directory (config.json is written separately).
-absl::Status SaveTransfusionWeights(const TransfusionModelImpl& model, const std::string& path);
+// Writes model.safetensors of a model directory (config.json is written separately), in `dtype`
+// (F16 and BF16 halve the file; loading converts back to float32).
+absl::Status SaveTransfusionWeights(const TransfusionModelImpl& model, const std::string& path,
+                                    DType dtype = DType::kF32);
 
 }  // namespace infusion
 

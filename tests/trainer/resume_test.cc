@@ -103,6 +103,22 @@ TEST(ResumeTest, ExportsACheckpointAsAModelDirectory) {
   }
   EXPECT_TRUE(any_differs);
   EXPECT_TRUE(LoadTransfusionModel(model).ok());
+  // In float16: half the file, the same weights to float16's precision, still a loadable model.
+  const std::string half = dir + "/model-f16";
+  ASSERT_EQ(testing::RunTrain({"--out", run, "--export_to", half, "--checkpoint", "step_000010",
+                               "--export_dtype", "f16", "--threads", "1"},
+                              dir + "/export-f16.log"),
+            0);
+  const auto full_size = std::filesystem::file_size(model + "/model.safetensors");
+  const auto half_size = std::filesystem::file_size(half + "/model.safetensors");
+  EXPECT_LT(half_size, full_size * 0.52);
+  auto halved = StateDict::Load(half + "/model.safetensors");
+  ASSERT_TRUE(halved.ok()) << halved.status();
+  for (const std::string& name : ema->Names()) {
+    EXPECT_TRUE(at::allclose(*ema->Get(name), *halved->Get(name), /*rtol=*/1e-3, /*atol=*/1e-5))
+        << name;
+  }
+  EXPECT_TRUE(LoadTransfusionModel(half).ok());
   // A checkpoint that does not exist is refused by name.
   testing::TrainProcess missing({"--out", run, "--export_to", dir + "/x", "--checkpoint",
                                  "step_999999", "--threads", "1"},
