@@ -178,7 +178,16 @@ absl::Status ModelConfig::Validate() const {
   if (!(diffusion.clip_sample_range > 0)) {
     return Invalid("diffusion.clip_sample_range", "must be positive");
   }
+  if (diffusion.timestep_spacing != "leading" && diffusion.timestep_spacing != "trailing") {
+    return Invalid("diffusion.timestep_spacing", "must be \"leading\" or \"trailing\"");
+  }
   return absl::OkStatus();
+}
+
+void DiffusionConfig::ApplyTo(DiffusionParams* params) const {
+  params->clip_sample_range = clip_sample_range;
+  params->spacing =
+      timestep_spacing == "trailing" ? TimestepSpacing::kTrailing : TimestepSpacing::kLeading;
 }
 
 absl::StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& json_text) {
@@ -221,6 +230,7 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& json_text) 
     RETURN_IF_ERROR(ReadOptional(d, dp, "schedule", &c.diffusion.schedule));
     RETURN_IF_ERROR(ReadOptional(d, dp, "prediction_type", &c.diffusion.prediction_type));
     RETURN_IF_ERROR(ReadOptional(d, dp, "clip_sample_range", &c.diffusion.clip_sample_range));
+    RETURN_IF_ERROR(ReadOptional(d, dp, "timestep_spacing", &c.diffusion.timestep_spacing));
   }
   RETURN_IF_ERROR(c.Validate());
   return c;
@@ -285,7 +295,8 @@ std::string ModelConfig::ToJson() const {
   j["diffusion"] = {{"num_train_timesteps", diffusion.num_train_timesteps},
                     {"schedule", diffusion.schedule},
                     {"prediction_type", diffusion.prediction_type},
-                    {"clip_sample_range", diffusion.clip_sample_range}};
+                    {"clip_sample_range", diffusion.clip_sample_range},
+                    {"timestep_spacing", diffusion.timestep_spacing}};
   return j.dump(2) + "\n";
 }
 

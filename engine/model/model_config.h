@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/sampler/diffusion_params.h"
 
 namespace infusion {
 
@@ -66,6 +67,10 @@ struct DiffusionConfig {
   std::string schedule = "cosine";            // the only one supported
   std::string prediction_type = "epsilon";    // the only one supported
   float clip_sample_range = 4.0f;  // |x0 estimate| bound while sampling, in normalised units
+  std::string timestep_spacing = "leading";  // "leading" or "trailing" (TimestepSpacing)
+
+  // Copies the model's sampling settings (clip range, timestep spacing) into `params`.
+  void ApplyTo(DiffusionParams* params) const;
 };
 
 struct ModelConfig {

@@ -8,6 +8,19 @@
 
 namespace infusion {
 
+// Which training timesteps a run of N steps visits (diffusers' `timestep_spacing`).
+enum class TimestepSpacing {
+  // t_i = (N - 1 - i) * (T / N): {960, 920, ..., 0} for T = 1000, N = 25. The first step starts
+  // where some signal is left (sqrt(alpha_bar_960) = 0.06 with the cosine schedule), as in
+  // improved-diffusion's "ddimN" respacing and diffusers' default. An epsilon-predicting model
+  // needs this: at t = T - 1 the cosine schedule leaves sqrt(alpha_bar) = 5e-5, and the first x0
+  // estimate (x_t - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar) is noise amplified 20,000 times.
+  kLeading,
+  // t_i = round(T - i * T / N) - 1: {999, 959, ..., 39}, from pure noise (Lin et al. 2024);
+  // meant for models trained for zero terminal SNR (v-prediction).
+  kTrailing,
+};
+
 enum class DiffusionSolver {
   kDdim,  // Song et al. 2021; deterministic with eta = 0, so few steps suffice (25-50).
   kDdpm,  // Ho et al. 2020, ancestral sampling; the Transfusion paper uses 250 steps.
@@ -23,6 +36,7 @@ struct DiffusionParams {
   float guidance_scale = 3.0f;     // >= 0: 1 = no classifier-free guidance, 0 = unconditional.
   uint64_t seed = 0;               // Same seed, same prompt, same model => same image.
   float clip_sample_range = 4.0f;  // >= 0; each predicted x0 is clipped to +-range; 0 = off.
+  TimestepSpacing spacing = TimestepSpacing::kLeading;  // the model's (config.json "diffusion")
 
   // InvalidArgument naming the first offending field, e.g. "steps must be in [1, 1000], got 0".
   absl::Status Validate() const;

@@ -87,6 +87,14 @@ void DdpmStep(const StepContext& c, const float* eps, DiffusionState* state) {
 
 }  // namespace
 
+std::vector<int32_t> LeadingTimesteps(int32_t num_train_steps, int32_t steps) {
+  CHECK(steps >= 1 && steps <= num_train_steps) << steps << " of " << num_train_steps;
+  const int32_t stride = num_train_steps / steps;
+  std::vector<int32_t> timesteps(steps);
+  for (int32_t i = 0; i < steps; ++i) timesteps[i] = (steps - 1 - i) * stride;
+  return timesteps;
+}
+
 std::vector<int32_t> TrailingTimesteps(int32_t num_train_steps, int32_t steps) {
   CHECK(steps >= 1 && steps <= num_train_steps) << steps << " of " << num_train_steps;
   // round(T * (N - i) / N) in integers: exact, with numpy's ties-to-even.
@@ -111,7 +119,9 @@ absl::StatusOr<DiffusionState> DiffusionState::Start(const NoiseSchedule& schedu
                                                    " training timesteps, got ", params.steps));
   }
   DiffusionState state;
-  state.timesteps = TrailingTimesteps(schedule.num_train_steps(), params.steps);
+  state.timesteps = params.spacing == TimestepSpacing::kLeading
+                        ? LeadingTimesteps(schedule.num_train_steps(), params.steps)
+                        : TrailingTimesteps(schedule.num_train_steps(), params.steps);
   state.rng = Rng(params.seed);
   state.x.resize(num_elements);
   for (float& value : state.x) value = static_cast<float>(state.rng.Normal());

@@ -22,10 +22,13 @@
 
 namespace infusion {
 
-// The `steps` training timesteps a sampling run visits, "trailing" spacing as in diffusers
-// (Lin et al. 2024): t_i = round(T - i * T / N) - 1 for i = 0 .. N-1, descending from T - 1, so
-// the first step starts from pure noise whatever N is. Ties round to even, as numpy.round does in
-// diffusers. T = 1000, N = 4 -> {999, 749, 499, 249}. Requires 1 <= steps <= num_train_steps.
+// The `steps` training timesteps a sampling run visits, descending; see TimestepSpacing.
+// Requires 1 <= steps <= num_train_steps.
+//  - leading: t_i = (N - 1 - i) * (T / N) (integer division), as diffusers' "leading" with
+//    steps_offset 0. T = 1000, N = 4 -> {750, 500, 250, 0}.
+//  - trailing: t_i = round(T - i * T / N) - 1, ties to even as numpy.round in diffusers.
+//    T = 1000, N = 4 -> {999, 749, 499, 249}.
+std::vector<int32_t> LeadingTimesteps(int32_t num_train_steps, int32_t steps);
 std::vector<int32_t> TrailingTimesteps(int32_t num_train_steps, int32_t steps);
 
 // The denoising state of one image. Owned by the request, advanced by Step() on the engine thread.
@@ -35,7 +38,7 @@ struct DiffusionState {
   static absl::StatusOr<DiffusionState> Start(const NoiseSchedule& schedule,
                                               const DiffusionParams& params, size_t num_elements);
 
-  std::vector<int32_t> timesteps;  // Descending training timesteps, see TrailingTimesteps().
+  std::vector<int32_t> timesteps;  // Descending training timesteps (params.spacing).
   size_t step = 0;                 // Index into `timesteps` of the next Step().
   std::vector<float> x;            // x: [num_elements], normalised latents at timesteps[step];
                                    // the clean sample x_0 once Done().

@@ -33,6 +33,28 @@ TEST(ModelConfigTest, KeyValueHeadsDefaultToAttentionHeads) {
   EXPECT_EQ(parsed->num_key_value_heads, 4);
 }
 
+// The model's sampling settings reach a request's DiffusionParams; spacing defaults to leading
+// (configs written before the key existed have none).
+TEST(ModelConfigTest, DiffusionSettingsApplyToParams) {
+  ModelConfig c = testing::TinyConfig(PatchEncoderKind::kUnet);
+  DiffusionParams params;
+  params.spacing = TimestepSpacing::kTrailing;
+  c.diffusion.clip_sample_range = 2.5f;
+  c.diffusion.ApplyTo(&params);
+  EXPECT_EQ(params.clip_sample_range, 2.5f);
+  EXPECT_EQ(params.spacing, TimestepSpacing::kLeading);
+  c.diffusion.timestep_spacing = "trailing";
+  c.diffusion.ApplyTo(&params);
+  EXPECT_EQ(params.spacing, TimestepSpacing::kTrailing);
+  std::string json = testing::TinyConfig(PatchEncoderKind::kUnet).ToJson();
+  const std::string key = ",\n    \"timestep_spacing\": \"leading\"";
+  ASSERT_NE(json.find(key), std::string::npos) << json;
+  json.erase(json.find(key), key.size());
+  auto parsed = ModelConfig::FromJson(json);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->diffusion.timestep_spacing, "leading");
+}
+
 // Each broken config is refused with a message that names the key.
 TEST(ModelConfigTest, ErrorsNameTheKey) {
   struct Case {
@@ -48,6 +70,8 @@ TEST(ModelConfigTest, ErrorsNameTheKey) {
       {"\"patch_size\": 2", "\"patch_size\": 3", "image.patch_size"},
       {"\"patch_encoder\": \"linear\"", "\"patch_encoder\": \"mlp\"", "image.patch_encoder"},
       {"\"schedule\": \"cosine\"", "\"schedule\": \"linear\"", "diffusion.schedule"},
+      {"\"timestep_spacing\": \"leading\"", "\"timestep_spacing\": \"sideways\"",
+       "diffusion.timestep_spacing"},
   };
   const std::string base = testing::TinyConfig(PatchEncoderKind::kLinear).ToJson();
   for (const Case& c : cases) {

@@ -41,6 +41,30 @@ class DiffusionSamplerTest : public ::testing::Test {
   std::unique_ptr<NoiseSchedule> schedule_;
 };
 
+TEST(LeadingTimestepsTest, StartBelowTheNoisyEndAndEndAtZero) {
+  EXPECT_THAT(LeadingTimesteps(1000, 4), ElementsAre(750, 500, 250, 0));
+  EXPECT_THAT(LeadingTimesteps(1000, 1), ElementsAre(0));
+  EXPECT_THAT(LeadingTimesteps(1000, 3), ElementsAre(666, 333, 0));  // stride 1000 / 3 = 333
+  const std::vector<int32_t> default_run = LeadingTimesteps(1000, 25);
+  EXPECT_EQ(default_run.front(), 960);  // improved-diffusion's "ddim25", diffusers' "leading"
+  EXPECT_EQ(default_run[1], 920);
+  EXPECT_EQ(default_run.back(), 0);
+  const std::vector<int32_t> all = LeadingTimesteps(1000, 1000);
+  EXPECT_EQ(all.front(), 999);
+  EXPECT_EQ(all[500], 499);
+  EXPECT_EQ(all.back(), 0);
+}
+
+TEST(LeadingTimestepsTest, IsTheDefaultSpacing) {
+  DiffusionParams params;
+  params.steps = 25;
+  auto schedule = NoiseSchedule::Create(NoiseScheduleOptions());
+  ASSERT_TRUE(schedule.ok());
+  auto state = DiffusionState::Start(**schedule, params, 1);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->timesteps, LeadingTimesteps(1000, 25));
+}
+
 TEST(TrailingTimestepsTest, StartAtTheNoisyEndAndSpaceEvenly) {
   EXPECT_THAT(TrailingTimesteps(1000, 4), ElementsAre(999, 749, 499, 249));
   EXPECT_THAT(TrailingTimesteps(1000, 1), ElementsAre(999));
@@ -100,6 +124,7 @@ TEST_F(DiffusionSamplerTest, StartRejectsMoreStepsThanTheScheduleHas) {
 TEST_F(DiffusionSamplerTest, StartDrawsStandardNormalNoiseFromTheSeed) {
   DiffusionParams params;
   params.steps = 4;
+  params.spacing = TimestepSpacing::kTrailing;  // the hand-computed steps below
   params.seed = 11;
   const DiffusionState a = StartOrDie(params, 20000);
   const DiffusionState b = StartOrDie(params, 20000);
@@ -136,6 +161,7 @@ TEST(ApplyGuidanceTest, ExtrapolatesFromUnconditionalTowardsConditional) {
 TEST_F(DiffusionSamplerTest, DdimLastStepWithTheTrueNoiseRecoversX0) {
   DiffusionParams params;
   params.steps = 4;
+  params.spacing = TimestepSpacing::kTrailing;  // the hand-computed steps below
   DiffusionState state = StartOrDie(params, 3);
   state.step = 3;  // t = 249 -> -1.
   const std::vector<float> x0 = {0.5f, -1.25f, 3.0f};
@@ -149,6 +175,7 @@ TEST_F(DiffusionSamplerTest, DdimLastStepWithTheTrueNoiseRecoversX0) {
 TEST_F(DiffusionSamplerTest, DdimWithEtaZeroIsDeterministicAndMatchesEquation12) {
   DiffusionParams params;
   params.steps = 4;
+  params.spacing = TimestepSpacing::kTrailing;  // the hand-computed steps below
   params.seed = 1;
   DiffusionState a = StartOrDie(params, 2);
   params.seed = 2;
@@ -171,6 +198,7 @@ TEST_F(DiffusionSamplerTest, DdimWithEtaZeroIsDeterministicAndMatchesEquation12)
 TEST_F(DiffusionSamplerTest, DdimStepWithoutClippingUsesTheModelsEps) {
   DiffusionParams params;
   params.steps = 4;
+  params.spacing = TimestepSpacing::kTrailing;  // the hand-computed steps below
   DiffusionState state = StartOrDie(params, 1);
   state.step = 1;  // 749 -> 499.
   state.x = {0.5f};
@@ -185,6 +213,7 @@ TEST_F(DiffusionSamplerTest, DdimStepWithoutClippingUsesTheModelsEps) {
 TEST_F(DiffusionSamplerTest, ClippingBoundsThePredictedX0UnlessOff) {
   DiffusionParams params;
   params.steps = 4;
+  params.spacing = TimestepSpacing::kTrailing;  // the hand-computed steps below
   DiffusionState state = StartOrDie(params, 2);
   state.step = 3;  // The last step returns x0 itself.
   state.x = {10.0f, -10.0f};
@@ -203,6 +232,7 @@ TEST_F(DiffusionSamplerTest, DdpmStepSamplesThePosteriorMeanAndVariance) {
   DiffusionParams params;
   params.solver = DiffusionSolver::kDdpm;
   params.steps = 4;
+  params.spacing = TimestepSpacing::kTrailing;  // the hand-computed steps below
   constexpr size_t kN = 20000;
   DiffusionState state = StartOrDie(params, kN);
   state.step = 1;  // 749 -> 499.
