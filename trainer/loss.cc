@@ -3,13 +3,26 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "trainer/document_attention.h"
 
 namespace infusion {
 
+at::Tensor MinSnrWeights(const NoiseSchedule& schedule, double gamma) {
+  if (gamma <= 0) return at::Tensor();
+  std::vector<float> weights(schedule.num_train_steps());
+  for (int32_t t = 0; t < schedule.num_train_steps(); ++t) {
+    const double alpha_bar = schedule.alpha_bar(t);
+    const double snr = alpha_bar / (1.0 - alpha_bar);
+    weights[t] = static_cast<float>(std::min(snr, gamma) / snr);
+  }
+  return at::tensor(weights, at::kFloat);
+}
+
 LossTerms ComputeLoss(TransfusionModelImpl& model, const TrainingBatch& batch,
-                      const LossNormalizers& normalizers, double diffusion_weight) {
+                      const LossNormalizers& normalizers, double diffusion_weight,
+                      const at::Tensor& timestep_weights) {
   DocumentAttention attention(batch.image_ids, batch.doc_ids);
   const ModelOutput out = model.Forward(batch.input, attention);
   LossTerms terms;
@@ -17,13 +30,21 @@ LossTerms ComputeLoss(TransfusionModelImpl& model, const TrainingBatch& batch,
   terms.lm = at::cross_entropy_loss(logits.to(at::kFloat), batch.lm_targets, /*weight=*/{},
                                     at::Reduction::Sum) /
              static_cast<double>(std::max<int64_t>(1, normalizers.lm_targets));
+  at::Tensor weighted;
   if (out.eps.defined()) {
-    terms.diffusion = (out.eps.to(at::kFloat) - batch.noise).pow(2).sum() /
-                      static_cast<double>(std::max<int64_t>(1, normalizers.noise_elements));
+    const double elements = static_cast<double>(std::max<int64_t>(1, normalizers.noise_elements));
+    const at::Tensor per_image = (out.eps.to(at::kFloat) - batch.noise).pow(2).sum({1, 2});  // [J]
+    terms.diffusion = per_image.sum() / elements;
+    if (timestep_weights.defined()) {
+      const at::Tensor t = batch.input.image_timesteps.index_select(0, batch.input.noise_images);
+      weighted = (per_image * timestep_weights.index_select(0, t.to(at::kLong))).sum() / elements;
+    } else {
+      weighted = terms.diffusion;
+    }
   } else {
-    terms.diffusion = at::zeros({}, at::kFloat);
+    terms.diffusion = weighted = at::zeros({}, at::kFloat);
   }
-  terms.total = terms.lm + diffusion_weight * terms.diffusion;
+  terms.total = terms.lm + diffusion_weight * weighted;
   return terms;
 }
 

@@ -142,7 +142,9 @@ static absl::Status Run() {
     }
     return absl::OkStatus();
   }
-  if (distributed->is_main() && !resume) {
+  // The run's own copy of its config is what a later --resume reads: a resume with a new
+  // --config (more steps, another loss weighting) replaces it.
+  if (distributed->is_main() && config_path != TrainConfigCopy(out)) {
     RETURN_IF_ERROR(CopyFile(config_path, TrainConfigCopy(out)));
   }
   return trainer->Train();

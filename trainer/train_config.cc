@@ -258,6 +258,7 @@ absl::Status TrainConfig::Validate() const {
   if (!(adam_eps > 0)) return Invalid("adam_eps", "must be > 0");
   if (!(grad_clip >= 0)) return Invalid("grad_clip", "must be >= 0 (0 = no clipping)");
   if (!(diffusion_loss_weight >= 0)) return Invalid("diffusion_loss_weight", "must be >= 0");
+  if (!(min_snr_gamma >= 0)) return Invalid("min_snr_gamma", "must be >= 0 (0 = off)");
   SequenceOptions sequence_options = sequence;
   sequence_options.num_train_timesteps = model.diffusion.num_train_timesteps;
   RETURN_IF_ERROR(sequence_options.Validate());
@@ -310,6 +311,7 @@ absl::StatusOr<TrainConfig> TrainConfig::FromJson(const std::string& json_text) 
   RETURN_IF_ERROR(f.Optional("adam_eps", &c.adam_eps));
   RETURN_IF_ERROR(f.Optional("grad_clip", &c.grad_clip));
   RETURN_IF_ERROR(f.Optional("diffusion_loss_weight", &c.diffusion_loss_weight));
+  RETURN_IF_ERROR(f.Optional("min_snr_gamma", &c.min_snr_gamma));
   RETURN_IF_ERROR(f.Optional("caption_dropout", &c.sequence.caption_dropout));
   RETURN_IF_ERROR(f.Optional("image_first_max_timestep", &c.sequence.image_first_max_timestep));
   c.sequence.num_train_timesteps = c.model.diffusion.num_train_timesteps;

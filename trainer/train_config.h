@@ -46,6 +46,7 @@ struct TrainConfig {
   double adam_eps = 1e-8;
   double grad_clip = 1.0;              // max global gradient norm; 0 = off
   double diffusion_loss_weight = 5.0;  // lambda of L = L_LM + lambda L_DDPM
+  double min_snr_gamma = 0.0;          // > 0: min-SNR-gamma weights on L_DDPM (trainer/loss.h)
   SequenceOptions sequence;            // "caption_dropout", "image_first_max_timestep"
   double ema_decay = 0.0;      // 0: no EMA; else in (0, 1) and the export holds the EMA weights
   bool bf16_autocast = false;  // forward and backward in bfloat16 where autocast allows

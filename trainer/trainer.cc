@@ -202,6 +202,7 @@ absl::Status Trainer::BuildModel() {
   NoiseScheduleOptions schedule_options;
   schedule_options.num_train_steps = mc.diffusion.num_train_timesteps;
   ASSIGN_OR_RETURN(schedule_, NoiseSchedule::Create(schedule_options));
+  timestep_weights_ = MinSnrWeights(*schedule_, config_.min_snr_gamma);
   SequenceOptions sequence_options = config_.sequence;
   sequence_options.num_train_timesteps = mc.diffusion.num_train_timesteps;
   sequences_ = std::make_unique<SequenceBuilder>(*tokenizer_, mc.tokens, mc.image.num_patches(),
@@ -272,7 +273,8 @@ absl::StatusOr<StepResult> Trainer::RunStep(int64_t step) {
   LossTerms terms;
   {
     CpuAutocast autocast(config_.bf16_autocast);
-    terms = ComputeLoss(*model_, batch, normalizers, config_.diffusion_loss_weight);
+    terms = ComputeLoss(*model_, batch, normalizers, config_.diffusion_loss_weight,
+                        timestep_weights_);
   }
   terms.total.backward();
   // A parameter the batch did not reach (the image layers, for a text-only batch) gets a zero

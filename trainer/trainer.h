@@ -119,6 +119,7 @@ class Trainer {
   std::string tokenizer_path_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<NoiseSchedule> schedule_;
+  at::Tensor timestep_weights_;  // [T] min-SNR weights; undefined when min_snr_gamma = 0
   std::unique_ptr<SequenceBuilder> sequences_;
   std::unique_ptr<BatchBuilder> batches_;
 

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "gtest/gtest.h"
+#include "trainer/document_attention.h"
 #include "tests/testing/tiny_models.h"
 
 namespace infusion {
@@ -82,6 +83,35 @@ TEST_F(LossTest, NormalisedByTheGlobalCounts) {
   EXPECT_NEAR(two.diffusion.item<double>(), one.diffusion.item<double>() / 2, 1e-6);
   // At initialisation the text is near uniform over the 64 tokens: ln 64 = 4.16.
   EXPECT_NEAR(one.lm.item<double>(), std::log(64.0), 0.5);
+}
+
+// Min-SNR-gamma: each image's squared error weighs min(SNR, gamma) / SNR of its timestep in the
+// total; the logged diffusion term stays the plain mean.
+TEST_F(LossTest, MinSnrWeightsEachImageByItsTimestep) {
+  const at::Tensor weights = MinSnrWeights(*schedule_, 5.0);
+  ASSERT_EQ(weights.numel(), 1000);
+  const auto snr = [&](int t) { return schedule_->alpha_bar(t) / (1 - schedule_->alpha_bar(t)); };
+  EXPECT_NEAR(weights[10].item<double>(), 5.0 / snr(10), 1e-6);  // SNR ~ 3,000: weight ~ 0.002
+  EXPECT_LT(weights[10].item<double>(), 0.01);
+  EXPECT_EQ(weights[900].item<double>(), 1.0);  // SNR 0.015 < 5
+  EXPECT_FALSE(MinSnrWeights(*schedule_, 0.0).defined());
+
+  const at::Tensor eps2 = at::randn({kPatches, 128});
+  const TrainingBatch batch = Pack({{CaptionFirst(20, 0), CaptionFirst(21, 1)}},
+                                   {{ImageNoise{10, eps_}, ImageNoise{900, eps2}}});
+  const LossNormalizers counts = Counts(batch);
+  const LossTerms plain = ComputeLoss(*model_, batch, counts, 5.0);
+  const LossTerms weighted = ComputeLoss(*model_, batch, counts, 5.0, weights);
+  EXPECT_NEAR(weighted.diffusion.item<double>(), plain.diffusion.item<double>(), 1e-6);
+  // The same forward pass, then each image's own error by hand.
+  DocumentAttention attention(batch.image_ids, batch.doc_ids);
+  const ModelOutput out = model_->Forward(batch.input, attention);
+  const at::Tensor per_image = (out.eps - batch.noise).pow(2).sum({1, 2});
+  const double expected =
+      (weights[10].item<double>() * per_image[0].item<double>() + per_image[1].item<double>()) /
+      counts.noise_elements;
+  EXPECT_NEAR((weighted.total - weighted.lm).item<double>(), 5.0 * expected, 1e-4);
+  EXPECT_LT(weighted.total.item<double>(), plain.total.item<double>());
 }
 
 TEST_F(LossTest, NoNoisedImageNoDiffusionTerm) {
