@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Plots a run's loss curve from infusion-train's train_log.jsonl.
 
-    scripts/plot_loss.py RUN/train_log.jsonl OUT.png [--title TITLE] [--smooth N]
+    scripts/plot_loss.py RUN/train_log.jsonl OUT.png [--title TITLE] [--smooth N] [--max_step S]
 
 Draws the language-modelling and the diffusion loss (raw, and a moving average over N logged
 points) against the step, on a log scale. Used for the loss curves in the model cards.
@@ -31,6 +31,7 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--title", default="")
     parser.add_argument("--smooth", type=int, default=10)
+    parser.add_argument("--max_step", type=int, default=0, help="ignore later steps (0 = none)")
     args = parser.parse_args()
 
     by_step = {}  # a resumed run logs again from its checkpoint: keep the last line per step
@@ -38,7 +39,8 @@ def main():
         for line in f:
             if line.strip():
                 row = json.loads(line)
-                by_step[row["step"]] = row
+                if not args.max_step or row["step"] <= args.max_step:
+                    by_step[row["step"]] = row
     steps = sorted(by_step)
     if not steps:
         raise SystemExit(f"{args.log}: no logged steps")
