@@ -12,12 +12,9 @@ cd "$(dirname "$0")/.."
 MODEL=${1:-models/shapes}
 OUT=${2:-.cache/bench/$(date +%Y%m%d-%H%M%S)}
 THREADS=${THREADS:-0}
+source scripts/lib.sh
 if [ ! -f "$MODEL/model.safetensors" ]; then
-  MODEL=.cache/models/random-shapes
-  if [ ! -f "$MODEL/model.safetensors" ]; then
-    build/tools/infusion_tool/infusion-tool init --config configs/models/shapes.json \
-      --out "$MODEL" --seed 1 --tokenizer_corpus tests/data/corpus.txt
-  fi
+  MODEL=$(random_default_model)
   echo "bench: using a random model of the default shape ($MODEL)" >&2
 fi
 mkdir -p "$OUT"
@@ -39,21 +36,9 @@ run chat-mixed --model "$MODEL" "${CHAT[@]}" --compare-sequential "${COMMON[@]}"
 run t2i --model "$MODEL" "${T2I[@]}" --compare-sequential "${COMMON[@]}"
 
 # The same loads over gRPC (loopback), against a server with the same scheduler defaults.
-PORT_FILE=$(mktemp)
-build/server/infusion-server --model "$MODEL" --port 0 --port_file "$PORT_FILE" \
-  --metrics_port 0 --threads "$THREADS" > "$OUT/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -f "$PORT_FILE"' EXIT
-for _ in $(seq 600); do
-  [ -s "$PORT_FILE" ] && build/clients/cli/infusion health --server \
-    "localhost:$(awk '$1 == "grpc" {print $2}' "$PORT_FILE")" \
-    > /dev/null 2>&1 && break
-  kill -0 $SERVER 2> /dev/null || { cat "$OUT/server.log" >&2; exit 1; }
-  sleep 0.2
-done
-ADDR="localhost:$(awk '$1 == "grpc" {print $2}' "$PORT_FILE")"
-run grpc-chat-mixed --server "$ADDR" "${CHAT[@]}"
-run grpc-t2i --server "$ADDR" "${T2I[@]}"
+start_local_server "$MODEL" "$OUT/server.log" --threads "$THREADS"
+run grpc-chat-mixed --server "$SERVER_ADDR" "${CHAT[@]}"
+run grpc-t2i --server "$SERVER_ADDR" "${T2I[@]}"
 kill -TERM $SERVER
 wait $SERVER || true
 echo "bench: results in $OUT" >&2

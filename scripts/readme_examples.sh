@@ -13,18 +13,9 @@ CLI=build/clients/cli/infusion
 [ -f "$MODEL/model.safetensors" ] || { echo "readme_examples: $MODEL has no weights" >&2; exit 1; }
 mkdir -p "$OUT"
 
-PORT_FILE=$(mktemp)
-build/server/infusion-server --model "$MODEL" --port 0 --port_file "$PORT_FILE" \
-  --metrics_port 0 > "$OUT/server.log" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; rm -f "$PORT_FILE"' EXIT
-port() { awk '$1 == "grpc" {print $2}' "$PORT_FILE"; }
-for _ in $(seq 600); do
-  [ -s "$PORT_FILE" ] && "$CLI" health --server "localhost:$(port)" > /dev/null 2>&1 && break
-  kill -0 $SERVER 2> /dev/null || { cat "$OUT/server.log" >&2; exit 1; }
-  sleep 0.2
-done
-SERVER_FLAG="--server=localhost:$(port)"
+source scripts/lib.sh
+start_local_server "$MODEL" "$OUT/server.log"
+SERVER_FLAG="--server=$SERVER_ADDR"
 
 MD=$(mktemp)
 # example TITLE SHOWN_COMMAND -- ARGS...: runs `infusion ARGS` and appends the command as the

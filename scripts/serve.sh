@@ -9,12 +9,8 @@ MODEL=${MODEL:-models/shapes}
 if [ ! -f "$MODEL/model.safetensors" ]; then
   echo "serve: $MODEL has no trained weights yet; serving a RANDOMLY INITIALISED model of the" \
        "same shape instead (it answers, but with noise)." >&2
-  RANDOM_MODEL=.cache/models/random-shapes
-  if [ ! -f "$RANDOM_MODEL/model.safetensors" ]; then
-    build/tools/infusion_tool/infusion-tool init --config configs/models/shapes.json \
-      --out "$RANDOM_MODEL" --seed 1 --tokenizer_corpus tests/data/corpus.txt
-  fi
-  MODEL=$RANDOM_MODEL
+  source scripts/lib.sh
+  MODEL=$(random_default_model)
 fi
 # libgomp threads spin after each parallel region by default and starve OpenBLAS's own threads
 # (10x slower steps measured here); let them sleep unless the caller says otherwise.

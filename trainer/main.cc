@@ -21,6 +21,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/process_env.h"
@@ -100,17 +101,12 @@ static absl::Status Run() {
   options.out_dir = out;
   options.resume = resume;
   options.checkpoint = absl::GetFlag(FLAGS_checkpoint);
-  const std::string dtype = absl::GetFlag(FLAGS_export_dtype);
-  if (dtype == "f32") {
-    options.export_dtype = DType::kF32;
-  } else if (dtype == "f16") {
-    options.export_dtype = DType::kF16;
-  } else if (dtype == "bf16") {
-    options.export_dtype = DType::kBF16;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--export_dtype: expected f32, f16 or bf16, got \"", dtype, "\""));
+  const absl::StatusOr<DType> dtype =
+      ParseDType(absl::AsciiStrToUpper(absl::GetFlag(FLAGS_export_dtype)));
+  if (!dtype.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--export_dtype: ", dtype.status().message()));
   }
+  options.export_dtype = *dtype;
   if (!options.checkpoint.empty() && !resume) {
     return absl::InvalidArgumentError("--checkpoint needs --resume or --export_to");
   }

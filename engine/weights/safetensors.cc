@@ -90,17 +90,7 @@ absl::StatusOr<TensorInfo> ParseTensorInfo(const Json& entry, uint64_t data_size
   if (dtype == entry.end() || !dtype->is_string()) {
     return absl::InvalidArgumentError("missing string field 'dtype'");
   }
-  const std::string& dtype_name = dtype->get_ref<const std::string&>();
-  if (dtype_name == "F32") {
-    info.dtype = DType::kF32;
-  } else if (dtype_name == "F16") {
-    info.dtype = DType::kF16;
-  } else if (dtype_name == "BF16") {
-    info.dtype = DType::kBF16;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unsupported dtype '", dtype_name, "' (expected F32, F16 or BF16)"));
-  }
+  ASSIGN_OR_RETURN(info.dtype, ParseDType(dtype->get_ref<const std::string&>()));
 
   const auto shape = entry.find("shape");
   if (shape == entry.end() || !shape->is_array()) {
@@ -133,7 +123,7 @@ absl::StatusOr<TensorInfo> ParseTensorInfo(const Json& entry, uint64_t data_size
   if (info.end - info.begin != byte_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         "data_offsets [", info.begin, ", ", info.end, "] hold ", info.end - info.begin,
-        " bytes, but ", dtype_name, " ", ShapeString(info.shape), " needs ", byte_size));
+        " bytes, but ", DTypeName(info.dtype), " ", ShapeString(info.shape), " needs ", byte_size));
   }
   return info;
 }
@@ -167,6 +157,14 @@ absl::Status SyncDirectoryOf(const std::string& path) {
 }
 
 }  // namespace
+
+absl::StatusOr<DType> ParseDType(const std::string& name) {
+  for (DType dtype : {DType::kF32, DType::kF16, DType::kBF16}) {
+    if (name == DTypeName(dtype)) return dtype;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unsupported dtype '", name, "' (expected F32, F16 or BF16)"));
+}
 
 const char* DTypeName(DType dtype) {
   switch (dtype) {

@@ -23,6 +23,8 @@ enum class DType { kF32, kF16, kBF16 };
 
 // "F32" / "F16" / "BF16".
 const char* DTypeName(DType dtype);
+// The inverse of DTypeName; InvalidArgument for any other name.
+absl::StatusOr<DType> ParseDType(const std::string& name);
 
 // Describes one tensor of a safetensors file as stored on disk.
 struct TensorInfo {
