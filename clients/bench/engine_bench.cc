@@ -3,8 +3,12 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <torch/csrc/autograd/profiler_legacy.h>
+
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <map>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -81,6 +85,54 @@ double MeasureMatmulPeak(std::string* shape) {
   return 2.0 * m * k * n / *Percentile(times, 50) / 1e9;
 }
 
+// Runs `step` `repetitions` times under LibTorch's profiler and returns the `top` operators by self
+// time per step. Only the calling thread records: work an operator hands to the OpenMP or BLAS
+// pools counts in that operator's time.
+absl::StatusOr<std::vector<EngineBenchRow::Op>> ProfileSteps(
+    const std::function<absl::Status()>& step, int repetitions, int top) {
+  namespace profiler = torch::autograd::profiler;
+  profiler::enableProfilerLegacy(
+      torch::profiler::impl::ProfilerConfig(torch::profiler::impl::ProfilerState::CPU));
+  absl::Status status;
+  for (int i = 0; i < repetitions && status.ok(); ++i) status = step();
+  const profiler::thread_event_lists lists = profiler::disableProfilerLegacy();
+  RETURN_IF_ERROR(status);
+
+  struct Totals {
+    double self_us = 0;
+    int64_t calls = 0;
+  };
+  std::map<std::string, Totals> totals;
+  for (const std::vector<profiler::LegacyEvent>& list : lists) {
+    struct Open {
+      const profiler::LegacyEvent* push;
+      double children_us;
+    };
+    std::vector<Open> open;
+    for (const profiler::LegacyEvent& e : list) {
+      if (e.kind() == profiler::EventKind::PushRange) {
+        open.push_back({&e, 0.0});
+      } else if (e.kind() == profiler::EventKind::PopRange && !open.empty()) {
+        const Open o = open.back();
+        open.pop_back();
+        const double us = o.push->cpuElapsedUs(e);
+        Totals& t = totals[o.push->name()];
+        t.self_us += us - o.children_us;
+        ++t.calls;
+        if (!open.empty()) open.back().children_us += us;
+      }
+    }
+  }
+  std::vector<EngineBenchRow::Op> ops;
+  for (const auto& [name, t] : totals) {
+    ops.push_back({name, t.self_us / 1e3 / repetitions, static_cast<double>(t.calls) / repetitions});
+  }
+  std::sort(ops.begin(), ops.end(),
+            [](const auto& a, const auto& b) { return a.self_ms > b.self_ms; });
+  if (static_cast<int>(ops.size()) > top) ops.resize(top);
+  return ops;
+}
+
 }  // namespace
 
 absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& executor_options,
@@ -141,28 +193,35 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
     RETURN_IF_ERROR(run(prefill));
     std::vector<double> times;
     double flops = 0;
-    for (int rep = 0; rep <= options.repetitions; ++rep) {
+    // One decode step of every sequence; adds its FLOPs to `*step_flops` and its time to `times`.
+    auto decode_step = [&](double* step_flops, std::vector<double>* times) -> absl::Status {
       StepPlan step;
-      double step_flops = 0;
       for (SeqId seq : seqs) {
         ASSIGN_OR_RETURN(Span s, write_span(seq, {token()}, true, SpanKind::kDecode));
-        step_flops += BackboneFlopsPerPosition(config) +
-                      AttentionFlops(config, s.start_position + 1) +
-                      2.0 * config.hidden_size * config.vocab_size;
+        *step_flops += BackboneFlopsPerPosition(config) +
+                       AttentionFlops(config, s.start_position + 1) +
+                       2.0 * config.hidden_size * config.vocab_size;
         step.spans.push_back(std::move(s));
       }
       const auto t0 = Clock::now();
       RETURN_IF_ERROR(run(step));
-      const auto t1 = Clock::now();
-      if (rep > 0) {  // the first step warms up
-        times.push_back(Seconds(t0, t1));
-        flops += step_flops;
-      }
+      if (times != nullptr) times->push_back(Seconds(t0, Clock::now()));
+      return absl::OkStatus();
+    };
+    double warmup_flops = 0;
+    RETURN_IF_ERROR(decode_step(&warmup_flops, nullptr));
+    for (int rep = 0; rep < options.repetitions; ++rep) {
+      RETURN_IF_ERROR(decode_step(&flops, &times));
+    }
+    const double median = *Percentile(times, 50);
+    EngineBenchRow row{"decode", batch, batch, median * 1e3,
+                       flops / options.repetitions / median / 1e9};
+    if (options.profile) {
+      ASSIGN_OR_RETURN(row.ops, ProfileSteps([&] { return decode_step(&warmup_flops, nullptr); },
+                                             options.repetitions, options.profile_top));
     }
     for (SeqId seq : seqs) RETURN_IF_ERROR(kv->Free(seq));
-    const double median = *Percentile(times, 50);
-    result.rows.push_back({"decode", batch, batch, median * 1e3,
-                           flops / options.repetitions / median / 1e9});
+    result.rows.push_back(std::move(row));
   }
 
   const int n = info.num_patches;
@@ -204,10 +263,14 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
       const auto t1 = Clock::now();
       if (rep > 0) times.push_back(Seconds(t0, t1));
     }
-    for (SeqId seq : seqs) RETURN_IF_ERROR(kv->Free(seq));
     const double median = *Percentile(times, 50);
-    result.rows.push_back({"denoise", batch, 2 * batch * n, median * 1e3,
-                           step_flops / median / 1e9});
+    EngineBenchRow row{"denoise", batch, 2 * batch * n, median * 1e3, step_flops / median / 1e9};
+    if (options.profile) {
+      ASSIGN_OR_RETURN(row.ops, ProfileSteps([&] { return run(step); }, options.repetitions,
+                                             options.profile_top));
+    }
+    for (SeqId seq : seqs) RETURN_IF_ERROR(kv->Free(seq));
+    result.rows.push_back(std::move(row));
   }
   return result;
 }

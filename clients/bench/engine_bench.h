@@ -18,6 +18,14 @@ struct EngineBenchRow {
   int positions = 0;  // positions computed per step
   double step_ms = 0;      // median
   double gflops = 0;       // achieved, model FLOPs / median step time
+  // With EngineBenchOptions::profile: where a step's time goes, by operator (LibTorch operators
+  // and the engine's own named ranges), largest self time first.
+  struct Op {
+    std::string name;
+    double self_ms = 0;   // per step, excluding nested operators
+    double calls = 0;     // per step
+  };
+  std::vector<Op> ops;
 };
 
 struct EngineBenchResult {
@@ -31,6 +39,8 @@ struct EngineBenchOptions {
   std::vector<int> denoise_batches = {1, 4, 16};
   int context = 64;      // cached positions of every decoding sequence
   int repetitions = 9;   // timed steps per row (median reported)
+  bool profile = false;  // after timing a row, profile its step by operator (EngineBenchRow::ops)
+  int profile_top = 12;  // operators kept per row
 };
 
 absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& executor_options,

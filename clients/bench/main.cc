@@ -29,6 +29,8 @@ ABSL_FLAG(std::string, server, "",
           "host:port of an infusion-server: run the workloads over gRPC instead of in-process");
 ABSL_FLAG(std::string, api_key, "", "gRPC mode: API key, sent as a bearer token");
 ABSL_FLAG(bool, engine, false, "engine-only micro-benchmark (decode and denoise step times)");
+ABSL_FLAG(bool, profile, false,
+          "engine mode: also break each step's time down by operator (LibTorch profiler)");
 ABSL_FLAG(std::string, workload, "chat", "comma-separated list of chat, t2i, mixed");
 ABSL_FLAG(int, concurrency, 8, "closed loop: concurrent clients (mixed: text clients)");
 ABSL_FLAG(int, image_concurrency, 2, "mixed, closed loop: image clients beside the text clients");
@@ -49,7 +51,9 @@ namespace infusion::bench {
 namespace {
 
 int RunEngine(const ModelExecutorOptions& executor_options) {
-  auto result = RunEngineBench(executor_options, EngineBenchOptions());
+  EngineBenchOptions options;
+  options.profile = absl::GetFlag(FLAGS_profile);
+  auto result = RunEngineBench(executor_options, options);
   if (!result.ok()) {
     std::fprintf(stderr, "infusion-bench: %s\n", result.status().ToString().c_str());
     return 1;

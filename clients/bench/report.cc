@@ -73,6 +73,14 @@ std::string FormatEngineTable(const EngineBenchResult& r) {
                            row.positions, row.step_ms, row.gflops,
                            100.0 * row.gflops / r.matmul_peak_gflops);
   }
+  for (const EngineBenchRow& row : r.rows) {
+    if (row.ops.empty()) continue;
+    out += absl::StrFormat("\n%s, batch %d: %.2f ms per step; self time by operator\n", row.kind,
+                           row.batch, row.step_ms);
+    for (const EngineBenchRow::Op& op : row.ops) {
+      out += absl::StrFormat("  %-36s %8.3f ms %8.1f calls\n", op.name, op.self_ms, op.calls);
+    }
+  }
   return out;
 }
 
@@ -85,6 +93,13 @@ std::string EngineToJson(const EngineBenchResult& r) {
                     {"step_ms", row.step_ms},
                     {"gflops", row.gflops},
                     {"fraction_of_peak", row.gflops / r.matmul_peak_gflops}});
+    if (!row.ops.empty()) {
+      nlohmann::json ops = nlohmann::json::array();
+      for (const EngineBenchRow::Op& op : row.ops) {
+        ops.push_back({{"name", op.name}, {"self_ms", op.self_ms}, {"calls", op.calls}});
+      }
+      rows.back()["ops"] = std::move(ops);
+    }
   }
   return nlohmann::json{{"matmul_peak_gflops", r.matmul_peak_gflops},
                         {"matmul_shape", r.matmul_shape},

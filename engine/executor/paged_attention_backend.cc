@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 
 #include "common/logging.h"
 
@@ -23,6 +24,7 @@ PagedAttentionBackend::PagedAttentionBackend(at::Tensor k_cache, at::Tensor v_ca
 
 at::Tensor PagedAttentionBackend::Forward(int layer, const at::Tensor& q, const at::Tensor& k,
                                           const at::Tensor& v) {
+  RECORD_FUNCTION("infusion::paged_attention", std::vector<c10::IValue>());
   const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
   at::Tensor k_cache = k_cache_[layer], v_cache = v_cache_[layer];  // [blocks, bs, Hkv, D]
   const int kv_heads = static_cast<int>(k.size(1)), head_dim = static_cast<int>(k.size(2));

@@ -1,10 +1,20 @@
 #include "engine/model/layers.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
+#include <ATen/record_function.h>
+
+#include "engine/kernels/elementwise.h"
 
 namespace infusion {
 
 namespace nn = torch::nn;
+
+// Inference on CPU in float32 takes the fused kernels of engine/kernels; anything that needs
+// autograd, another device or another dtype takes LibTorch's operators.
+static bool UseFusedKernels(const at::Tensor& x) {
+  return !at::GradMode::is_enabled() && x.device().is_cpu() && x.scalar_type() == at::kFloat;
+}
 
 static nn::Linear NoBiasLinear(int64_t in, int64_t out) {
   return nn::Linear(nn::LinearOptions(in, out).bias(false));
@@ -15,6 +25,15 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
 }
 
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  if (UseFusedKernels(x) && weight_.scalar_type() == at::kFloat) {
+    RECORD_FUNCTION("infusion::rms_norm", std::vector<c10::IValue>());
+    const at::Tensor in = x.contiguous(), w = weight_.contiguous();
+    at::Tensor out = at::empty_like(in);
+    const int64_t dim = in.size(-1);
+    RmsNormRows(in.data_ptr<float>(), w.data_ptr<float>(), static_cast<float>(eps_),
+                in.numel() / dim, dim, out.data_ptr<float>());
+    return out;
+  }
   return x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_) * weight_;
 }
 
@@ -51,8 +70,24 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const RotaryTables& r
   const int64_t tokens = x.size(0);
   at::Tensor q, k, v;
   if (qkv_weight_.defined()) {
-    const at::Tensor qkv = at::matmul(x, qkv_weight_.t());
+    const at::Tensor qkv = at::matmul(x, qkv_weight_.t()).contiguous();
     const int64_t q_width = num_heads_ * head_dim_, kv_width = num_kv_heads_ * head_dim_;
+    if (UseFusedKernels(qkv)) {
+      // Rotate q and k where the product left them, then view the heads.
+      RECORD_FUNCTION("infusion::rotary", std::vector<c10::IValue>());
+      const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
+      float* base = qkv.data_ptr<float>();
+      const int64_t stride = qkv.size(1);
+      RotaryInPlace(base, tokens, stride, static_cast<int>(num_heads_),
+                    static_cast<int>(head_dim_), cos.data_ptr<float>(), sin.data_ptr<float>());
+      RotaryInPlace(base + q_width, tokens, stride, static_cast<int>(num_kv_heads_),
+                    static_cast<int>(head_dim_), cos.data_ptr<float>(), sin.data_ptr<float>());
+      q = qkv.narrow(1, 0, q_width).view({tokens, num_heads_, head_dim_});
+      k = qkv.narrow(1, q_width, kv_width).view({tokens, num_kv_heads_, head_dim_});
+      v = qkv.narrow(1, q_width + kv_width, kv_width).view({tokens, num_kv_heads_, head_dim_});
+      const at::Tensor out = attention.Forward(layer, q, k, v);  // [T, H, D]
+      return o_proj_(out.reshape({tokens, num_heads_ * head_dim_}));
+    }
     q = qkv.narrow(1, 0, q_width);
     k = qkv.narrow(1, q_width, kv_width);
     v = qkv.narrow(1, q_width + kv_width, kv_width);
@@ -78,8 +113,17 @@ void MlpImpl::FuseProjections() {
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
   if (gate_up_weight_.defined()) {
-    const at::Tensor gate_up = at::matmul(x, gate_up_weight_.t());
+    const at::Tensor gate_up = at::matmul(x, gate_up_weight_.t()).contiguous();
     const int64_t width = gate_up.size(-1) / 2;
+    if (UseFusedKernels(gate_up)) {
+      RECORD_FUNCTION("infusion::swiglu", std::vector<c10::IValue>());
+      std::vector<int64_t> shape = gate_up.sizes().vec();
+      shape.back() = width;
+      at::Tensor hidden = at::empty(shape, gate_up.options());
+      SwiGluRows(gate_up.data_ptr<float>(), gate_up.numel() / (2 * width), width,
+                 hidden.data_ptr<float>());
+      return down_proj_(hidden);
+    }
     return down_proj_(at::silu(gate_up.narrow(-1, 0, width)) * gate_up.narrow(-1, width, width));
   }
   return down_proj_(at::silu(gate_proj_(x)) * up_proj_(x));

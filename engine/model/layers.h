@@ -13,7 +13,8 @@
 
 namespace infusion {
 
-// y = x / sqrt(mean(x^2) + eps) * weight, over the last dimension.
+// y = x / sqrt(mean(x^2) + eps) * weight, over the last dimension (one fused pass on CPU in
+// float32 when autograd is off).
 class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);
@@ -46,8 +47,9 @@ class SelfAttentionImpl : public torch::nn::Module {
   // x: [T, hidden] -> [T, hidden].
   at::Tensor forward(const at::Tensor& x, const RotaryTables& rope, AttentionBackend& attention,
                      int layer);
-  // Inference only: one [q; k; v] product instead of three (fewer, larger matrix products).
-  // The fused copy does not follow later changes of the weights; the trainer never fuses.
+  // Inference only: one [q; k; v] product instead of three (fewer, larger matrix products), and
+  // without autograd on CPU the rotary embedding runs in place on it (engine/kernels). The fused
+  // copy does not follow later changes of the weights; the trainer never fuses.
   void FuseProjections();
 
  private:
@@ -62,7 +64,8 @@ class MlpImpl : public torch::nn::Module {
  public:
   explicit MlpImpl(const ModelConfig& config);
   at::Tensor forward(const at::Tensor& x);
-  // Inference only: one [gate; up] product (see SelfAttentionImpl::FuseProjections).
+  // Inference only: one [gate; up] product and, without autograd on CPU, one fused SwiGLU pass
+  // (see SelfAttentionImpl::FuseProjections).
   void FuseProjections();
 
  private:

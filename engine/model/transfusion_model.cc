@@ -1,6 +1,7 @@
 #include "engine/model/transfusion_model.h"
 
 #include <ATen/ATen.h>
+#include <ATen/record_function.h>
 #include <torch/nn/init.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/utils.h>
@@ -32,6 +33,7 @@ ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend
   PatchContext context;
   const bool has_images = in.image_patches.defined() && in.image_patches.size(0) > 0;
   if (has_images) {
+    RECORD_FUNCTION("infusion::patch_encode", std::vector<c10::IValue>());
     const at::Tensor embedded = image_->Encode(in.image_patches, in.image_timesteps, &context);
     at::Tensor positions = in.image_positions.reshape(-1);
     at::Tensor rows = embedded.reshape({-1, config_.hidden_size});
@@ -54,6 +56,7 @@ ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend
     const at::Tensor rows = in.image_positions.index_select(0, in.noise_images);  // [J, n]
     const at::Tensor hidden = out.hidden.index_select(0, rows.reshape(-1))
                                   .view({rows.size(0), rows.size(1), config_.hidden_size});
+    RECORD_FUNCTION("infusion::patch_decode", std::vector<c10::IValue>());
     out.eps = image_->Decode(hidden, context, in.noise_images);
   }
   return out;

@@ -1,0 +1,109 @@
+// The fused inference kernels (engine/kernels) against the LibTorch operators they replace, and a
+// decoder layer's fused inference path against its autograd path.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+#include <torch/utils.h>
+
+#include <cmath>
+#include <limits>
+
+#include "engine/kernels/elementwise.h"
+#include "engine/kernels/vector_math.h"
+#include "engine/model/attention_backend.h"
+#include "engine/model/attention_mask.h"
+#include "engine/model/layers.h"
+#include "tests/testing/tiny_models.h"
+
+namespace infusion {
+namespace {
+
+TEST(FastExpTest, WithinTwoUlpOfLibmOverItsRange) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+    const double exact = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::abs(FastExp(x) - exact) / exact);
+  }
+  EXPECT_LT(worst, 2.5e-7);  // 2 ulp of float is 2.4e-7 relative
+}
+
+TEST(FastExpTest, ClampsInsteadOfOverflowing) {
+  const float tiny = FastExp(-std::numeric_limits<float>::infinity());
+  EXPECT_GT(tiny, 0.0f);
+  EXPECT_LT(tiny, 1e-37f);
+  EXPECT_TRUE(std::isfinite(FastExp(1000.0f)));
+  EXPECT_FLOAT_EQ(FastExp(0.0f), 1.0f);
+  // silu saturates cleanly at both ends.
+  EXPECT_NEAR(FastSilu(-200.0f), 0.0f, 1e-30f);
+  EXPECT_FLOAT_EQ(FastSilu(200.0f), 200.0f);
+}
+
+TEST(FusedKernelsTest, RmsNormMatchesLibTorch) {
+  torch::manual_seed(1);
+  const at::Tensor x = at::randn({37, 256}) * 3, w = at::randn({256});
+  const at::Tensor expected = x * at::rsqrt(x.pow(2).mean(-1, true) + 1e-5) * w;
+  at::Tensor out = at::empty_like(x);
+  RmsNormRows(x.data_ptr<float>(), w.data_ptr<float>(), 1e-5f, 37, 256, out.data_ptr<float>());
+  EXPECT_TRUE(at::allclose(out, expected, 1e-5, 1e-5)) << (out - expected).abs().max();
+}
+
+TEST(FusedKernelsTest, SwiGluMatchesLibTorch) {
+  torch::manual_seed(2);
+  // Large enough to reach both saturated ends of the sigmoid.
+  const at::Tensor gate_up = at::randn({300, 2 * 704}) * 20;
+  const at::Tensor gate = gate_up.narrow(1, 0, 704), up = gate_up.narrow(1, 704, 704);
+  const at::Tensor expected = at::silu(gate) * up;
+  at::Tensor out = at::empty({300, 704});
+  SwiGluRows(gate_up.data_ptr<float>(), 300, 704, out.data_ptr<float>());
+  EXPECT_TRUE(at::allclose(out, expected, 1e-5, 1e-5)) << (out - expected).abs().max();
+}
+
+TEST(FusedKernelsTest, RotaryInPlaceMatchesApplyRotaryOnAStridedRow) {
+  torch::manual_seed(3);
+  const int64_t tokens = 5, heads = 4, kv_heads = 2, dim = 16;
+  const int64_t width = (heads + 2 * kv_heads) * dim;  // [q | k | v] as the fused product
+  at::Tensor qkv = at::randn({tokens, width});
+  const RotaryTables rope = ComputeRotaryTables(at::arange(3, 3 + tokens), dim, 10000.0);
+  const at::Tensor q = qkv.narrow(1, 0, heads * dim).reshape({tokens, heads, dim});
+  const at::Tensor k = qkv.narrow(1, heads * dim, kv_heads * dim).reshape({tokens, kv_heads, dim});
+  const at::Tensor v_before = qkv.narrow(1, (heads + kv_heads) * dim, kv_heads * dim).clone();
+  const at::Tensor q_expected = ApplyRotary(q, rope), k_expected = ApplyRotary(k, rope);
+
+  float* base = qkv.data_ptr<float>();
+  RotaryInPlace(base, tokens, width, heads, dim, rope.cos.data_ptr<float>(),
+                rope.sin.data_ptr<float>());
+  RotaryInPlace(base + heads * dim, tokens, width, kv_heads, dim, rope.cos.data_ptr<float>(),
+                rope.sin.data_ptr<float>());
+  EXPECT_TRUE(at::allclose(qkv.narrow(1, 0, heads * dim).reshape({tokens, heads, dim}),
+                           q_expected, 1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(
+      qkv.narrow(1, heads * dim, kv_heads * dim).reshape({tokens, kv_heads, dim}), k_expected,
+      1e-5, 1e-6));
+  EXPECT_TRUE(at::equal(qkv.narrow(1, (heads + kv_heads) * dim, kv_heads * dim), v_before));
+}
+
+// The inference path (fused projections and kernels, no autograd) computes what the training path
+// computes.
+TEST(FusedKernelsTest, DecoderLayerInferenceMatchesTrainingPath) {
+  const ModelConfig config = testing::TinyConfig(PatchEncoderKind::kLinear);
+  torch::manual_seed(4);
+  DecoderLayer layer(config);
+  {
+    torch::NoGradGuard no_grad;
+    for (at::Tensor& p : layer->parameters()) p.normal_(0, 0.2);
+  }
+  const int64_t tokens = 9;
+  const at::Tensor x = at::randn({tokens, config.hidden_size});
+  const RotaryTables rope = ComputeRotaryTables(at::arange(tokens), config.head_dim(),
+                                                config.rope_theta);
+  const at::Tensor mask = at::ones({tokens, tokens}, at::kBool).tril().unsqueeze(0);
+  DenseAttention attention(mask);
+
+  const at::Tensor expected = layer->forward(x, rope, attention, 0).detach();
+  layer->FuseProjections();
+  torch::NoGradGuard no_grad;
+  const at::Tensor fused = layer->forward(x, rope, attention, 0);
+  EXPECT_TRUE(at::allclose(fused, expected, 1e-4, 1e-5)) << (fused - expected).abs().max();
+}
+
+}  // namespace
+}  // namespace infusion
