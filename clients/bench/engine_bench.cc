@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
-
 #include <torch/csrc/autograd/profiler_legacy.h>
 
 #include <algorithm>
@@ -125,7 +124,8 @@ absl::StatusOr<std::vector<EngineBenchRow::Op>> ProfileSteps(
   }
   std::vector<EngineBenchRow::Op> ops;
   for (const auto& [name, t] : totals) {
-    ops.push_back({name, t.self_us / 1e3 / repetitions, static_cast<double>(t.calls) / repetitions});
+    ops.push_back(
+        {name, t.self_us / 1e3 / repetitions, static_cast<double>(t.calls) / repetitions});
   }
   std::sort(ops.begin(), ops.end(),
             [](const auto& a, const auto& b) { return a.self_ms > b.self_ms; });
@@ -139,7 +139,8 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
                                                  const EngineBenchOptions& options) {
   ASSIGN_OR_RETURN(ModelConfig config,
                    ModelConfig::FromFile(executor_options.model_dir + "/config.json"));
-  ASSIGN_OR_RETURN(std::unique_ptr<ModelExecutor> executor, ModelExecutor::Create(executor_options));
+  ASSIGN_OR_RETURN(std::unique_ptr<ModelExecutor> executor,
+                   ModelExecutor::Create(executor_options));
   const ExecutorInfo& info = executor->info();
   EngineBenchResult result;
   result.matmul_peak_gflops = MeasureMatmulPeak(&result.matmul_shape);

@@ -31,9 +31,9 @@ constexpr int kKeyLanes = 16;
 // transposed per KV head.
 struct Scratch {
   std::vector<const float*> keys, values;
-  std::vector<float> scores;      // [num_heads, stride]
-  std::vector<float> keys_t;      // [num_kv_heads, head_dim, stride]
-  int stride = 0;                 // max keys of the step, rounded up to kKeyLanes
+  std::vector<float> scores;  // [num_heads, stride]
+  std::vector<float> keys_t;  // [num_kv_heads, head_dim, stride]
+  int stride = 0;             // max keys of the step, rounded up to kKeyLanes
 };
 
 // Collects the K/V rows of the first `n` keys of a span: the cached prefix block by block, then
@@ -140,8 +140,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void AttendQuery(
 // the 16–32 queries of an image span that share every key this is several times cheaper than a
 // dot product per key.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void AttendChunk(
-    const PagedAttentionArgs& a, const AttentionSpan& span, int begin, int end,
-    Scratch* scratch) {
+    const PagedAttentionArgs& a, const AttentionSpan& span, int begin, int end, Scratch* scratch) {
   const int heads = a.num_heads, kv_heads = a.num_kv_heads, dim = a.head_dim;
   const int group = heads / kv_heads;
   int n_max = 0;
@@ -218,7 +217,8 @@ void PagedAttention(const PagedAttentionArgs& a, const std::vector<AttentionSpan
     scratch.scores.resize(static_cast<size_t>(a.num_heads) * stride);
     bool has_chunks = false;
     for (const WorkItem& item : items) has_chunks |= item.query_end - item.query_begin > 1;
-    if (has_chunks) scratch.keys_t.resize(static_cast<size_t>(a.num_kv_heads) * a.head_dim * stride);
+    if (has_chunks)
+      scratch.keys_t.resize(static_cast<size_t>(a.num_kv_heads) * a.head_dim * stride);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t w = 0; w < num_work; ++w) {
       const WorkItem& item = items[w];
@@ -232,8 +232,8 @@ void PagedAttention(const PagedAttentionArgs& a, const std::vector<AttentionSpan
 }
 
 void WriteKvCache(const float* k, const float* v, const std::vector<int32_t>& rows,
-                  const std::vector<int64_t>& slots, int num_kv_heads, int head_dim,
-                  float* k_cache, float* v_cache) {
+                  const std::vector<int64_t>& slots, int num_kv_heads, int head_dim, float* k_cache,
+                  float* v_cache) {
   const int64_t width = static_cast<int64_t>(num_kv_heads) * head_dim;
   for (size_t i = 0; i < rows.size(); ++i) {
     std::memcpy(k_cache + slots[i] * width, k + rows[i] * width, sizeof(float) * width);
@@ -241,8 +241,7 @@ void WriteKvCache(const float* k, const float* v, const std::vector<int32_t>& ro
   }
 }
 
-void CopyKvBlock(int32_t src, int32_t dst, int64_t block_elements, float* k_cache,
-                 float* v_cache) {
+void CopyKvBlock(int32_t src, int32_t dst, int64_t block_elements, float* k_cache, float* v_cache) {
   std::memcpy(k_cache + dst * block_elements, k_cache + src * block_elements,
               sizeof(float) * block_elements);
   std::memcpy(v_cache + dst * block_elements, v_cache + src * block_elements,

@@ -12,8 +12,10 @@ namespace {
 // passive OpenMP wait policy) costs more than the second core saves.
 constexpr int64_t kParallelMinElements = int64_t{1} << 21;
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void RmsNormRow(
-    const float* x, const float* weight, float eps, int64_t dim, float* out) {
+__attribute__((target_clones("avx512f", "avx2", "default"))) void RmsNormRow(const float* x,
+                                                                             const float* weight,
+                                                                             float eps, int64_t dim,
+                                                                             float* out) {
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int64_t i = 0; i < dim; ++i) sum += x[i] * x[i];

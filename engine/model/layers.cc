@@ -40,8 +40,9 @@ at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
 RotaryTables ComputeRotaryTables(const at::Tensor& positions, int64_t head_dim, double theta) {
   const at::Tensor exponents = at::arange(0, head_dim, 2, at::kLong).to(at::kFloat) / head_dim;
   const at::Tensor inv_freq = 1.0 / at::pow(theta, exponents);  // [D/2]
-  const at::Tensor freqs = positions.to(at::kFloat).unsqueeze(1) * inv_freq.unsqueeze(0);  // [T, D/2]
-  const at::Tensor angles = at::cat({freqs, freqs}, -1);  // [T, D]
+  const at::Tensor freqs =
+      positions.to(at::kFloat).unsqueeze(1) * inv_freq.unsqueeze(0);  // [T, D/2]
+  const at::Tensor angles = at::cat({freqs, freqs}, -1);              // [T, D]
   return {angles.cos(), angles.sin()};
 }
 
@@ -78,8 +79,8 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const RotaryTables& r
       const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
       float* base = qkv.data_ptr<float>();
       const int64_t stride = qkv.size(1);
-      RotaryInPlace(base, tokens, stride, static_cast<int>(num_heads_),
-                    static_cast<int>(head_dim_), cos.data_ptr<float>(), sin.data_ptr<float>());
+      RotaryInPlace(base, tokens, stride, static_cast<int>(num_heads_), static_cast<int>(head_dim_),
+                    cos.data_ptr<float>(), sin.data_ptr<float>());
       RotaryInPlace(base + q_width, tokens, stride, static_cast<int>(num_kv_heads_),
                     static_cast<int>(head_dim_), cos.data_ptr<float>(), sin.data_ptr<float>());
       q = qkv.narrow(1, 0, q_width).view({tokens, num_heads_, head_dim_});

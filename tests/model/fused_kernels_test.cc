@@ -73,11 +73,11 @@ TEST(FusedKernelsTest, RotaryInPlaceMatchesApplyRotaryOnAStridedRow) {
                 rope.sin.data_ptr<float>());
   RotaryInPlace(base + heads * dim, tokens, width, kv_heads, dim, rope.cos.data_ptr<float>(),
                 rope.sin.data_ptr<float>());
-  EXPECT_TRUE(at::allclose(qkv.narrow(1, 0, heads * dim).reshape({tokens, heads, dim}),
-                           q_expected, 1e-5, 1e-6));
-  EXPECT_TRUE(at::allclose(
-      qkv.narrow(1, heads * dim, kv_heads * dim).reshape({tokens, kv_heads, dim}), k_expected,
-      1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(qkv.narrow(1, 0, heads * dim).reshape({tokens, heads, dim}), q_expected,
+                           1e-5, 1e-6));
+  EXPECT_TRUE(
+      at::allclose(qkv.narrow(1, heads * dim, kv_heads * dim).reshape({tokens, kv_heads, dim}),
+                   k_expected, 1e-5, 1e-6));
   EXPECT_TRUE(at::equal(qkv.narrow(1, (heads + kv_heads) * dim, kv_heads * dim), v_before));
 }
 
@@ -93,8 +93,8 @@ TEST(FusedKernelsTest, DecoderLayerInferenceMatchesTrainingPath) {
   }
   const int64_t tokens = 9;
   const at::Tensor x = at::randn({tokens, config.hidden_size});
-  const RotaryTables rope = ComputeRotaryTables(at::arange(tokens), config.head_dim(),
-                                                config.rope_theta);
+  const RotaryTables rope =
+      ComputeRotaryTables(at::arange(tokens), config.head_dim(), config.rope_theta);
   const at::Tensor mask = at::ones({tokens, tokens}, at::kBool).tril().unsqueeze(0);
   DenseAttention attention(mask);
 
