@@ -36,7 +36,7 @@ struct EngineBenchResult {
 
 struct EngineBenchOptions {
   std::vector<int> decode_batches = {1, 4, 16, 64};
-  std::vector<int> denoise_batches = {1, 4, 16};
+  std::vector<int> denoise_batches = {1, 4, 8, 16};
   int context = 64;      // cached positions of every decoding sequence
   int repetitions = 9;   // timed steps per row (median reported)
   bool profile = false;  // after timing a row, profile its step by operator (EngineBenchRow::ops)

@@ -54,8 +54,8 @@ void GatherKeys(const PagedAttentionArgs& a, const AttentionSpan& span, int n, S
     }
   }
   for (int r = 0; j < n; ++r, ++j) {
-    keys[j] = a.k + (span.query_offset + r) * row_width;
-    values[j] = a.v + (span.query_offset + r) * row_width;
+    keys[j] = a.k + (span.query_offset + r) * a.kv_row_stride;
+    values[j] = a.v + (span.query_offset + r) * a.kv_row_stride;
   }
 }
 
@@ -115,7 +115,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void AttendQuery(
   const int n = VisibleKeys(span, query);
   GatherKeys(a, span, n, scratch);
   const int row = span.query_offset + query;
-  const float* q = a.q + static_cast<int64_t>(row) * heads * dim;
+  const float* q = a.q + row * a.q_row_stride;
   const int stride = scratch->stride;
   float* scores = scratch->scores.data();
   for (int j = 0; j < n; ++j) {
@@ -161,7 +161,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void AttendChunk(
   for (int i = begin; i < end; ++i) {
     const int n = VisibleKeys(span, i);
     const int row = span.query_offset + i;
-    const float* q = a.q + static_cast<int64_t>(row) * heads * dim;
+    const float* q = a.q + row * a.q_row_stride;
     for (int h = 0; h < heads; ++h) {
       const float* qh = q + h * dim;
       const float* kt = keys_t + static_cast<int64_t>(h / group) * dim * stride;
@@ -186,7 +186,10 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void AttendChunk(
 
 }  // namespace
 
-void PagedAttention(const PagedAttentionArgs& a, const std::vector<AttentionSpan>& spans) {
+void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionSpan>& spans) {
+  PagedAttentionArgs a = args;
+  if (a.q_row_stride == 0) a.q_row_stride = static_cast<int64_t>(a.num_heads) * a.head_dim;
+  if (a.kv_row_stride == 0) a.kv_row_stride = static_cast<int64_t>(a.num_kv_heads) * a.head_dim;
   std::vector<WorkItem> items;
   int max_keys = 0;
   int64_t pairs = 0;  // query-key pairs
@@ -231,13 +234,13 @@ void PagedAttention(const PagedAttentionArgs& a, const std::vector<AttentionSpan
   }
 }
 
-void WriteKvCache(const float* k, const float* v, const std::vector<int32_t>& rows,
-                  const std::vector<int64_t>& slots, int num_kv_heads, int head_dim, float* k_cache,
-                  float* v_cache) {
+void WriteKvCache(const float* k, const float* v, int64_t row_stride,
+                  const std::vector<int32_t>& rows, const std::vector<int64_t>& slots,
+                  int num_kv_heads, int head_dim, float* k_cache, float* v_cache) {
   const int64_t width = static_cast<int64_t>(num_kv_heads) * head_dim;
   for (size_t i = 0; i < rows.size(); ++i) {
-    std::memcpy(k_cache + slots[i] * width, k + rows[i] * width, sizeof(float) * width);
-    std::memcpy(v_cache + slots[i] * width, v + rows[i] * width, sizeof(float) * width);
+    std::memcpy(k_cache + slots[i] * width, k + rows[i] * row_stride, sizeof(float) * width);
+    std::memcpy(v_cache + slots[i] * width, v + rows[i] * row_stride, sizeof(float) * width);
   }
 }
 

@@ -26,9 +26,14 @@ struct AttentionSpan {
 };
 
 struct PagedAttentionArgs {
-  const float* q = nullptr;        // [T, num_heads, head_dim]
-  const float* k = nullptr;        // [T, num_kv_heads, head_dim] this step's keys
-  const float* v = nullptr;        // [T, num_kv_heads, head_dim]
+  // This step's rows: row r of q holds its heads at q + r * q_row_stride, [num_heads, head_dim]
+  // packed; k and v likewise with kv_row_stride ([num_kv_heads, head_dim] packed). The strides
+  // let q, k and v be read where the fused [q | k | v] product left them.
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  int64_t q_row_stride = 0;   // >= num_heads * head_dim; 0 = exactly that (dense rows)
+  int64_t kv_row_stride = 0;  // >= num_kv_heads * head_dim; 0 = exactly that
   const float* k_cache = nullptr;  // [num_blocks, block_size, num_kv_heads, head_dim]
   const float* v_cache = nullptr;
   float* out = nullptr;            // [T, num_heads, head_dim]
@@ -41,11 +46,11 @@ struct PagedAttentionArgs {
 
 void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionSpan>& spans);
 
-// Copies rows of k and v ([T, num_kv_heads, head_dim]) into cache slots: row rows[i] goes to
-// slot slots[i] (slot = block * block_size + offset).
-void WriteKvCache(const float* k, const float* v, const std::vector<int32_t>& rows,
-                  const std::vector<int64_t>& slots, int num_kv_heads, int head_dim,
-                  float* k_cache, float* v_cache);
+// Copies rows of k and v (row r at k + r * row_stride, [num_kv_heads, head_dim] packed) into
+// cache slots: row rows[i] goes to slot slots[i] (slot = block * block_size + offset).
+void WriteKvCache(const float* k, const float* v, int64_t row_stride,
+                  const std::vector<int32_t>& rows, const std::vector<int64_t>& slots,
+                  int num_kv_heads, int head_dim, float* k_cache, float* v_cache);
 
 // Copies whole blocks (copy-on-write): dst = src, for K and V.
 void CopyKvBlock(int32_t src, int32_t dst, int64_t block_elements, float* k_cache, float* v_cache);

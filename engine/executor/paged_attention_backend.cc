@@ -1,9 +1,9 @@
 #include "engine/executor/paged_attention_backend.h"
 
-#include <cmath>
-
 #include <ATen/ATen.h>
 #include <ATen/record_function.h>
+
+#include <cmath>
 
 #include "common/logging.h"
 
@@ -25,16 +25,29 @@ PagedAttentionBackend::PagedAttentionBackend(at::Tensor k_cache, at::Tensor v_ca
 at::Tensor PagedAttentionBackend::Forward(int layer, const at::Tensor& q, const at::Tensor& k,
                                           const at::Tensor& v) {
   RECORD_FUNCTION("infusion::paged_attention", std::vector<c10::IValue>());
-  const at::Tensor qc = q.contiguous(), kc = k.contiguous(), vc = v.contiguous();
+  // Rows may be strided (views of the fused [q | k | v] product) as long as each row packs its
+  // heads; anything else is copied first.
+  auto packed_rows = [](const at::Tensor& t) {
+    return t.scalar_type() == at::kFloat && t.stride(2) == 1 && t.stride(1) == t.size(2) &&
+           t.stride(0) >= t.size(1) * t.size(2);
+  };
+  const at::Tensor qc = packed_rows(q) ? q : q.contiguous();
+  at::Tensor kc = k, vc = v;
+  if (!packed_rows(k) || !packed_rows(v) || k.stride(0) != v.stride(0)) {
+    kc = k.contiguous();
+    vc = v.contiguous();
+  }
   at::Tensor k_cache = k_cache_[layer], v_cache = v_cache_[layer];  // [blocks, bs, Hkv, D]
   const int kv_heads = static_cast<int>(k.size(1)), head_dim = static_cast<int>(k.size(2));
-  WriteKvCache(kc.data_ptr<float>(), vc.data_ptr<float>(), write_rows_, write_slots_, kv_heads,
-               head_dim, k_cache.data_ptr<float>(), v_cache.data_ptr<float>());
-  at::Tensor out = at::empty_like(qc);
+  WriteKvCache(kc.data_ptr<float>(), vc.data_ptr<float>(), kc.stride(0), write_rows_, write_slots_,
+               kv_heads, head_dim, k_cache.data_ptr<float>(), v_cache.data_ptr<float>());
+  at::Tensor out = at::empty({q.size(0), q.size(1), q.size(2)}, q.options());
   PagedAttentionArgs args;
   args.q = qc.data_ptr<float>();
   args.k = kc.data_ptr<float>();
   args.v = vc.data_ptr<float>();
+  args.q_row_stride = qc.stride(0);
+  args.kv_row_stride = kc.stride(0);
   args.k_cache = k_cache.data_ptr<float>();
   args.v_cache = v_cache.data_ptr<float>();
   args.out = out.data_ptr<float>();
