@@ -79,7 +79,7 @@ absl::Status ProtoConverter::ToImageParams(const v1::ImageParams& proto, absl::s
   p.guidance_scale = proto.has_guidance_scale() ? proto.guidance_scale() : defaults.guidance_scale;
   p.eta = proto.has_eta() ? proto.eta() : defaults.eta;
   p.seed = proto.has_seed() ? proto.seed() : RandomSeed();
-  config.diffusion.ApplyTo(&p);
+  config.ApplyDiffusionTo(&p);
   const std::string& sampler = proto.sampler().empty() ? defaults.sampler : proto.sampler();
   if (sampler == "ddim") {
     p.solver = DiffusionSolver::kDdim;

@@ -77,7 +77,7 @@ at::Tensor SampleGridWriter::GenerateImage(TransfusionModelImpl& model, const st
   params.steps = options_.steps;
   params.guidance_scale = options_.guidance_scale;
   params.seed = seed;
-  config.diffusion.ApplyTo(&params);
+  config.ApplyDiffusionTo(&params);
   absl::StatusOr<DiffusionState> started = DiffusionState::Start(schedule_, params, n * dim);
   CHECK(started.ok()) << started.status();  // the options were validated
   DiffusionState state = *std::move(started);

@@ -91,7 +91,7 @@ Request InProcessDriver::MakeRequest(WorkKind kind, int index) const {
     r.image.steps = workload_.image_steps;
     r.image.guidance_scale = workload_.guidance_scale;
     r.image.seed = static_cast<uint64_t>(index);
-    c.diffusion.ApplyTo(&r.image);
+    c.ApplyDiffusionTo(&r.image);
   }
   return r;
 }

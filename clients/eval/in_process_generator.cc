@@ -149,7 +149,7 @@ Request InProcessGenerator::ImageRequest(TaskKind kind, BuiltPrompt prompt, uint
   r.image.steps = params_.image_steps.value_or(defaults.image_steps);
   r.image.guidance_scale = params_.guidance_scale.value_or(defaults.guidance_scale);
   r.image.seed = seed;
-  processor_->config().diffusion.ApplyTo(&r.image);
+  processor_->config().ApplyDiffusionTo(&r.image);
   return r;
 }
 

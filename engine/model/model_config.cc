@@ -190,6 +190,12 @@ void DiffusionConfig::ApplyTo(DiffusionParams* params) const {
       timestep_spacing == "trailing" ? TimestepSpacing::kTrailing : TimestepSpacing::kLeading;
 }
 
+void ModelConfig::ApplyDiffusionTo(DiffusionParams* params) const {
+  diffusion.ApplyTo(params);
+  params->noise_channels = diffusion.zero_mean_initial_noise ? image.latent_channels : 0;
+  params->noise_patch_area = image.patch_size * image.patch_size;
+}
+
 absl::StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& json_text) {
   Json j = Json::parse(json_text, /*cb=*/nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InvalidArgumentError("config: not valid JSON");
@@ -231,6 +237,8 @@ absl::StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& json_text) 
     RETURN_IF_ERROR(ReadOptional(d, dp, "prediction_type", &c.diffusion.prediction_type));
     RETURN_IF_ERROR(ReadOptional(d, dp, "clip_sample_range", &c.diffusion.clip_sample_range));
     RETURN_IF_ERROR(ReadOptional(d, dp, "timestep_spacing", &c.diffusion.timestep_spacing));
+    RETURN_IF_ERROR(ReadOptional(d, dp, "zero_mean_initial_noise",
+                                 &c.diffusion.zero_mean_initial_noise));
   }
   RETURN_IF_ERROR(c.Validate());
   return c;
@@ -296,7 +304,8 @@ std::string ModelConfig::ToJson() const {
                     {"schedule", diffusion.schedule},
                     {"prediction_type", diffusion.prediction_type},
                     {"clip_sample_range", diffusion.clip_sample_range},
-                    {"timestep_spacing", diffusion.timestep_spacing}};
+                    {"timestep_spacing", diffusion.timestep_spacing},
+                    {"zero_mean_initial_noise", diffusion.zero_mean_initial_noise}};
   return j.dump(2) + "\n";
 }
 

@@ -68,8 +68,13 @@ struct DiffusionConfig {
   std::string prediction_type = "epsilon";    // the only one supported
   float clip_sample_range = 4.0f;  // |x0 estimate| bound while sampling, in normalised units
   std::string timestep_spacing = "leading";  // "leading" or "trailing" (TimestepSpacing)
+  // Sample from noise whose per-channel spatial mean is removed (RemoveChannelMeans in
+  // engine/sampler/diffusion_sampler.h): for models trained where the first sampling step keeps
+  // signal, which otherwise paint the noise's mean as a tinted background.
+  bool zero_mean_initial_noise = false;
 
-  // Copies the model's sampling settings (clip range, timestep spacing) into `params`.
+  // Copies the model's sampling settings (clip range, timestep spacing) into `params`; see
+  // ModelConfig::ApplyDiffusionTo for the ones that also need the latent layout.
   void ApplyTo(DiffusionParams* params) const;
 };
 
@@ -92,6 +97,10 @@ struct ModelConfig {
   DiffusionConfig diffusion;
 
   int head_dim() const { return hidden_size / num_attention_heads; }
+
+  // The model's sampling settings for `params`: diffusion.ApplyTo, and the latent layout the
+  // zero-mean initial noise needs.
+  void ApplyDiffusionTo(DiffusionParams* params) const;
 
   // Every invariant the modules rely on; InvalidArgument naming the key otherwise.
   absl::Status Validate() const;

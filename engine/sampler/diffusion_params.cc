@@ -27,6 +27,11 @@ absl::Status DiffusionParams::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("clip_sample_range must be finite and >= 0, got ", clip_sample_range));
   }
+  if (noise_channels < 0 || noise_patch_area < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "noise_channels must be >= 0 and noise_patch_area >= 1, got ", noise_channels, " and ",
+        noise_patch_area));
+  }
   return absl::OkStatus();
 }
 

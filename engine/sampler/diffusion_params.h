@@ -37,6 +37,12 @@ struct DiffusionParams {
   uint64_t seed = 0;               // Same seed, same prompt, same model => same image.
   float clip_sample_range = 4.0f;  // >= 0; each predicted x0 is clipped to +-range; 0 = off.
   TimestepSpacing spacing = TimestepSpacing::kLeading;  // the model's (config.json "diffusion")
+  // > 0: remove each latent channel's spatial mean from the initial noise (the model's
+  // config.json "diffusion" "zero_mean_initial_noise"). The sampled elements are patches whose
+  // vectors are ordered (channel, dy, dx): element e belongs to channel
+  // (e % (noise_channels * noise_patch_area)) / noise_patch_area.
+  int32_t noise_channels = 0;
+  int32_t noise_patch_area = 1;  // >= 1: patch_size^2
 
   // InvalidArgument naming the first offending field, e.g. "steps must be in [1, 1000], got 0".
   absl::Status Validate() const;

@@ -109,6 +109,17 @@ std::vector<int32_t> TrailingTimesteps(int32_t num_train_steps, int32_t steps) {
   return timesteps;
 }
 
+void RemoveChannelMeans(int channels, int patch_area, std::vector<float>* x) {
+  const size_t group = static_cast<size_t>(channels) * patch_area;
+  const double per_channel = static_cast<double>(x->size() / group) * patch_area;
+  std::vector<double> mean(channels, 0.0);
+  for (size_t e = 0; e < x->size(); ++e) mean[(e % group) / patch_area] += (*x)[e];
+  for (double& m : mean) m /= per_channel;
+  for (size_t e = 0; e < x->size(); ++e) {
+    (*x)[e] = static_cast<float>((*x)[e] - mean[(e % group) / patch_area]);
+  }
+}
+
 absl::StatusOr<DiffusionState> DiffusionState::Start(const NoiseSchedule& schedule,
                                                      const DiffusionParams& params,
                                                      size_t num_elements) {
@@ -125,6 +136,15 @@ absl::StatusOr<DiffusionState> DiffusionState::Start(const NoiseSchedule& schedu
   state.rng = Rng(params.seed);
   state.x.resize(num_elements);
   for (float& value : state.x) value = static_cast<float>(state.rng.Normal());
+  if (params.noise_channels > 0) {
+    const size_t group = static_cast<size_t>(params.noise_channels) * params.noise_patch_area;
+    if (num_elements % group != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("zero-mean initial noise: ", num_elements, " elements are not patches of ",
+                       params.noise_channels, " channels x ", params.noise_patch_area));
+    }
+    RemoveChannelMeans(params.noise_channels, params.noise_patch_area, &state.x);
+  }
   return state;
 }
 

@@ -31,10 +31,22 @@ namespace infusion {
 std::vector<int32_t> LeadingTimesteps(int32_t num_train_steps, int32_t steps);
 std::vector<int32_t> TrailingTimesteps(int32_t num_train_steps, int32_t steps);
 
+// Subtracts from every element of x, laid out as patches whose vectors are ordered
+// (channel, dy, dx), the mean of its channel over all patches and offsets.
+//
+// Why a sampler would: a schedule whose first sampling step still carries signal (the cosine
+// schedule at t = 960 keeps sqrt(alpha_bar) = 0.062 of x0) teaches the model to read the
+// per-channel mean of x_t as the image's mean colour. Pure noise has a random per-channel mean
+// of std 1/sqrt(positions), which such a model turns into a tinted background. Replacing it by
+// its expectation (zero for normalised latents) removes the tint; docs/evaluation.md has the
+// measurement.
+void RemoveChannelMeans(int channels, int patch_area, std::vector<float>* x);
+
 // The denoising state of one image. Owned by the request, advanced by Step() on the engine thread.
 struct DiffusionState {
   // Validates `params` (also against the schedule's length), lays out the timesteps, seeds the
-  // request's RNG with params.seed and draws x_T ~ N(0, I) from it.
+  // request's RNG with params.seed and draws x_T ~ N(0, I) from it (then removes its channel
+  // means when params.noise_channels > 0).
   static absl::StatusOr<DiffusionState> Start(const NoiseSchedule& schedule,
                                               const DiffusionParams& params, size_t num_elements);
 

@@ -55,6 +55,22 @@ TEST(ModelConfigTest, DiffusionSettingsApplyToParams) {
   EXPECT_EQ(parsed->diffusion.timestep_spacing, "leading");
 }
 
+// zero_mean_initial_noise round-trips, is off when absent, and gives the sampler the latent layout.
+TEST(ModelConfigTest, ZeroMeanInitialNoiseCarriesTheLatentLayout) {
+  ModelConfig c = testing::TinyConfig(PatchEncoderKind::kUnet);
+  DiffusionParams params;
+  c.ApplyDiffusionTo(&params);
+  EXPECT_EQ(params.noise_channels, 0);
+  c.diffusion.zero_mean_initial_noise = true;
+  auto parsed = ModelConfig::FromJson(c.ToJson());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->diffusion.zero_mean_initial_noise);
+  parsed->ApplyDiffusionTo(&params);
+  EXPECT_EQ(params.noise_channels, c.image.latent_channels);
+  EXPECT_EQ(params.noise_patch_area, c.image.patch_size * c.image.patch_size);
+  EXPECT_FALSE(testing::TinyConfig(PatchEncoderKind::kUnet).diffusion.zero_mean_initial_noise);
+}
+
 // Each broken config is refused with a message that names the key.
 TEST(ModelConfigTest, ErrorsNameTheKey) {
   struct Case {

@@ -85,6 +85,41 @@ TEST(TrailingTimestepsTest, TiesRoundToEvenAsNumpyDoes) {
   EXPECT_EQ(timesteps[15], 61);
 }
 
+// With noise_channels set, every channel of the initial noise has zero mean over the image, and
+// the noise is otherwise the same draw.
+TEST(ZeroMeanNoiseTest, RemovesEachChannelsMeanAndNothingElse) {
+  auto schedule = NoiseSchedule::Create({});
+  ASSERT_TRUE(schedule.ok());
+  const int channels = 4, area = 4, patches = 9;
+  const size_t n = static_cast<size_t>(channels) * area * patches;
+  DiffusionParams params;
+  params.steps = 10;
+  params.seed = 5;
+  auto plain = DiffusionState::Start(**schedule, params, n);
+  params.noise_channels = channels;
+  params.noise_patch_area = area;
+  auto centred = DiffusionState::Start(**schedule, params, n);
+  ASSERT_TRUE(plain.ok() && centred.ok());
+  std::vector<double> plain_mean(channels), centred_mean(channels);
+  for (size_t e = 0; e < n; ++e) {
+    const int c = static_cast<int>((e % (channels * area)) / area);
+    plain_mean[c] += plain->x[e] / (patches * area);
+    centred_mean[c] += centred->x[e] / (patches * area);
+  }
+  for (int c = 0; c < channels; ++c) {
+    EXPECT_NEAR(centred_mean[c], 0.0, 1e-6) << c;
+    EXPECT_GT(std::abs(plain_mean[c]), 1e-4) << c;  // the draw had a mean to remove
+  }
+  for (size_t e = 0; e < n; ++e) {
+    const int c = static_cast<int>((e % (channels * area)) / area);
+    EXPECT_NEAR(centred->x[e], plain->x[e] - plain_mean[c], 1e-5) << e;
+  }
+  // A buffer that is not whole patches of that layout is refused.
+  EXPECT_FALSE(DiffusionState::Start(**schedule, params, n + 1).ok());
+  params.noise_patch_area = 0;
+  EXPECT_FALSE(params.Validate().ok());
+}
+
 TEST(DiffusionParamsTest, ValidateNamesTheOffendingField) {
   EXPECT_TRUE(DiffusionParams().Validate().ok());
   struct Case {
