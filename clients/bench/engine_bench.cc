@@ -39,34 +39,42 @@ double AttentionFlops(const ModelConfig& c, double keys) {
   return 4.0 * c.num_hidden_layers * c.num_attention_heads * c.head_dim() * keys;
 }
 
-// FLOPs of one image through the patch encoder and decoder.
-double PatchLayerFlops(const ModelConfig& c) {
+// FLOPs of one image through the patch encoder and through the decoder (the two CFG rows of an
+// image share one encoder pass, each has its own decoder pass).
+struct PatchFlops {
+  double encoder = 0, decoder = 0;
+};
+PatchFlops PatchLayerFlops(const ModelConfig& c) {
   const ImageConfig& im = c.image;
   if (im.patch_encoder == PatchEncoderKind::kLinear) {
-    return 2.0 * 2 * im.num_patches() * im.patch_dim() * c.hidden_size;
+    const double projection = 2.0 * im.num_patches() * im.patch_dim() * c.hidden_size;
+    return {projection, projection};
   }
   const auto conv = [](double in, double out, double k, double side) {
     return 2 * in * out * k * k * side * side;
   };
   const std::vector<int>& ch = im.unet.channels;
-  double flops = 0, side = im.latent_size;
+  PatchFlops f;
+  double side = im.latent_size;
   double channels = ch[0];
-  flops += conv(im.latent_channels, ch[0], 3, side);
+  f.encoder += conv(im.latent_channels, ch[0], 3, side);
   for (size_t l = 0; l < ch.size(); ++l) {
     for (int r = 0; r < im.unet.num_res_blocks; ++r) {
       // encoder block (in -> c_l) and decoder block (h + c_l -> c_l)
-      flops += conv(channels, ch[l], 3, side) + conv(ch[l], ch[l], 3, side);
-      flops += conv(2 * ch[l], ch[l], 3, side) + conv(ch[l], ch[l], 3, side);
+      f.encoder += conv(channels, ch[l], 3, side) + conv(ch[l], ch[l], 3, side);
+      f.decoder += conv(2 * ch[l], ch[l], 3, side) + conv(ch[l], ch[l], 3, side);
       channels = ch[l];
     }
     if (l + 1 < ch.size()) {
-      flops += conv(ch[l], ch[l], 3, side / 2) + conv(ch[l + 1], ch[l + 1], 3, side);
+      f.encoder += conv(ch[l], ch[l], 3, side / 2);      // downsample
+      f.decoder += conv(ch[l + 1], ch[l + 1], 3, side);  // upsample
       side /= 2;
     }
   }
-  flops += 2 * conv(ch.back(), c.hidden_size, 1, im.grid_size());
-  flops += conv(ch[0], im.latent_channels, 3, im.latent_size);
-  return flops;
+  f.encoder += conv(ch.back(), c.hidden_size, 1, im.grid_size());   // proj_out
+  f.decoder += conv(c.hidden_size, ch.back(), 1, im.grid_size());   // proj_in
+  f.decoder += conv(ch[0], im.latent_channels, 3, im.latent_size);  // conv_out
+  return f;
 }
 
 double MeasureMatmulPeak(std::string* shape) {
@@ -226,10 +234,14 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
   }
 
   const int n = info.num_patches;
-  std::vector<float> patches(static_cast<size_t>(n) * info.patch_dim);
   std::normal_distribution<float> normal;
-  for (float& v : patches) v = normal(rng);
   for (int batch : options.denoise_batches) {
+    // Each image its own latents, shared by its two CFG rows as in a real request.
+    std::vector<std::vector<float>> latents(batch);
+    for (std::vector<float>& image : latents) {
+      image.resize(static_cast<size_t>(n) * info.patch_dim);
+      for (float& v : image) v = normal(rng);
+    }
     std::vector<SeqId> seqs;  // cond and uncond prefix of each image
     StepPlan prefill;
     for (int b = 0; b < batch; ++b) {
@@ -244,17 +256,20 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
     RETURN_IF_ERROR(run(prefill));
     StepPlan step;
     double step_flops = 0;
-    for (SeqId seq : seqs) {
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      const SeqId seq = seqs[i];
       Span span;
       span.kind = SpanKind::kDenoise;
       span.seq_id = seq;
       span.start_position = *kv->NumPositions(seq);
       span.tokens.assign(n, 0);
-      span.images.push_back({0, 0, patches.data(), 500.0f, true});
+      span.images.push_back({0, 0, latents[i / 2].data(), 500.0f, true});
       ASSIGN_OR_RETURN(auto table, kv->BlockTable(seq));
       span.block_table.assign(table.begin(), table.end());
       step_flops += n * BackboneFlopsPerPosition(config) +
-                    n * AttentionFlops(config, span.start_position + n) + PatchLayerFlops(config);
+                    n * AttentionFlops(config, span.start_position + n) +
+                    PatchLayerFlops(config).decoder +
+                    (i % 2 == 0 ? PatchLayerFlops(config).encoder : 0);
       step.spans.push_back(std::move(span));
     }
     std::vector<double> times;

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -127,8 +128,10 @@ void ModelExecutor::Impl::Run(const StepPlan& plan, const std::vector<int>& span
                               StepResult* result) {
   const int64_t n = info_.num_patches, patch_dim = info_.patch_dim;
   std::vector<int64_t> tokens, positions, image_positions, noise_images;
-  std::vector<at::Tensor> patches;
+  std::vector<at::Tensor> patches;  // distinct images: (latents, timestep) pairs
   std::vector<float> timesteps;
+  std::vector<int64_t> image_sources;  // per placed image: its row of `patches`
+  std::map<std::pair<const float*, float>, int64_t> distinct;
   std::vector<std::vector<int32_t>> image_ids(span_indices.size());
   std::vector<AttentionSpan> attention_spans;
   std::vector<int32_t> write_rows;
@@ -155,11 +158,17 @@ void ModelExecutor::Impl::Run(const StepPlan& plan, const std::vector<int>& span
         image_ids[k][image.offset + p - image.first_patch] = static_cast<int32_t>(m);
         image_positions.push_back(offset + image.offset + p - image.first_patch);
       }
-      patches.push_back(
-          at::from_blob(const_cast<float*>(image.patches), {n, patch_dim}, at::kFloat));
-      timesteps.push_back(image.timestep);
+      // The CFG rows of an image point at the same latents at the same timestep: encode once.
+      const auto [it, is_new] = distinct.emplace(std::make_pair(image.patches, image.timestep),
+                                                 static_cast<int64_t>(patches.size()));
+      if (is_new) {
+        patches.push_back(
+            at::from_blob(const_cast<float*>(image.patches), {n, patch_dim}, at::kFloat));
+        timesteps.push_back(image.timestep);
+      }
+      image_sources.push_back(it->second);
       if (image.predict_noise) {
-        noise_images.push_back(static_cast<int64_t>(patches.size()) - 1);
+        noise_images.push_back(static_cast<int64_t>(image_sources.size()) - 1);
         noise_owner.push_back(s);
       }
     }
@@ -179,9 +188,12 @@ void ModelExecutor::Impl::Run(const StepPlan& plan, const std::vector<int>& span
   if (!patches.empty()) {
     input.image_patches = at::stack(patches);
     input.image_timesteps = at::tensor(timesteps, at::kFloat);
-    input.image_positions =
-        at::tensor(image_positions, at::kLong).view({static_cast<int64_t>(patches.size()), n});
+    input.image_positions = at::tensor(image_positions, at::kLong)
+                                .view({static_cast<int64_t>(image_sources.size()), n});
     input.noise_images = at::tensor(noise_images, at::kLong);
+    if (patches.size() < image_sources.size()) {
+      input.image_sources = at::tensor(image_sources, at::kLong);
+    }
   }
   PagedAttentionBackend attention(k_cache_, v_cache_, std::move(attention_spans),
                                   std::move(write_rows), std::move(write_slots));

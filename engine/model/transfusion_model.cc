@@ -34,7 +34,8 @@ ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend
   const bool has_images = in.image_patches.defined() && in.image_patches.size(0) > 0;
   if (has_images) {
     RECORD_FUNCTION("infusion::patch_encode", std::vector<c10::IValue>());
-    const at::Tensor embedded = image_->Encode(in.image_patches, in.image_timesteps, &context);
+    at::Tensor embedded = image_->Encode(in.image_patches, in.image_timesteps, &context);
+    if (in.image_sources.defined()) embedded = embedded.index_select(0, in.image_sources);
     at::Tensor positions = in.image_positions.reshape(-1);
     at::Tensor rows = embedded.reshape({-1, config_.hidden_size});
     const at::Tensor placed = positions >= 0;
@@ -57,7 +58,10 @@ ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend
     const at::Tensor hidden = out.hidden.index_select(0, rows.reshape(-1))
                                   .view({rows.size(0), rows.size(1), config_.hidden_size});
     RECORD_FUNCTION("infusion::patch_decode", std::vector<c10::IValue>());
-    out.eps = image_->Decode(hidden, context, in.noise_images);
+    const at::Tensor encoded = in.image_sources.defined()
+                                   ? in.image_sources.index_select(0, in.noise_images)
+                                   : in.noise_images;
+    out.eps = image_->Decode(hidden, context, encoded);
   }
   return out;
 }

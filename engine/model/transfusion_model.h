@@ -34,6 +34,11 @@ struct ModelInput {
                                // not in the batch (its K/V is cached; the encoder still reads it)
   at::Tensor noise_images;     // [J] int64 images (indices into I) whose noise is predicted;
                                // undefined or empty when none
+  // Optional, [I] int64: image i reads row image_sources[i] of image_patches and
+  // image_timesteps, which then hold only the U distinct images ([U, n, patch_dim], [U]). Lets
+  // the classifier-free-guidance rows of an image, which see the same x_t at the same t, share
+  // one pass of the patch encoder. Undefined = image i reads row i.
+  at::Tensor image_sources;
 };
 
 struct ModelOutput {

@@ -132,7 +132,8 @@ TEST_P(ExecutorTest, MixedStepMatchesReferenceAndSpansAlone) {
   // Sequence 2: 6 tokens already cached, then a decode of its 7th.
   const std::vector<int32_t> seq2 = {2, 20, 21, 22, 23, 24, 25};
   // Sequence 3: prefix <bos> 30 31 <boi> cached; denoise image1 at t. Sequence 4: its CFG
-  // prefix <bos> <boi> cached; denoise the same image.
+  // prefix <bos> <boi> cached; denoise the same image (the same latents at the same t: the
+  // executor encodes them once for both).
   const std::vector<int32_t> seq3 = {2, 30, 31, 4}, seq4 = {2, 4};
 
   // Setup steps: cache the prefixes of 2, 3 and 4.
