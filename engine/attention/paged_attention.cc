@@ -26,37 +26,36 @@ constexpr int kChunkQueries = 16;
 // Lanes the transposed keys are padded to, so that score loops run over whole vectors.
 constexpr int kKeyLanes = 16;
 
-// Per-thread scratch: the K/V rows a query sees (pointers into the cache or this step's K/V,
-// each row holding every KV head), the scores of every query head and, for chunks, the keys
+// Per-thread scratch: the V rows a query sees (pointers into the cache or this step's V, each
+// row holding every KV head), the scores of every query head and, for chunks, the keys
 // transposed per KV head.
 struct Scratch {
-  std::vector<const float*> keys, values;
+  std::vector<const float*> values;
   std::vector<float> scores;  // [num_heads, stride]
   std::vector<float> keys_t;  // [num_kv_heads, head_dim, stride]
   int stride = 0;             // max keys of the step, rounded up to kKeyLanes
 };
 
-// Collects the K/V rows of the first `n` keys of a span: the cached prefix block by block, then
-// the span's own rows. Every query sees a prefix of this list (below).
-void GatherKeys(const PagedAttentionArgs& a, const AttentionSpan& span, int n, Scratch* scratch) {
+// Collects the V rows of the first `n` keys of a span: the cached prefix block by block, then the
+// span's own rows. Every query sees a prefix of this list (below).
+void GatherValues(const PagedAttentionArgs& a, const AttentionSpan& span, int n, Scratch* scratch) {
   const int block_size = a.block_size;
   const int64_t row_width = static_cast<int64_t>(a.num_kv_heads) * a.head_dim;
-  const float** keys = scratch->keys.data();
   const float** values = scratch->values.data();
   int j = 0;
   for (int start = 0; start < span.context_len && j < n; start += block_size) {
     const int64_t base =
         static_cast<int64_t>(span.block_table[start / block_size]) * block_size * row_width;
     const int count = std::min(block_size, span.context_len - start);
-    for (int o = 0; o < count && j < n; ++o, ++j) {
-      keys[j] = a.k_cache + base + o * row_width;
-      values[j] = a.v_cache + base + o * row_width;
-    }
+    for (int o = 0; o < count && j < n; ++o, ++j) values[j] = a.v_cache + base + o * row_width;
   }
-  for (int r = 0; j < n; ++r, ++j) {
-    keys[j] = a.k + (span.query_offset + r) * a.kv_row_stride;
-    values[j] = a.v + (span.query_offset + r) * a.kv_row_stride;
-  }
+  for (int r = 0; j < n; ++r, ++j) values[j] = a.v + (span.query_offset + r) * a.kv_row_stride;
+}
+
+// The transposed keys of cache block `block` for KV head `kv_head`: [head_dim, block_size].
+inline const float* CachedKeysT(const PagedAttentionArgs& a, int32_t block, int kv_head) {
+  return a.k_cache +
+         (static_cast<int64_t>(block) * a.num_kv_heads + kv_head) * a.head_dim * a.block_size;
 }
 
 // Keys query `query` of a span sees: the cached context and the span's positions up to itself,
@@ -104,22 +103,52 @@ inline void WeightedValues(const PagedAttentionArgs& a, const float* const* valu
   }
 }
 
-// Attention of a single-query span (a decode step) over all its heads. The K and V rows it reads
-// are whole [num_kv_heads, head_dim] rows, consecutive inside a cache block, so memory is read in
-// long sequential runs; this, not arithmetic, bounds decode attention. Cloned for AVX-512 and
-// AVX2 (picked at load time from the CPU's features), so the head_dim loops run at full vector
-// width where the machine has it while the binary still runs on any x86-64.
+// Attention of a single-query span (a decode step) over all its heads. The cache stores keys
+// transposed within each block ([kv_head, head_dim, block_size]), so a query head scores a whole
+// block with head_dim vector multiply-adds across the block's positions (no horizontal sums);
+// values are whole [num_kv_heads, head_dim] rows, read once for all heads. Cloned for AVX-512 and
+// AVX2 (picked at load time from the CPU's features), so these loops run at full vector width
+// where the machine has it while the binary still runs on any x86-64.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void AttendQuery(
     const PagedAttentionArgs& a, const AttentionSpan& span, int query, Scratch* scratch) {
   const int heads = a.num_heads, dim = a.head_dim, group = heads / a.num_kv_heads;
+  const int block_size = a.block_size;
   const int n = VisibleKeys(span, query);
-  GatherKeys(a, span, n, scratch);
+  GatherValues(a, span, n, scratch);
   const int row = span.query_offset + query;
   const float* q = a.q + row * a.q_row_stride;
   const int stride = scratch->stride;
   float* scores = scratch->scores.data();
-  for (int j = 0; j < n; ++j) {
-    const float* key_row = scratch->keys[j];
+  for (int start = 0; start < span.context_len; start += block_size) {
+    const int32_t block = span.block_table[start / block_size];
+    const int count = std::min(block_size, span.context_len - start);
+    for (int h = 0; h < heads; ++h) {
+      const float* qh = q + h * dim;
+      const float* kt = CachedKeysT(a, block, h / group);
+      float* s = scores + h * stride + start;
+      if (block_size == kKeyLanes) {  // the default: one vector register of positions
+        float acc[kKeyLanes] = {};
+        for (int d = 0; d < dim; ++d) {
+          const float qd = qh[d];
+          const float* column = kt + d * kKeyLanes;
+#pragma omp simd
+          for (int l = 0; l < kKeyLanes; ++l) acc[l] += qd * column[l];
+        }
+        for (int l = 0; l < count; ++l) s[l] = acc[l] * a.scale;
+      } else {
+        for (int o = 0; o < count; ++o) s[o] = 0.0f;
+        for (int d = 0; d < dim; ++d) {
+          const float qd = qh[d];
+          const float* column = kt + d * block_size;
+#pragma omp simd
+          for (int o = 0; o < count; ++o) s[o] += qd * column[o];
+        }
+        for (int o = 0; o < count; ++o) s[o] *= a.scale;
+      }
+    }
+  }
+  for (int j = span.context_len; j < n; ++j) {  // the span's own keys, rows of this step's K
+    const float* key_row = a.k + (span.query_offset + j - span.context_len) * a.kv_row_stride;
     for (int h = 0; h < heads; ++h) {
       const float* qh = q + h * dim;
       const float* key = key_row + (h / group) * dim;
@@ -145,12 +174,27 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void AttendChunk(
   const int group = heads / kv_heads;
   int n_max = 0;
   for (int i = begin; i < end; ++i) n_max = std::max(n_max, VisibleKeys(span, i));
-  GatherKeys(a, span, n_max, scratch);
+  GatherValues(a, span, n_max, scratch);
   const int stride = scratch->stride;
   const int padded = (n_max + kKeyLanes - 1) / kKeyLanes * kKeyLanes;
   float* keys_t = scratch->keys_t.data();
-  for (int j = 0; j < padded; ++j) {
-    const float* key_row = j < n_max ? scratch->keys[j] : nullptr;
+  // Cached keys are already transposed per block: copy their columns.
+  const int cached = std::min(span.context_len, n_max);
+  for (int start = 0; start < cached; start += a.block_size) {
+    const int32_t block = span.block_table[start / a.block_size];
+    const int count = std::min(a.block_size, cached - start);
+    for (int kh = 0; kh < kv_heads; ++kh) {
+      const float* kt = CachedKeysT(a, block, kh);
+      float* column = keys_t + static_cast<int64_t>(kh) * dim * stride + start;
+      for (int d = 0; d < dim; ++d) {
+        std::memcpy(column + d * stride, kt + d * a.block_size, sizeof(float) * count);
+      }
+    }
+  }
+  // The span's own keys are rows of this step's K: transpose them, and zero the padding.
+  for (int j = cached; j < padded; ++j) {
+    const float* key_row =
+        j < n_max ? a.k + (span.query_offset + j - span.context_len) * a.kv_row_stride : nullptr;
     for (int kh = 0; kh < kv_heads; ++kh) {
       float* column = keys_t + static_cast<int64_t>(kh) * dim * stride + j;
       for (int d = 0; d < dim; ++d) column[d * stride] = key_row ? key_row[kh * dim + d] : 0.0f;
@@ -215,7 +259,6 @@ void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionS
   {
     Scratch scratch;
     scratch.stride = stride;
-    scratch.keys.resize(stride);
     scratch.values.resize(stride);
     scratch.scores.resize(static_cast<size_t>(a.num_heads) * stride);
     bool has_chunks = false;
@@ -236,10 +279,13 @@ void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionS
 
 void WriteKvCache(const float* k, const float* v, int64_t row_stride,
                   const std::vector<int32_t>& rows, const std::vector<int64_t>& slots,
-                  int num_kv_heads, int head_dim, float* k_cache, float* v_cache) {
+                  int num_kv_heads, int head_dim, int block_size, float* k_cache, float* v_cache) {
   const int64_t width = static_cast<int64_t>(num_kv_heads) * head_dim;
   for (size_t i = 0; i < rows.size(); ++i) {
-    std::memcpy(k_cache + slots[i] * width, k + rows[i] * row_stride, sizeof(float) * width);
+    const int64_t block = slots[i] / block_size, offset = slots[i] % block_size;
+    const float* key = k + rows[i] * row_stride;
+    float* column = k_cache + block * width * block_size + offset;
+    for (int64_t c = 0; c < width; ++c) column[c * block_size] = key[c];
     std::memcpy(v_cache + slots[i] * width, v + rows[i] * row_stride, sizeof(float) * width);
   }
 }

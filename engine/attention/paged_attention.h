@@ -1,7 +1,9 @@
 // The CPU fast path of attention over the paged KV cache: plain C++ over raw float buffers,
-// OpenMP across query rows (each row does all its heads, reading every K/V row once and whole),
-// vectorised loops over head_dim. One call serves every span of a step; LibTorch's dense
-// attention (engine/model/attention_backend.h) is its oracle.
+// OpenMP across work items (a decode query, or a chunk of up to 16 queries of one span, each
+// doing all its heads). Scores are vector multiply-adds across key positions, against keys the
+// cache stores transposed per block (a span's own keys are transposed once per chunk); values
+// are read as whole rows. One call serves every span of a step; LibTorch's dense attention
+// (engine/model/attention_backend.h) is its oracle.
 //
 // Measured on these machines (docs/architecture.md): for decode batches a loop like this beats
 // LibTorch's batched matmul over many tiny matrices by ~3x and gather-then-matmul by ~25x.
@@ -34,7 +36,10 @@ struct PagedAttentionArgs {
   const float* v = nullptr;
   int64_t q_row_stride = 0;   // >= num_heads * head_dim; 0 = exactly that (dense rows)
   int64_t kv_row_stride = 0;  // >= num_kv_heads * head_dim; 0 = exactly that
-  const float* k_cache = nullptr;  // [num_blocks, block_size, num_kv_heads, head_dim]
+  // The cache: keys transposed within each block, [num_blocks, num_kv_heads, head_dim,
+  // block_size], so that a query scores a block's positions with vector multiply-adds; values
+  // as rows, [num_blocks, block_size, num_kv_heads, head_dim].
+  const float* k_cache = nullptr;
   const float* v_cache = nullptr;
   float* out = nullptr;            // [T, num_heads, head_dim]
   int num_heads = 0;
@@ -47,10 +52,12 @@ struct PagedAttentionArgs {
 void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionSpan>& spans);
 
 // Copies rows of k and v (row r at k + r * row_stride, [num_kv_heads, head_dim] packed) into
-// cache slots: row rows[i] goes to slot slots[i] (slot = block * block_size + offset).
+// cache slots in the layouts above: row rows[i] goes to slot slots[i] (slot = block * block_size
+// + offset).
 void WriteKvCache(const float* k, const float* v, int64_t row_stride,
                   const std::vector<int32_t>& rows, const std::vector<int64_t>& slots,
-                  int num_kv_heads, int head_dim, float* k_cache, float* v_cache);
+                  int num_kv_heads, int head_dim, int block_size, float* k_cache,
+                  float* v_cache);
 
 // Copies whole blocks (copy-on-write): dst = src, for K and V.
 void CopyKvBlock(int32_t src, int32_t dst, int64_t block_elements, float* k_cache, float* v_cache);

@@ -41,10 +41,10 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelExecutor::Create(
                                                       c.num_key_value_heads, c.head_dim(),
                                                       options.block_size, sizeof(float)));
   if (num_blocks * options.block_size < c.max_position_embeddings) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "executor: kv_cache_bytes holds ", num_blocks * options.block_size,
-        " positions, fewer than one sequence of max_position_embeddings = ",
-        c.max_position_embeddings));
+    return absl::InvalidArgumentError(
+        absl::StrCat("executor: kv_cache_bytes holds ", num_blocks * options.block_size,
+                     " positions, fewer than one sequence of max_position_embeddings = ",
+                     c.max_position_embeddings));
   }
   return std::unique_ptr<ModelExecutor>(
       new ModelExecutor(std::make_unique<Impl>(std::move(model), num_blocks, options.block_size)));
@@ -66,10 +66,13 @@ ModelExecutor::Impl::Impl(TransfusionModel model, int num_blocks, int block_size
   info_.num_kv_blocks = num_blocks;
   info_.block_size = block_size;
   info_.max_positions = c.max_position_embeddings;
-  const std::vector<int64_t> shape = {c.num_hidden_layers, num_blocks, block_size,
-                                      c.num_key_value_heads, c.head_dim()};
-  k_cache_ = at::zeros(shape, at::kFloat);
-  v_cache_ = at::zeros(shape, at::kFloat);
+  // Keys transposed within each block (engine/attention/paged_attention.h), values as rows.
+  k_cache_ =
+      at::zeros({c.num_hidden_layers, num_blocks, c.num_key_value_heads, c.head_dim(), block_size},
+                at::kFloat);
+  v_cache_ =
+      at::zeros({c.num_hidden_layers, num_blocks, block_size, c.num_key_value_heads, c.head_dim()},
+                at::kFloat);
 }
 
 absl::Status ModelExecutor::Impl::ValidateSpan(const Span& span) const {
@@ -137,7 +140,7 @@ void ModelExecutor::Impl::Run(const StepPlan& plan, const std::vector<int>& span
   std::vector<int32_t> write_rows;
   std::vector<int64_t> write_slots;
   std::vector<std::pair<int, int>> logits_rows;  // (span index, packed row)
-  std::vector<int> noise_owner;                 // span index of each predicted image
+  std::vector<int> noise_owner;                  // span index of each predicted image
 
   for (size_t k = 0; k < span_indices.size(); ++k) {
     const int s = span_indices[k];
@@ -176,8 +179,8 @@ void ModelExecutor::Impl::Run(const StepPlan& plan, const std::vector<int>& span
       write_rows.push_back(offset + static_cast<int32_t>(i));
       write_slots.push_back(span.slots[i]);
     }
-    attention_spans.push_back({offset, len, span.start_position, span.block_table.data(),
-                               image_ids[k].data()});
+    attention_spans.push_back(
+        {offset, len, span.start_position, span.block_table.data(), image_ids[k].data()});
     if (span.want_logits) logits_rows.emplace_back(s, offset + len - 1);
   }
 

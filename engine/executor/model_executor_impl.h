@@ -26,7 +26,7 @@ class ModelExecutor::Impl {
 
   TransfusionModel model_;
   ExecutorInfo info_;
-  at::Tensor k_cache_;  // [layers, blocks, block_size, kv_heads, head_dim]
+  at::Tensor k_cache_;  // [layers, blocks, kv_heads, head_dim, block_size]: transposed per block
   at::Tensor v_cache_;
 };
 

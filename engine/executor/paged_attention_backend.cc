@@ -37,10 +37,13 @@ at::Tensor PagedAttentionBackend::Forward(int layer, const at::Tensor& q, const 
     kc = k.contiguous();
     vc = v.contiguous();
   }
-  at::Tensor k_cache = k_cache_[layer], v_cache = v_cache_[layer];  // [blocks, bs, Hkv, D]
+  // k: [blocks, Hkv, D, bs] (transposed per block), v: [blocks, bs, Hkv, D].
+  at::Tensor k_cache = k_cache_[layer], v_cache = v_cache_[layer];
+  const int block_size = static_cast<int>(v_cache.size(1));
   const int kv_heads = static_cast<int>(k.size(1)), head_dim = static_cast<int>(k.size(2));
   WriteKvCache(kc.data_ptr<float>(), vc.data_ptr<float>(), kc.stride(0), write_rows_, write_slots_,
-               kv_heads, head_dim, k_cache.data_ptr<float>(), v_cache.data_ptr<float>());
+               kv_heads, head_dim, block_size, k_cache.data_ptr<float>(),
+               v_cache.data_ptr<float>());
   at::Tensor out = at::empty({q.size(0), q.size(1), q.size(2)}, q.options());
   PagedAttentionArgs args;
   args.q = qc.data_ptr<float>();
@@ -54,7 +57,7 @@ at::Tensor PagedAttentionBackend::Forward(int layer, const at::Tensor& q, const 
   args.num_heads = static_cast<int>(q.size(1));
   args.num_kv_heads = kv_heads;
   args.head_dim = head_dim;
-  args.block_size = static_cast<int>(k_cache.size(1));
+  args.block_size = block_size;
   args.scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   PagedAttention(args, spans_);
   return out;

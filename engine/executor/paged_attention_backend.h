@@ -15,8 +15,9 @@ namespace infusion {
 
 class PagedAttentionBackend : public AttentionBackend {
  public:
-  // k_cache, v_cache: [num_layers, num_blocks, block_size, num_kv_heads, head_dim], float32,
-  // contiguous. `spans` point into memory the caller keeps alive for the forward pass.
+  // k_cache: [num_layers, num_blocks, num_kv_heads, head_dim, block_size] (keys transposed
+  // within each block), v_cache: [num_layers, num_blocks, block_size, num_kv_heads, head_dim];
+  // float32, contiguous. `spans` point into memory the caller keeps alive for the forward pass.
   PagedAttentionBackend(at::Tensor k_cache, at::Tensor v_cache, std::vector<AttentionSpan> spans,
                         std::vector<int32_t> write_rows, std::vector<int64_t> write_slots);
 

@@ -1,7 +1,5 @@
 // The engine's fast path (paged KV cache, one packed forward of mixed spans) against the
 // reference path (full recompute, dense mask) and against each span run alone.
-#include "engine/executor/model_executor.h"
-
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/utils.h>
@@ -9,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/executor/model_executor.h"
 #include "engine/executor/model_executor_impl.h"
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/kv_cache/position_key.h"
@@ -18,18 +17,20 @@
 namespace infusion {
 namespace {
 
-constexpr int kBlockSize = 4;
-
 double RelativeError(const std::vector<float>& got, const at::Tensor& want) {
   const at::Tensor g = at::tensor(got).view_as(want);
   return (g - want).abs().max().item<double>() / std::max(want.abs().max().item<double>(), 1e-12);
 }
 
-class ExecutorTest : public ::testing::TestWithParam<PatchEncoderKind> {
+// Both patch layers, and two KV block sizes: 4 (the kernel's generic path, many blocks per
+// sequence) and 16 (the default, whose blocks the decode kernel scores as one vector).
+class ExecutorTest : public ::testing::TestWithParam<std::tuple<PatchEncoderKind, int>> {
  protected:
   void SetUp() override {
-    config_ = testing::TinyConfig(GetParam());
-    dir_ = ::testing::TempDir() + "/executor_test_" + PatchEncoderName(GetParam());
+    config_ = testing::TinyConfig(std::get<0>(GetParam()));
+    block_size_ = std::get<1>(GetParam());
+    dir_ = ::testing::TempDir() + "/executor_test_" + PatchEncoderName(std::get<0>(GetParam())) +
+           std::to_string(block_size_);
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ + "/config.json") << config_.ToJson();
     TransfusionModel model(config_);
@@ -38,13 +39,13 @@ class ExecutorTest : public ::testing::TestWithParam<PatchEncoderKind> {
     ModelExecutorOptions options;
     options.model_dir = dir_;
     options.kv_cache_bytes = 1 << 20;
-    options.block_size = kBlockSize;
+    options.block_size = block_size_;
     auto executor = ModelExecutor::Create(options);
     ASSERT_TRUE(executor.ok()) << executor.status();
     executor_ = std::move(*executor);
     KvCacheManagerOptions kv;
     kv.num_blocks = executor_->info().num_kv_blocks;
-    kv.block_size = kBlockSize;
+    kv.block_size = block_size_;
     kv.enable_prefix_cache = false;
     kv_ = *KvCacheManager::Create(kv);
     torch::manual_seed(5);
@@ -94,6 +95,7 @@ class ExecutorTest : public ::testing::TestWithParam<PatchEncoderKind> {
   std::vector<int32_t> Pads(int count) { return std::vector<int32_t>(count, 0); }
 
   ModelConfig config_;
+  int block_size_ = 4;
   std::string dir_;
   std::unique_ptr<ModelExecutor> executor_;
   std::unique_ptr<KvCacheManager> kv_;
@@ -105,8 +107,8 @@ TEST_P(ExecutorTest, IncrementalDecodingMatchesFullRecompute) {
   const std::vector<int32_t> tokens = {2, 17, 33, 8, 41, 12, 9, 55, 3, 21, 30};
   const ReferenceOutput ref = ReferenceForward(model(), {SequencePart::Text(tokens)});
   StepPlan prefill;
-  prefill.spans.push_back(WriteSpan(1, 0, {tokens.begin(), tokens.begin() + 5},
-                                    SpanKind::kPrefill, true));
+  prefill.spans.push_back(
+      WriteSpan(1, 0, {tokens.begin(), tokens.begin() + 5}, SpanKind::kPrefill, true));
   StepResult r = executor_->Execute(prefill);
   ASSERT_TRUE(r.spans[0].status.ok()) << r.spans[0].status;
   EXPECT_LE(RelativeError(r.spans[0].logits, ref.logits[4]), 1e-5);
@@ -159,9 +161,9 @@ TEST_P(ExecutorTest, MixedStepMatchesReferenceAndSpansAlone) {
   for (const auto& r : together.spans) ASSERT_TRUE(r.status.ok()) << r.status;
 
   // Reference path, one full recompute per sequence.
-  const ReferenceOutput ref1 = ReferenceForward(
-      model(), {SequencePart::Text({2, 11, 12, 4}), SequencePart::Image(images_[0], 0),
-                SequencePart::Text({5, 13})});
+  const ReferenceOutput ref1 =
+      ReferenceForward(model(), {SequencePart::Text({2, 11, 12, 4}),
+                                 SequencePart::Image(images_[0], 0), SequencePart::Text({5, 13})});
   const ReferenceOutput ref2 = ReferenceForward(model(), {SequencePart::Text(seq2)});
   const ReferenceOutput ref3 =
       ReferenceForward(model(), {SequencePart::Text(seq3), SequencePart::Image(images_[1], t)});
@@ -206,9 +208,9 @@ TEST_P(ExecutorTest, SpanStartingInsideACachedImage) {
   whole.spans.push_back(std::move(w));
   const StepResult rw = executor_->Execute(whole);
   ASSERT_TRUE(rw.spans[0].status.ok()) << rw.spans[0].status;
-  const ReferenceOutput ref = ReferenceForward(
-      model(), {SequencePart::Text({2, 11, 4}), SequencePart::Image(images_[2], 0),
-                SequencePart::Text({5, 14})});
+  const ReferenceOutput ref =
+      ReferenceForward(model(), {SequencePart::Text({2, 11, 4}), SequencePart::Image(images_[2], 0),
+                                 SequencePart::Text({5, 14})});
   const int last = static_cast<int>(ref.logits.size(0)) - 1;
   EXPECT_LE(RelativeError(rw.spans[0].logits, ref.logits[last]), 1e-5);
 
@@ -253,8 +255,13 @@ TEST_P(ExecutorTest, InvalidSpanFailsAlone) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BothPatchLayers, ExecutorTest,
-                         ::testing::Values(PatchEncoderKind::kLinear, PatchEncoderKind::kUnet),
-                         [](const auto& info) { return PatchEncoderName(info.param); });
+                         ::testing::Combine(::testing::Values(PatchEncoderKind::kLinear,
+                                                              PatchEncoderKind::kUnet),
+                                            ::testing::Values(4, 16)),
+                         [](const auto& info) {
+                           return std::string(PatchEncoderName(std::get<0>(info.param))) +
+                                  "_block" + std::to_string(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace infusion
