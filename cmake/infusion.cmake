@@ -5,13 +5,17 @@ set(INFUSION_WARNINGS -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare)
 # One precompiled header for every LibTorch target: <torch/torch.h> costs ~20 s per translation
 # unit; compiled once here and reused by every target that calls infusion_use_torch().
 add_library(infusion_torch_pch OBJECT ${PROJECT_SOURCE_DIR}/cmake/torch_pch.cc)
-# -pthread everywhere: a TU whose _REENTRANT differs from the PCH's cannot use it.
 target_link_libraries(infusion_torch_pch PUBLIC ${TORCH_LIBRARIES} Threads::Threads)
+# -pthread on the PCH and on every torch TU: a TU whose _REENTRANT differs from the PCH's cannot
+# use it, and gRPC/Abseil targets get -pthread from their own flags. (With glibc's built-in
+# pthreads, Threads::Threads adds no flag, so it must be said here.)
+target_compile_options(infusion_torch_pch PRIVATE -pthread)
 target_precompile_headers(infusion_torch_pch PRIVATE <torch/torch.h>)
 
 # infusion_use_torch(target): links LibTorch and reuses the shared precompiled header.
 function(infusion_use_torch target)
   target_link_libraries(${target} PUBLIC ${TORCH_LIBRARIES} Threads::Threads)
+  target_compile_options(${target} PRIVATE -pthread)  # matches the PCH (above)
   get_target_property(type ${target} TYPE)
   if(type STREQUAL "EXECUTABLE")
     # The shared PCH is built with -fPIC; GCC refuses it for -fPIE objects, so executables
