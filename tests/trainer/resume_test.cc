@@ -6,6 +6,7 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/model/model_config.h"
 #include "engine/model/transfusion_model.h"
 #include "engine/weights/state_dict.h"
 #include "gtest/gtest.h"
@@ -126,6 +127,24 @@ TEST(ResumeTest, ExportsACheckpointAsAModelDirectory) {
   const int status = missing.Wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1);
   EXPECT_FALSE(std::filesystem::exists(dir + "/x/model.safetensors"));
+
+  // Sampling settings follow the run's config, not the checkpoint's: exported again with a config
+  // that turns on zero-mean initial noise, the model directory says so; the weights are the same.
+  auto first = ModelConfig::FromFile(model + "/config.json");
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->diffusion.zero_mean_initial_noise);
+  config["model"]["diffusion"]["zero_mean_initial_noise"] = true;
+  const std::string changed_path = dir + "/config-zero-mean.json";
+  testing::WriteText(changed_path, config.dump());
+  const std::string resampled = dir + "/model-zero-mean";
+  ASSERT_EQ(testing::RunTrain({"--config", changed_path, "--out", run, "--export_to", resampled,
+                               "--checkpoint", "step_000010", "--threads", "1"},
+                              dir + "/export-zero-mean.log"),
+            0);
+  auto second = ModelConfig::FromFile(resampled + "/config.json");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE(second->diffusion.zero_mean_initial_noise);
+  EXPECT_TRUE(Bytes(resampled + "/model.safetensors") == Bytes(model + "/model.safetensors"));
 }
 
 }  // namespace
