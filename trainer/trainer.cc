@@ -186,11 +186,9 @@ absl::Status Trainer::BuildModel() {
     // Shape, tokens and latent statistics come from the checkpoint; how to sample (timestep
     // spacing, clip range, initial noise) from the run's config, so that a resumed run, its sample
     // grids and its exports follow a changed sampling setting.
-    const DiffusionConfig sampling = mc.diffusion;
+    const DiffusionConfig run = mc.diffusion;
     ASSIGN_OR_RETURN(mc, Checkpointer::LoadConfig(checkpoint_to_resume_));
-    mc.diffusion.timestep_spacing = sampling.timestep_spacing;
-    mc.diffusion.clip_sample_range = sampling.clip_sample_range;
-    mc.diffusion.zero_mean_initial_noise = sampling.zero_mean_initial_noise;
+    mc.diffusion.TakeSamplingSettingsFrom(run);
   } else if (config_.compute_latent_stats && raw_latents_.defined()) {
     LatentStats stats = ComputeLatentStats(raw_latents_);
     mc.image.latent_mean = std::move(stats.mean);

@@ -202,31 +202,32 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
     RETURN_IF_ERROR(run(prefill));
     std::vector<double> times;
     double flops = 0;
-    // One decode step of every sequence; adds its FLOPs to `*step_flops` and its time to `times`.
-    auto decode_step = [&](double* step_flops, std::vector<double>* times) -> absl::Status {
+    // One decode step of every sequence; when timed, adds its FLOPs and time to the row's.
+    auto decode_step = [&](bool timed) -> absl::Status {
       StepPlan step;
+      double step_flops = 0;
       for (SeqId seq : seqs) {
         ASSIGN_OR_RETURN(Span s, write_span(seq, {token()}, true, SpanKind::kDecode));
-        *step_flops += BackboneFlopsPerPosition(config) +
-                       AttentionFlops(config, s.start_position + 1) +
-                       2.0 * config.hidden_size * config.vocab_size;
+        step_flops += BackboneFlopsPerPosition(config) +
+                      AttentionFlops(config, s.start_position + 1) +
+                      2.0 * config.hidden_size * config.vocab_size;
         step.spans.push_back(std::move(s));
       }
       const auto t0 = Clock::now();
       RETURN_IF_ERROR(run(step));
-      if (times != nullptr) times->push_back(Seconds(t0, Clock::now()));
+      if (timed) {
+        times.push_back(Seconds(t0, Clock::now()));
+        flops += step_flops;
+      }
       return absl::OkStatus();
     };
-    double warmup_flops = 0;
-    RETURN_IF_ERROR(decode_step(&warmup_flops, nullptr));
-    for (int rep = 0; rep < options.repetitions; ++rep) {
-      RETURN_IF_ERROR(decode_step(&flops, &times));
-    }
+    RETURN_IF_ERROR(decode_step(/*timed=*/false));  // warm-up
+    for (int rep = 0; rep < options.repetitions; ++rep) RETURN_IF_ERROR(decode_step(true));
     const double median = *Percentile(times, 50);
     EngineBenchRow row{"decode", batch, batch, median * 1e3,
                        flops / options.repetitions / median / 1e9};
     if (options.profile) {
-      ASSIGN_OR_RETURN(row.ops, ProfileSteps([&] { return decode_step(&warmup_flops, nullptr); },
+      ASSIGN_OR_RETURN(row.ops, ProfileSteps([&] { return decode_step(false); },
                                              options.repetitions, options.profile_top));
     }
     for (SeqId seq : seqs) RETURN_IF_ERROR(kv->Free(seq));
@@ -234,6 +235,7 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
   }
 
   const int n = info.num_patches;
+  const PatchFlops patch_flops = PatchLayerFlops(config);
   std::normal_distribution<float> normal;
   for (int batch : options.denoise_batches) {
     // Each image its own latents, shared by its two CFG rows as in a real request.
@@ -267,9 +269,8 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
       ASSIGN_OR_RETURN(auto table, kv->BlockTable(seq));
       span.block_table.assign(table.begin(), table.end());
       step_flops += n * BackboneFlopsPerPosition(config) +
-                    n * AttentionFlops(config, span.start_position + n) +
-                    PatchLayerFlops(config).decoder +
-                    (i % 2 == 0 ? PatchLayerFlops(config).encoder : 0);
+                    n * AttentionFlops(config, span.start_position + n) + patch_flops.decoder +
+                    (i % 2 == 0 ? patch_flops.encoder : 0);
       step.spans.push_back(std::move(span));
     }
     std::vector<double> times;

@@ -70,6 +70,24 @@ int VisibleKeys(const AttentionSpan& span, int query) {
   return span.context_len + last + 1;
 }
 
+// The scores of one query head against kKeyLanes consecutive key positions held transposed
+// (position l of dimension d at keys_t[d * column_stride + l]): head_dim vector multiply-adds into
+// one register-sized accumulator, no horizontal sums. Writes all kKeyLanes scores, scaled (the
+// scores rows are padded to whole vectors; lanes past the visible keys are never read).
+__attribute__((always_inline)) inline void ScoreLanes(const float* qh, const float* keys_t,
+                                                      int64_t column_stride, int dim, float scale,
+                                                      float* scores) {
+  float acc[kKeyLanes] = {};
+  for (int d = 0; d < dim; ++d) {
+    const float qd = qh[d];
+    const float* column = keys_t + d * column_stride;
+#pragma omp simd
+    for (int l = 0; l < kKeyLanes; ++l) acc[l] += qd * column[l];
+  }
+#pragma omp simd
+  for (int l = 0; l < kKeyLanes; ++l) scores[l] = acc[l] * scale;
+}
+
 // softmax over s[0, n) in place.
 inline void Softmax(float* s, int n) {
   float max_score = -std::numeric_limits<float>::infinity();
@@ -126,15 +144,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void AttendQuery(
       const float* qh = q + h * dim;
       const float* kt = CachedKeysT(a, block, h / group);
       float* s = scores + h * stride + start;
-      if (block_size == kKeyLanes) {  // the default: one vector register of positions
-        float acc[kKeyLanes] = {};
-        for (int d = 0; d < dim; ++d) {
-          const float qd = qh[d];
-          const float* column = kt + d * kKeyLanes;
-#pragma omp simd
-          for (int l = 0; l < kKeyLanes; ++l) acc[l] += qd * column[l];
-        }
-        for (int l = 0; l < count; ++l) s[l] = acc[l] * a.scale;
+      if (block_size == kKeyLanes) {  // the default: a block is one vector of positions
+        ScoreLanes(qh, kt, kKeyLanes, dim, a.scale, s);  // own keys overwrite lanes >= count
       } else {
         for (int o = 0; o < count; ++o) s[o] = 0.0f;
         for (int d = 0; d < dim; ++d) {
@@ -210,16 +221,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void AttendChunk(
       const float* qh = q + h * dim;
       const float* kt = keys_t + static_cast<int64_t>(h / group) * dim * stride;
       float* s = scores + h * stride;
-      for (int j0 = 0; j0 < n; j0 += kKeyLanes) {
-        float acc[kKeyLanes] = {};
-        for (int d = 0; d < dim; ++d) {
-          const float qd = qh[d];
-          const float* column = kt + d * stride + j0;
-#pragma omp simd
-          for (int l = 0; l < kKeyLanes; ++l) acc[l] += qd * column[l];
-        }
-#pragma omp simd
-        for (int l = 0; l < kKeyLanes; ++l) s[j0 + l] = acc[l] * a.scale;
+      for (int j0 = 0; j0 < n; j0 += kKeyLanes) {  // keys_t is padded to whole vectors
+        ScoreLanes(qh, kt + j0, stride, dim, a.scale, s + j0);
       }
       Softmax(s, n);
     }
@@ -235,6 +238,7 @@ void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionS
   if (a.q_row_stride == 0) a.q_row_stride = static_cast<int64_t>(a.num_heads) * a.head_dim;
   if (a.kv_row_stride == 0) a.kv_row_stride = static_cast<int64_t>(a.num_kv_heads) * a.head_dim;
   std::vector<WorkItem> items;
+  bool has_chunks = false;  // chunks need the transposed-keys scratch
   int max_keys = 0;
   int64_t pairs = 0;  // query-key pairs
   for (int s = 0; s < static_cast<int>(spans.size()); ++s) {
@@ -242,6 +246,7 @@ void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionS
     if (queries == 1) {
       items.push_back({s, 0, 1});
     } else {
+      has_chunks = true;
       for (int b = 0; b < queries; b += kChunkQueries) {
         items.push_back({s, b, std::min(queries, b + kChunkQueries)});
       }
@@ -261,10 +266,9 @@ void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionS
     scratch.stride = stride;
     scratch.values.resize(stride);
     scratch.scores.resize(static_cast<size_t>(a.num_heads) * stride);
-    bool has_chunks = false;
-    for (const WorkItem& item : items) has_chunks |= item.query_end - item.query_begin > 1;
-    if (has_chunks)
+    if (has_chunks) {
       scratch.keys_t.resize(static_cast<size_t>(a.num_kv_heads) * a.head_dim * stride);
+    }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t w = 0; w < num_work; ++w) {
       const WorkItem& item = items[w];

@@ -70,11 +70,11 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const RotaryTables& r
                                       AttentionBackend& attention, int layer) {
   const int64_t tokens = x.size(0);
   at::Tensor q, k, v;
+  bool rotated = false;
   if (qkv_weight_.defined()) {
     const at::Tensor qkv = at::matmul(x, qkv_weight_.t()).contiguous();
     const int64_t q_width = num_heads_ * head_dim_, kv_width = num_kv_heads_ * head_dim_;
-    if (UseFusedKernels(qkv)) {
-      // Rotate q and k where the product left them, then view the heads.
+    if (UseFusedKernels(qkv)) {  // rotate q and k where the product left them
       RECORD_FUNCTION("infusion::rotary", std::vector<c10::IValue>());
       const at::Tensor cos = rope.cos.contiguous(), sin = rope.sin.contiguous();
       float* base = qkv.data_ptr<float>();
@@ -83,11 +83,7 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const RotaryTables& r
                     cos.data_ptr<float>(), sin.data_ptr<float>());
       RotaryInPlace(base + q_width, tokens, stride, static_cast<int>(num_kv_heads_),
                     static_cast<int>(head_dim_), cos.data_ptr<float>(), sin.data_ptr<float>());
-      q = qkv.narrow(1, 0, q_width).view({tokens, num_heads_, head_dim_});
-      k = qkv.narrow(1, q_width, kv_width).view({tokens, num_kv_heads_, head_dim_});
-      v = qkv.narrow(1, q_width + kv_width, kv_width).view({tokens, num_kv_heads_, head_dim_});
-      const at::Tensor out = attention.Forward(layer, q, k, v);  // [T, H, D]
-      return o_proj_(out.reshape({tokens, num_heads_ * head_dim_}));
+      rotated = true;
     }
     q = qkv.narrow(1, 0, q_width);
     k = qkv.narrow(1, q_width, kv_width);
@@ -95,9 +91,14 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const RotaryTables& r
   } else {
     q = q_proj_(x), k = k_proj_(x), v = v_proj_(x);
   }
-  q = ApplyRotary(q.reshape({tokens, num_heads_, head_dim_}), rope);
-  k = ApplyRotary(k.reshape({tokens, num_kv_heads_, head_dim_}), rope);
+  // Views of the fused product stay views: the paged attention reads strided rows.
+  q = q.reshape({tokens, num_heads_, head_dim_});
+  k = k.reshape({tokens, num_kv_heads_, head_dim_});
   v = v.reshape({tokens, num_kv_heads_, head_dim_});
+  if (!rotated) {
+    q = ApplyRotary(q, rope);
+    k = ApplyRotary(k, rope);
+  }
   const at::Tensor out = attention.Forward(layer, q, k, v);  // [T, H, D]
   return o_proj_(out.reshape({tokens, num_heads_ * head_dim_}));
 }

@@ -190,6 +190,12 @@ void DiffusionConfig::ApplyTo(DiffusionParams* params) const {
       timestep_spacing == "trailing" ? TimestepSpacing::kTrailing : TimestepSpacing::kLeading;
 }
 
+void DiffusionConfig::TakeSamplingSettingsFrom(const DiffusionConfig& other) {
+  timestep_spacing = other.timestep_spacing;
+  clip_sample_range = other.clip_sample_range;
+  zero_mean_initial_noise = other.zero_mean_initial_noise;
+}
+
 void ModelConfig::ApplyDiffusionTo(DiffusionParams* params) const {
   diffusion.ApplyTo(params);
   params->noise_channels = diffusion.zero_mean_initial_noise ? image.latent_channels : 0;

@@ -76,6 +76,9 @@ struct DiffusionConfig {
   // Copies the model's sampling settings (clip range, timestep spacing) into `params`; see
   // ModelConfig::ApplyDiffusionTo for the ones that also need the latent layout.
   void ApplyTo(DiffusionParams* params) const;
+  // Takes the settings that only change how images are sampled (timestep_spacing,
+  // clip_sample_range, zero_mean_initial_noise) from `other`, keeping those training depends on.
+  void TakeSamplingSettingsFrom(const DiffusionConfig& other);
 };
 
 struct ModelConfig {
