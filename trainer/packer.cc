@@ -46,7 +46,7 @@ TrainingBatch PackRows(const std::vector<Row>& rows, int64_t length, int pad_tok
   std::vector<int64_t> image_ids(total, -1), doc_ids(total, 0);
   std::vector<int64_t> lm_positions, lm_targets;
   std::vector<int64_t> image_rows, image_positions, noise_images;
-  std::vector<float> timesteps, noise_scale, signal_scale;
+  std::vector<float> timesteps, alpha_bars;
   std::vector<at::Tensor> eps;
   TrainingBatch batch;
 
@@ -81,8 +81,7 @@ TrainingBatch PackRows(const std::vector<Row>& rows, int64_t length, int pad_tok
           const double alpha_bar = schedule.alpha_bar(n.timestep);
           noise_images.push_back(index);
           timesteps.push_back(static_cast<float>(n.timestep));
-          signal_scale.push_back(static_cast<float>(std::sqrt(alpha_bar)));
-          noise_scale.push_back(static_cast<float>(std::sqrt(1.0 - alpha_bar)));
+          alpha_bars.push_back(static_cast<float>(alpha_bar));
           eps.push_back(n.eps);
         } else {
           timesteps.push_back(0.0f);
@@ -118,9 +117,10 @@ TrainingBatch PackRows(const std::vector<Row>& rows, int64_t length, int pad_tok
     in.noise_images = longs(noise_images);
     if (!eps.empty()) {
       batch.noise = at::stack(eps);  // [J, n, P]
-      const at::Tensor x0 = patches.index_select(0, in.noise_images);
-      const at::Tensor xt = floats(signal_scale).view({-1, 1, 1}) * x0 +
-                            floats(noise_scale).view({-1, 1, 1}) * batch.noise;
+      batch.clean = patches.index_select(0, in.noise_images);
+      batch.alpha_bar = floats(alpha_bars);
+      const at::Tensor alpha_bar = batch.alpha_bar.view({-1, 1, 1});
+      const at::Tensor xt = alpha_bar.sqrt() * batch.clean + (1.0 - alpha_bar).sqrt() * batch.noise;
       patches.index_copy_(0, in.noise_images, xt);
     }
     in.image_patches = patches;

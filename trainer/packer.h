@@ -43,6 +43,8 @@ struct TrainingBatch {
   at::Tensor lm_positions;      // [K] int64: positions whose next token is a language-model target
   at::Tensor lm_targets;        // [K] int64: that next token
   at::Tensor noise;             // [J, n, P]: the eps added to each of input.noise_images
+  at::Tensor clean;             // [J, n, P]: their clean patches x0
+  at::Tensor alpha_bar;         // [J] float: their ab_t (x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps)
   int64_t num_tokens = 0;       // positions that are not padding
   int64_t attention_pairs = 0;  // sum of squared document lengths: the query-key pairs that
                                 // attention within documents computes

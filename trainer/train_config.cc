@@ -220,8 +220,10 @@ absl::Status ReadTokenizer(const Json& object, TrainConfig* config) {
 
 absl::Status TrainConfig::Validate() const {
   RETURN_IF_ERROR(Within("model", model.Validate()));
-  if (tokenizer_path.empty()) RETURN_IF_ERROR(Within("tokenizer", tokenizer.Validate()));
-  if (tokenizer_path.empty() && tokenizer.vocab_size > model.vocab_size) {
+  // A tokenizer is trained only when neither a path nor init_from names one.
+  const bool trains_tokenizer = tokenizer_path.empty() && init_from.empty();
+  if (trains_tokenizer) RETURN_IF_ERROR(Within("tokenizer", tokenizer.Validate()));
+  if (trains_tokenizer && tokenizer.vocab_size > model.vocab_size) {
     return Invalid("tokenizer.vocab_size",
                    absl::StrCat("must be <= model.vocab_size (", model.vocab_size, "), got ",
                                 tokenizer.vocab_size));
@@ -290,6 +292,7 @@ absl::StatusOr<TrainConfig> TrainConfig::FromJson(const std::string& json_text) 
     c.data.emplace_back();
     RETURN_IF_ERROR(ReadDataSource(data[i], absl::StrCat("data[", i, "]"), &c.data.back()));
   }
+  RETURN_IF_ERROR(f.Optional("init_from", &c.init_from));
   RETURN_IF_ERROR(f.Optional("cache_dir", &c.cache_dir));
   RETURN_IF_ERROR(f.Optional("codec_dir", &c.codec_dir));
   RETURN_IF_ERROR(f.Optional("seq_len", &c.seq_len));

@@ -28,6 +28,12 @@ struct TrainConfig {
   ModelConfig model;
   bool compute_latent_stats = true;
 
+  // "init_from": a model directory (config.json, model.safetensors, tokenizer.model, as
+  // --export_to writes) whose weights start the run instead of random ones: fine-tuning. Its
+  // shape, tokens, latent statistics and tokenizer are used; "model" must describe the same
+  // shape, and its "diffusion" section (the objective may change, e.g. to v-prediction) wins.
+  std::string init_from;
+
   // "tokenizer": {"path": an existing tokenizer.model} or {"vocab_size", "model_type"} of one
   // trained on the texts of the data mix.
   std::string tokenizer_path;

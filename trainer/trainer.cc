@@ -15,6 +15,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "engine/model/model_directory.h"
+#include "engine/weights/state_dict.h"
 #include "trainer/latent_cache.h"
 #include "trainer/loss.h"
 #include "trainer/seeds.h"
@@ -109,6 +110,15 @@ absl::StatusOr<std::unique_ptr<Trainer>> Trainer::Create(const TrainConfig& conf
   } else if (options.resume) {
     ASSIGN_OR_RETURN(t->checkpoint_to_resume_, t->checkpointer_->Latest());
   }
+  if (t->checkpoint_to_resume_.empty() && !config.init_from.empty()) {
+    for (const std::string& file :
+         {ModelDirectory::Config(config.init_from), ModelDirectory::Weights(config.init_from),
+          ModelDirectory::Tokenizer(config.init_from)}) {
+      if (!fs::is_regular_file(file)) {
+        return absl::NotFoundError(absl::StrCat("init_from: cannot read ", file));
+      }
+    }
+  }
 
   // Rank 0 prepares the data first; the others then find it in the cache.
   RETURN_IF_ERROR(distributed.MainFirst([&t] { return t->Prepare(); }));
@@ -143,6 +153,8 @@ absl::Status Trainer::CheckOutputFolder() const {
 absl::Status Trainer::Prepare() {
   if (!checkpoint_to_resume_.empty()) {
     tokenizer_path_ = Checkpointer::TokenizerPath(checkpoint_to_resume_);
+  } else if (!config_.init_from.empty()) {
+    tokenizer_path_ = ModelDirectory::Tokenizer(config_.init_from);
   } else if (!config_.tokenizer_path.empty()) {
     tokenizer_path_ = config_.tokenizer_path;
   } else {
@@ -189,6 +201,20 @@ absl::Status Trainer::BuildModel() {
     const DiffusionConfig run = mc.diffusion;
     ASSIGN_OR_RETURN(mc, Checkpointer::LoadConfig(checkpoint_to_resume_));
     mc.diffusion.TakeSamplingSettingsFrom(run);
+  } else if (!config_.init_from.empty()) {
+    // Fine-tuning: the shape and latent statistics of the model it starts from, the run's
+    // diffusion objective and sampling settings.
+    const std::string path = ModelDirectory::Config(config_.init_from);
+    ASSIGN_OR_RETURN(ModelConfig init, ModelConfig::FromFile(path));
+    init.diffusion = mc.diffusion;
+    mc.image.latent_mean = init.image.latent_mean;
+    mc.image.latent_std = init.image.latent_std;
+    if (mc.ToJson() != init.ToJson()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "init_from: ", path,
+          " describes another model than the training config's \"model\" (a size, token id or "
+          "image setting differs)"));
+    }
   } else if (config_.compute_latent_stats && raw_latents_.defined()) {
     LatentStats stats = ComputeLatentStats(raw_latents_);
     mc.image.latent_mean = std::move(stats.mean);
@@ -207,7 +233,12 @@ absl::Status Trainer::BuildModel() {
   NoiseScheduleOptions schedule_options;
   schedule_options.num_train_steps = mc.diffusion.num_train_timesteps;
   ASSIGN_OR_RETURN(schedule_, NoiseSchedule::Create(schedule_options));
-  timestep_weights_ = MinSnrWeights(*schedule_, config_.min_snr_gamma);
+  DiffusionParams sampling;
+  mc.ApplyDiffusionTo(&sampling);
+  objective_.weight = config_.diffusion_loss_weight;
+  objective_.prediction = sampling.prediction;
+  objective_.timestep_weights =
+      MinSnrWeights(*schedule_, config_.min_snr_gamma, sampling.prediction);
   SequenceOptions sequence_options = config_.sequence;
   sequence_options.num_train_timesteps = mc.diffusion.num_train_timesteps;
   sequences_ = std::make_unique<SequenceBuilder>(*tokenizer_, mc.tokens, mc.image.num_patches(),
@@ -217,6 +248,11 @@ absl::Status Trainer::BuildModel() {
 
   model_ = TransfusionModel(mc);
   model_->InitWeights(config_.seed);
+  if (checkpoint_to_resume_.empty() && !config_.init_from.empty()) {
+    ASSIGN_OR_RETURN(StateDict weights,
+                     StateDict::Load(ModelDirectory::Weights(config_.init_from)));
+    RETURN_IF_ERROR(Annotate("init_from", LoadStateDict(*model_, weights, /*strict=*/true)));
+  }
   params_ = model_->parameters();
   param_counts_ = CountParameters(*model_);
 
@@ -278,8 +314,7 @@ absl::StatusOr<StepResult> Trainer::RunStep(int64_t step) {
   LossTerms terms;
   {
     CpuAutocast autocast(config_.bf16_autocast);
-    terms = ComputeLoss(*model_, batch, normalizers, config_.diffusion_loss_weight,
-                        timestep_weights_);
+    terms = ComputeLoss(*model_, batch, normalizers, objective_);
   }
   terms.total.backward();
   // A parameter the batch did not reach (the image layers, for a text-only batch) gets a zero

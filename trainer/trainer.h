@@ -33,6 +33,7 @@
 #include "trainer/data_mix.h"
 #include "trainer/distributed.h"
 #include "trainer/ema.h"
+#include "trainer/loss.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/sample_grid.h"
 #include "trainer/sequence_builder.h"
@@ -119,7 +120,7 @@ class Trainer {
   std::string tokenizer_path_;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<NoiseSchedule> schedule_;
-  at::Tensor timestep_weights_;  // [T] min-SNR weights; undefined when min_snr_gamma = 0
+  DiffusionObjective objective_;  // lambda, prediction type, min-SNR weights
   std::unique_ptr<SequenceBuilder> sequences_;
   std::unique_ptr<BatchBuilder> batches_;
 

@@ -172,8 +172,8 @@ absl::Status ModelConfig::Validate() const {
     return Invalid("diffusion.num_train_timesteps", "must be > 1");
   }
   if (diffusion.schedule != "cosine") return Invalid("diffusion.schedule", "must be \"cosine\"");
-  if (diffusion.prediction_type != "epsilon") {
-    return Invalid("diffusion.prediction_type", "must be \"epsilon\"");
+  if (diffusion.prediction_type != "epsilon" && diffusion.prediction_type != "v_prediction") {
+    return Invalid("diffusion.prediction_type", "must be \"epsilon\" or \"v_prediction\"");
   }
   if (!(diffusion.clip_sample_range > 0)) {
     return Invalid("diffusion.clip_sample_range", "must be positive");
@@ -188,6 +188,8 @@ void DiffusionConfig::ApplyTo(DiffusionParams* params) const {
   params->clip_sample_range = clip_sample_range;
   params->spacing =
       timestep_spacing == "trailing" ? TimestepSpacing::kTrailing : TimestepSpacing::kLeading;
+  params->prediction =
+      prediction_type == "v_prediction" ? PredictionType::kVelocity : PredictionType::kEpsilon;
 }
 
 void DiffusionConfig::TakeSamplingSettingsFrom(const DiffusionConfig& other) {

@@ -65,7 +65,9 @@ struct ImageConfig {
 struct DiffusionConfig {
   int num_train_timesteps = 1000;
   std::string schedule = "cosine";            // the only one supported
-  std::string prediction_type = "epsilon";    // the only one supported
+  // What the image output estimates: "epsilon" (the noise) or "v_prediction" (the velocity,
+  // PredictionType in engine/sampler/diffusion_params.h). Fixed by training.
+  std::string prediction_type = "epsilon";
   float clip_sample_range = 4.0f;  // |x0 estimate| bound while sampling, in normalised units
   std::string timestep_spacing = "leading";  // "leading" or "trailing" (TimestepSpacing)
   // Sample from noise whose per-channel spatial mean is removed (RemoveChannelMeans in
@@ -73,8 +75,8 @@ struct DiffusionConfig {
   // signal, which otherwise paint the noise's mean as a tinted background.
   bool zero_mean_initial_noise = false;
 
-  // Copies the model's sampling settings (clip range, timestep spacing) into `params`; see
-  // ModelConfig::ApplyDiffusionTo for the ones that also need the latent layout.
+  // Copies the model's sampling settings (clip range, timestep spacing, prediction type) into
+  // `params`; see ModelConfig::ApplyDiffusionTo for the ones that also need the latent layout.
   void ApplyTo(DiffusionParams* params) const;
   // Takes the settings that only change how images are sampled (timestep_spacing,
   // clip_sample_range, zero_mean_initial_noise) from `other`, keeping those training depends on.

@@ -21,6 +21,15 @@ enum class TimestepSpacing {
   kTrailing,
 };
 
+// What the model's image output estimates (diffusers' `prediction_type`).
+enum class PredictionType {
+  kEpsilon,  // the noise: x0 = (x_t - sqrt(1 - ab_t) eps) / sqrt(ab_t)
+  // v = sqrt(ab_t) eps - sqrt(1 - ab_t) x0 (Salimans & Ho 2022): x0 = sqrt(ab_t) x_t -
+  // sqrt(1 - ab_t) v stays well conditioned as ab_t -> 0, so sampling may start from pure noise
+  // (trailing spacing, t = T - 1) and the model cannot read a layout out of leftover signal.
+  kVelocity,
+};
+
 enum class DiffusionSolver {
   kDdim,  // Song et al. 2021; deterministic with eta = 0, so few steps suffice (25-50).
   kDdpm,  // Ho et al. 2020, ancestral sampling; the Transfusion paper uses 250 steps.
@@ -37,6 +46,7 @@ struct DiffusionParams {
   uint64_t seed = 0;               // Same seed, same prompt, same model => same image.
   float clip_sample_range = 4.0f;  // >= 0; each predicted x0 is clipped to +-range; 0 = off.
   TimestepSpacing spacing = TimestepSpacing::kLeading;  // the model's (config.json "diffusion")
+  PredictionType prediction = PredictionType::kEpsilon;  // the model's (config.json "diffusion")
   // > 0: remove each latent channel's spatial mean from the initial noise (the model's
   // config.json "diffusion" "zero_mean_initial_noise"). The sampled elements are patches whose
   // vectors are ordered (channel, dy, dx): element e belongs to channel

@@ -20,15 +20,30 @@ class StepContext {
         alpha_bar_prev_(last_ ? 1.0 : schedule.alpha_bar(state.timesteps[state.step + 1])),
         sqrt_alpha_bar_(std::sqrt(alpha_bar_)),
         sqrt_one_minus_alpha_bar_(std::sqrt(1.0 - alpha_bar_)),
-        clip_range_(params.clip_sample_range) {}
+        clip_range_(params.clip_sample_range),
+        prediction_(params.prediction) {}
 
   bool last() const { return last_; }
   double alpha_bar() const { return alpha_bar_; }
   double alpha_bar_prev() const { return alpha_bar_prev_; }
 
-  // x0 = (x_t - sqrt(1 - ab_t) * eps) / sqrt(ab_t), before clipping.
-  double RawX0(float x_t, float eps) const {
-    return (x_t - sqrt_one_minus_alpha_bar_ * eps) / sqrt_alpha_bar_;
+  // The clean-sample estimate, before clipping, from the model's (guided) output:
+  //   epsilon:  x0 = (x_t - sqrt(1 - ab_t) * eps) / sqrt(ab_t)
+  //   velocity: x0 = sqrt(ab_t) * x_t - sqrt(1 - ab_t) * v
+  double RawX0(float x_t, float out) const {
+    if (prediction_ == PredictionType::kVelocity) {
+      return sqrt_alpha_bar_ * x_t - sqrt_one_minus_alpha_bar_ * out;
+    }
+    return (x_t - sqrt_one_minus_alpha_bar_ * out) / sqrt_alpha_bar_;
+  }
+
+  // The noise estimate from the model's output: velocity: eps = sqrt(ab_t) * v + sqrt(1 - ab_t)
+  // * x_t.
+  double Eps(float x_t, float out) const {
+    if (prediction_ == PredictionType::kVelocity) {
+      return sqrt_alpha_bar_ * out + sqrt_one_minus_alpha_bar_ * x_t;
+    }
+    return out;
   }
 
   double Clip(double x0) const {
@@ -47,9 +62,10 @@ class StepContext {
   double sqrt_alpha_bar_;
   double sqrt_one_minus_alpha_bar_;
   double clip_range_;
+  PredictionType prediction_;
 };
 
-void DdimStep(const StepContext& c, float eta, const float* eps, DiffusionState* state) {
+void DdimStep(const StepContext& c, float eta, const float* out, DiffusionState* state) {
   const double sigma = eta * std::sqrt((1.0 - c.alpha_bar_prev()) / (1.0 - c.alpha_bar())) *
                        std::sqrt(1.0 - c.alpha_bar() / c.alpha_bar_prev());
   const double x0_coef = std::sqrt(c.alpha_bar_prev());
@@ -57,17 +73,17 @@ void DdimStep(const StepContext& c, float eta, const float* eps, DiffusionState*
   const double eps_coef = std::sqrt(std::max(0.0, 1.0 - c.alpha_bar_prev() - sigma * sigma));
   for (size_t i = 0; i < state->x.size(); ++i) {
     const float x_t = state->x[i];
-    const double raw_x0 = c.RawX0(x_t, eps[i]);
+    const double raw_x0 = c.RawX0(x_t, out[i]);
     const double x0 = c.Clip(raw_x0);
     // Re-deriving eps keeps x_t' on the line through the clipped x0 and x_t.
-    const double direction = x0 == raw_x0 ? eps[i] : c.ImpliedEps(x_t, x0);
+    const double direction = x0 == raw_x0 ? c.Eps(x_t, out[i]) : c.ImpliedEps(x_t, x0);
     double x_prev = x0_coef * x0 + eps_coef * direction;
     if (sigma > 0.0) x_prev += sigma * state->rng.Normal();
     state->x[i] = static_cast<float>(x_prev);
   }
 }
 
-void DdpmStep(const StepContext& c, const float* eps, DiffusionState* state) {
+void DdpmStep(const StepContext& c, const float* out, DiffusionState* state) {
   // The respaced step's own beta, so that skipping timesteps stays a valid Markov chain.
   const double beta = 1.0 - c.alpha_bar() / c.alpha_bar_prev();
   const double x0_coef = std::sqrt(c.alpha_bar_prev()) * beta / (1.0 - c.alpha_bar());
@@ -78,7 +94,7 @@ void DdpmStep(const StepContext& c, const float* eps, DiffusionState* state) {
       c.last() ? 0.0 : std::sqrt(beta * (1.0 - c.alpha_bar_prev()) / (1.0 - c.alpha_bar()));
   for (size_t i = 0; i < state->x.size(); ++i) {
     const float x_t = state->x[i];
-    const double x0 = c.Clip(c.RawX0(x_t, eps[i]));
+    const double x0 = c.Clip(c.RawX0(x_t, out[i]));
     double x_prev = x0_coef * x0 + x_t_coef * x_t;
     if (stddev > 0.0) x_prev += stddev * state->rng.Normal();
     state->x[i] = static_cast<float>(x_prev);
@@ -153,26 +169,26 @@ int32_t CurrentTimestep(const DiffusionState& state) {
   return state.timesteps[state.step];
 }
 
-void Step(const NoiseSchedule& schedule, const DiffusionParams& params, const float* eps,
+void Step(const NoiseSchedule& schedule, const DiffusionParams& params, const float* prediction,
           DiffusionState* state) {
   const StepContext context(schedule, params, *state);
   switch (params.solver) {
     case DiffusionSolver::kDdim:
-      DdimStep(context, params.eta, eps, state);
+      DdimStep(context, params.eta, prediction, state);
       break;
     case DiffusionSolver::kDdpm:
-      DdpmStep(context, eps, state);
+      DdpmStep(context, prediction, state);
       break;
   }
   ++state->step;
 }
 
 std::vector<float> PredictX0(const NoiseSchedule& schedule, const DiffusionParams& params,
-                             const float* eps, const DiffusionState& state) {
+                             const float* prediction, const DiffusionState& state) {
   const StepContext context(schedule, params, state);
   std::vector<float> x0(state.x.size());
   for (size_t i = 0; i < x0.size(); ++i) {
-    x0[i] = static_cast<float>(context.Clip(context.RawX0(state.x[i], eps[i])));
+    x0[i] = static_cast<float>(context.Clip(context.RawX0(state.x[i], prediction[i])));
   }
   return x0;
 }

@@ -63,9 +63,12 @@ inline bool Done(const DiffusionState& state) { return state.step == state.times
 int32_t CurrentTimestep(const DiffusionState& state);
 
 // One denoising step from t = CurrentTimestep(state) to the next timestep t' (after the last one,
-// t' = -1: alpha_bar = 1, the clean image), given the model's noise prediction, already guided.
-// Both solvers first estimate the clean sample and clip it to +-params.clip_sample_range:
-//   x0 = (x_t - sqrt(1 - ab_t) * eps) / sqrt(ab_t)           (ab = alpha_bar)
+// t' = -1: alpha_bar = 1, the clean image), given the model's prediction (the noise eps or the
+// velocity v, params.prediction), already guided. Both solvers first estimate the clean sample
+// and clip it to +-params.clip_sample_range (ab = alpha_bar):
+//   epsilon:  x0 = (x_t - sqrt(1 - ab_t) * eps) / sqrt(ab_t)
+//   velocity: x0 = sqrt(ab_t) * x_t - sqrt(1 - ab_t) * v
+//             eps = sqrt(ab_t) * v + sqrt(1 - ab_t) * x_t
 // DDIM (Song et al. 2021, eq. 12), with eps recomputed from the clipped x0 where clipping changed
 // it (as diffusers does), and z ~ N(0, I):
 //   sigma  = eta * sqrt((1 - ab_t') / (1 - ab_t)) * sqrt(1 - ab_t / ab_t')
@@ -73,15 +76,15 @@ int32_t CurrentTimestep(const DiffusionState& state);
 // DDPM (Ho et al. 2020), ancestral over the respaced steps, b = 1 - ab_t / ab_t':
 //   mean   = sqrt(ab_t') * b / (1 - ab_t) * x0 + sqrt(1 - b) * (1 - ab_t') / (1 - ab_t) * x_t
 //   x_t'   = mean + sqrt(b * (1 - ab_t') / (1 - ab_t)) * z,  no noise on the last step.
-// eps: [state->x.size()]
-void Step(const NoiseSchedule& schedule, const DiffusionParams& params, const float* eps,
+// prediction: [state->x.size()]
+void Step(const NoiseSchedule& schedule, const DiffusionParams& params, const float* prediction,
           DiffusionState* state);
 
 // The clipped x0 estimate at the current step, as Step() computes it: a low-cost preview of the
 // final image. Requires !Done(state).
-// eps: [state.x.size()] -> [state.x.size()]
+// prediction: [state.x.size()] -> [state.x.size()]
 std::vector<float> PredictX0(const NoiseSchedule& schedule, const DiffusionParams& params,
-                             const float* eps, const DiffusionState& state);
+                             const float* prediction, const DiffusionState& state);
 
 // Classifier-free guidance (Ho & Salimans 2022): out = eps_uncond + scale * (eps_cond -
 // eps_uncond). `out` may alias either input.

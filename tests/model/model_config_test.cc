@@ -43,9 +43,13 @@ TEST(ModelConfigTest, DiffusionSettingsApplyToParams) {
   c.diffusion.ApplyTo(&params);
   EXPECT_EQ(params.clip_sample_range, 2.5f);
   EXPECT_EQ(params.spacing, TimestepSpacing::kLeading);
+  EXPECT_EQ(params.prediction, PredictionType::kEpsilon);
   c.diffusion.timestep_spacing = "trailing";
+  c.diffusion.prediction_type = "v_prediction";
+  ASSERT_TRUE(c.Validate().ok());
   c.diffusion.ApplyTo(&params);
   EXPECT_EQ(params.spacing, TimestepSpacing::kTrailing);
+  EXPECT_EQ(params.prediction, PredictionType::kVelocity);
   std::string json = testing::TinyConfig(PatchEncoderKind::kUnet).ToJson();
   const std::string key = ",\n    \"timestep_spacing\": \"leading\"";
   ASSERT_NE(json.find(key), std::string::npos) << json;
@@ -88,6 +92,8 @@ TEST(ModelConfigTest, ErrorsNameTheKey) {
       {"\"schedule\": \"cosine\"", "\"schedule\": \"linear\"", "diffusion.schedule"},
       {"\"timestep_spacing\": \"leading\"", "\"timestep_spacing\": \"sideways\"",
        "diffusion.timestep_spacing"},
+      {"\"prediction_type\": \"epsilon\"", "\"prediction_type\": \"sample\"",
+       "diffusion.prediction_type"},
   };
   const std::string base = testing::TinyConfig(PatchEncoderKind::kLinear).ToJson();
   for (const Case& c : cases) {

@@ -10,6 +10,8 @@ namespace infusion {
 namespace {
 
 // Tiny model: n = 4 patches of 128 per image, vocabulary 64.
+// lambda = 5, epsilon prediction, no min-SNR weights.
+DiffusionObjective Lambda5() { return DiffusionObjective(); }
 constexpr int kBos = 2, kEos = 3, kBoi = 4, kEoi = 5, kPatches = 4;
 
 Document Text(std::vector<int> words) {
@@ -62,8 +64,8 @@ TEST_F(LossTest, PackedDocumentsTrainAsIfAlone) {
   const TrainingBatch apart = Pack({{a}, {b}}, {{}, {noise}});
   const LossNormalizers counts = Counts(packed);
   ASSERT_EQ(counts.lm_targets, Counts(apart).lm_targets);
-  const LossTerms p = ComputeLoss(*model_, packed, counts, 5.0);
-  const LossTerms s = ComputeLoss(*model_, apart, counts, 5.0);
+  const LossTerms p = ComputeLoss(*model_, packed, counts, Lambda5());
+  const LossTerms s = ComputeLoss(*model_, apart, counts, Lambda5());
   EXPECT_NEAR(p.lm.item<double>(), s.lm.item<double>(), 1e-5);
   EXPECT_NEAR(p.diffusion.item<double>(), s.diffusion.item<double>(), 1e-5);
   EXPECT_NEAR(p.total.item<double>(), p.lm.item<double>() + 5.0 * p.diffusion.item<double>(), 1e-5);
@@ -76,9 +78,9 @@ TEST_F(LossTest, NormalisedByTheGlobalCounts) {
   const LossNormalizers local = Counts(batch);
   EXPECT_EQ(local.lm_targets, 3 + 3);  // 11, 12, </s>; word, <boi>, </s>
   EXPECT_EQ(local.noise_elements, kPatches * 128);
-  const LossTerms one = ComputeLoss(*model_, batch, local, 5.0);
+  const LossTerms one = ComputeLoss(*model_, batch, local, Lambda5());
   const LossTerms two =
-      ComputeLoss(*model_, batch, {2 * local.lm_targets, 2 * local.noise_elements}, 5.0);
+      ComputeLoss(*model_, batch, {2 * local.lm_targets, 2 * local.noise_elements}, Lambda5());
   EXPECT_NEAR(two.lm.item<double>(), one.lm.item<double>() / 2, 1e-6);
   EXPECT_NEAR(two.diffusion.item<double>(), one.diffusion.item<double>() / 2, 1e-6);
   // At initialisation the text is near uniform over the 64 tokens: ln 64 = 4.16.
@@ -100,8 +102,9 @@ TEST_F(LossTest, MinSnrWeightsEachImageByItsTimestep) {
   const TrainingBatch batch = Pack({{CaptionFirst(20, 0), CaptionFirst(21, 1)}},
                                    {{ImageNoise{10, eps_}, ImageNoise{900, eps2}}});
   const LossNormalizers counts = Counts(batch);
-  const LossTerms plain = ComputeLoss(*model_, batch, counts, 5.0);
-  const LossTerms weighted = ComputeLoss(*model_, batch, counts, 5.0, weights);
+  const LossTerms plain = ComputeLoss(*model_, batch, counts, Lambda5());
+  const LossTerms weighted =
+      ComputeLoss(*model_, batch, counts, {5.0, PredictionType::kEpsilon, weights});
   EXPECT_NEAR(weighted.diffusion.item<double>(), plain.diffusion.item<double>(), 1e-6);
   // The same forward pass, then each image's own error by hand.
   DocumentAttention attention(batch.image_ids, batch.doc_ids);
@@ -114,9 +117,43 @@ TEST_F(LossTest, MinSnrWeightsEachImageByItsTimestep) {
   EXPECT_LT(weighted.total.item<double>(), plain.total.item<double>());
 }
 
+// v-prediction: the weights give each image min(SNR, gamma) / (SNR + 1), so that at high noise
+// (SNR -> 0), where the velocity is nearly -x0, an image still weighs its SNR / (SNR + 1) share.
+TEST_F(LossTest, MinSnrWeightsForVelocity) {
+  const at::Tensor weights = MinSnrWeights(*schedule_, 5.0, PredictionType::kVelocity);
+  const auto snr = [&](int t) { return schedule_->alpha_bar(t) / (1 - schedule_->alpha_bar(t)); };
+  EXPECT_NEAR(weights[10].item<double>(), 5.0 / (snr(10) + 1), 1e-6);
+  EXPECT_NEAR(weights[900].item<double>(), snr(900) / (snr(900) + 1), 1e-6);
+  EXPECT_LT(weights[999].item<double>(), 1e-3);
+}
+
+// The velocity target is sqrt(ab) eps - sqrt(1 - ab) x0 of each noised image, and x_t, x0, eps and
+// v satisfy x0 = sqrt(ab) x_t - sqrt(1 - ab) v, the identity the sampler inverts.
+TEST_F(LossTest, VelocityTargetRecoversTheCleanPatches) {
+  const at::Tensor eps2 = at::randn({kPatches, 128});
+  const TrainingBatch batch = Pack({{CaptionFirst(20, 0), CaptionFirst(21, 1)}},
+                                   {{ImageNoise{100, eps_}, ImageNoise{990, eps2}}});
+  EXPECT_TRUE(at::equal(DiffusionTarget(batch, PredictionType::kEpsilon), batch.noise));
+  const at::Tensor v = DiffusionTarget(batch, PredictionType::kVelocity);
+  ASSERT_EQ(v.sizes(), batch.noise.sizes());
+  const at::Tensor x_t = batch.input.image_patches.index_select(0, batch.input.noise_images);
+  const at::Tensor ab = batch.alpha_bar.view({-1, 1, 1});
+  EXPECT_TRUE(at::allclose(ab.sqrt() * x_t - (1 - ab).sqrt() * v, batch.clean, 1e-4, 1e-4));
+  // At t = 990 the velocity is almost -x0; the loss uses it as the target.
+  EXPECT_GT(at::cosine_similarity(v[1].flatten(), -batch.clean[1].flatten(), 0).item<double>(),
+            0.99);
+  const LossNormalizers counts = Counts(batch);
+  const LossTerms terms =
+      ComputeLoss(*model_, batch, counts, {5.0, PredictionType::kVelocity, at::Tensor()});
+  DocumentAttention attention(batch.image_ids, batch.doc_ids);
+  const ModelOutput out = model_->Forward(batch.input, attention);
+  EXPECT_NEAR(terms.diffusion.item<double>(),
+              (out.eps - v).pow(2).sum().item<double>() / counts.noise_elements, 1e-5);
+}
+
 TEST_F(LossTest, NoNoisedImageNoDiffusionTerm) {
   const TrainingBatch batch = Pack({{Text({11, 12, 13})}}, {{}});
-  const LossTerms terms = ComputeLoss(*model_, batch, Counts(batch), 5.0);
+  const LossTerms terms = ComputeLoss(*model_, batch, Counts(batch), Lambda5());
   EXPECT_EQ(terms.diffusion.item<double>(), 0.0);
   terms.total.backward();
   EXPECT_GT(model_->parameters()[0].grad().abs().sum().item<double>(), 0.0);

@@ -9,6 +9,7 @@
 #include "engine/model/model_config.h"
 #include "engine/model/transfusion_model.h"
 #include "engine/weights/state_dict.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/trainer/test_util.h"
 
@@ -145,6 +146,80 @@ TEST(ResumeTest, ExportsACheckpointAsAModelDirectory) {
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_TRUE(second->diffusion.zero_mean_initial_noise);
   EXPECT_TRUE(Bytes(resampled + "/model.safetensors") == Bytes(model + "/model.safetensors"));
+}
+
+// "init_from" starts a run from a model directory's weights, tokenizer and latent statistics (a
+// fine-tune), with the run's own diffusion objective; a model of another shape is refused.
+TEST(ResumeTest, FineTunesFromAModelDirectory) {
+  const std::string dir = testing::FreshDir("init-from");
+  testing::Json config = testing::TinyConfig(dir + "/cache");
+  config["steps"] = 10;
+  config["checkpoint_every"] = 0;
+  config["samples"]["every"] = 0;
+  const std::string base_config = dir + "/base.json";
+  testing::WriteText(base_config, config.dump());
+  const std::string base = dir + "/base";
+  ASSERT_EQ(testing::RunTrain({"--config", base_config, "--out", base, "--threads", "1"},
+                              dir + "/base.log"),
+            0);
+
+  // A fine-tune that barely moves (lr 1e-9, no decay) ends where it started.
+  config["init_from"] = base;
+  config["lr"] = 1e-9;
+  config["min_lr"] = 1e-9;
+  config["weight_decay"] = 0.0;
+  config["model"]["diffusion"]["prediction_type"] = "v_prediction";
+  config["model"]["diffusion"]["timestep_spacing"] = "trailing";
+  const std::string tune_config = dir + "/tune.json";
+  testing::WriteText(tune_config, config.dump());
+  const std::string tuned = dir + "/tuned";
+  ASSERT_EQ(testing::RunTrain({"--config", tune_config, "--out", tuned, "--threads", "1"},
+                              dir + "/tune.log"),
+            0);
+  auto before = StateDict::Load(base + "/model.safetensors");
+  auto after = StateDict::Load(tuned + "/model.safetensors");
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(before->Names(), after->Names());
+  for (const std::string& name : before->Names()) {
+    EXPECT_TRUE(at::allclose(*before->Get(name), *after->Get(name), 1e-5, 1e-6)) << name;
+  }
+  EXPECT_TRUE(Bytes(base + "/tokenizer.model") == Bytes(tuned + "/tokenizer.model"));
+  auto base_model = ModelConfig::FromFile(base + "/config.json");
+  auto tuned_model = ModelConfig::FromFile(tuned + "/config.json");
+  ASSERT_TRUE(base_model.ok()) << base_model.status();
+  ASSERT_TRUE(tuned_model.ok()) << tuned_model.status();
+  EXPECT_EQ(tuned_model->diffusion.prediction_type, "v_prediction");
+  EXPECT_EQ(tuned_model->diffusion.timestep_spacing, "trailing");
+  EXPECT_EQ(tuned_model->image.latent_mean, base_model->image.latent_mean);
+  EXPECT_EQ(tuned_model->image.latent_std, base_model->image.latent_std);
+  EXPECT_TRUE(LoadTransfusionModel(tuned).ok());
+
+  // The same run from random weights ends elsewhere: the weights above came from init_from.
+  config.erase("init_from");
+  const std::string scratch_config = dir + "/scratch.json";
+  testing::WriteText(scratch_config, config.dump());
+  ASSERT_EQ(
+      testing::RunTrain({"--config", scratch_config, "--out", dir + "/scratch", "--threads", "1"},
+                        dir + "/scratch.log"),
+      0);
+  auto scratch = StateDict::Load(dir + "/scratch/model.safetensors");
+  ASSERT_TRUE(scratch.ok()) << scratch.status();
+  EXPECT_FALSE(
+      scratch->Get("model.embed_tokens.weight")->equal(*after->Get("model.embed_tokens.weight")));
+
+  // Another shape is refused, naming init_from.
+  config["init_from"] = base;
+  config["model"]["hidden_size"] = 48;
+  const std::string bad_config = dir + "/bad.json";
+  testing::WriteText(bad_config, config.dump());
+  testing::TrainProcess bad({"--config", bad_config, "--out", dir + "/bad", "--threads", "1"},
+                            dir + "/bad.log");
+  const int status = bad.Wait();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+  std::stringstream log;
+  log << std::ifstream(dir + "/bad.log").rdbuf();
+  EXPECT_THAT(log.str(), ::testing::HasSubstr("init_from"));
 }
 
 }  // namespace
