@@ -92,6 +92,42 @@ double MeasureMatmulPeak(std::string* shape) {
   return 2.0 * m * k * n / *Percentile(times, 50) / 1e9;
 }
 
+DtypeRow MeasureLayerProducts(const ModelConfig& c, int rows) {
+  c10::InferenceMode guard;
+  const int64_t d = c.hidden_size, head = c.hidden_size / c.num_attention_heads;
+  const int64_t kv = head * c.num_key_value_heads, ffn = c.intermediate_size;
+  // {in, out} of q, k, v, o, gate, up, down.
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{d, d},   {d, kv},  {d, kv}, {d, d},
+                                                           {d, ffn}, {d, ffn}, {ffn, d}};
+  std::vector<at::Tensor> x, w, w16;
+  for (const auto& [in, out] : shapes) {
+    x.push_back(at::randn({rows, in}));
+    w.push_back(at::randn({out, in}));
+    w16.push_back(w.back().to(at::kBFloat16));
+  }
+  auto best_us = [&](const std::function<void()>& layer) {
+    for (int i = 0; i < 3; ++i) layer();
+    double best = 1e30;
+    for (int r = 0; r < 7; ++r) {
+      const auto t0 = Clock::now();
+      for (int i = 0; i < 10; ++i) layer();
+      best = std::min(best, Seconds(t0, Clock::now()) / 10);
+    }
+    return best * 1e6;
+  };
+  DtypeRow row;
+  row.rows = rows;
+  row.float32_us = best_us([&] {
+    for (size_t i = 0; i < shapes.size(); ++i) at::linear(x[i], w[i]);
+  });
+  row.bfloat16_us = best_us([&] {
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      at::linear(x[i].to(at::kBFloat16), w16[i]).to(at::kFloat);
+    }
+  });
+  return row;
+}
+
 // Runs `step` `repetitions` times under LibTorch's profiler and returns the `top` operators by self
 // time per step. Only the calling thread records: work an operator hands to the OpenMP or BLAS
 // pools counts in that operator's time.
@@ -152,6 +188,7 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
   const ExecutorInfo& info = executor->info();
   EngineBenchResult result;
   result.matmul_peak_gflops = MeasureMatmulPeak(&result.matmul_shape);
+  for (int rows : options.dtype_rows) result.dtypes.push_back(MeasureLayerProducts(config, rows));
   std::mt19937 rng(1);
   auto token = [&] { return static_cast<int32_t>(10 + rng() % (info.vocab_size - 10)); };
   SeqId next_seq = 0;

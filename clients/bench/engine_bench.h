@@ -1,6 +1,7 @@
 // `infusion-bench --engine`: the executor alone, without the scheduler. Times decode steps of
 // 1..64 sequences and guided denoise steps of 1..16 images, counts the model FLOPs of each step,
-// and measures the machine's float32 matrix-multiply peak in the same run for comparison.
+// measures the machine's float32 matrix-multiply peak in the same run for comparison, and times one
+// layer's matrix products in float32 and bfloat16 (DtypeRow).
 #ifndef INFUSION_CLIENTS_BENCH_ENGINE_BENCH_H_
 #define INFUSION_CLIENTS_BENCH_ENGINE_BENCH_H_
 
@@ -28,10 +29,21 @@ struct EngineBenchRow {
   std::vector<Op> ops;
 };
 
+// One decoder layer's matrix products (q, k, v, o, gate, up, down projections, the model's own
+// shapes) over `rows` rows, in float32 and in bfloat16 (weights converted once, activations
+// converted in and out of every product, as a bfloat16 serving path would): what a lower-precision
+// serving dtype would buy at that batch size on this CPU.
+struct DtypeRow {
+  int rows = 0;
+  double float32_us = 0;   // best of several repetitions, all projections of one layer
+  double bfloat16_us = 0;
+};
+
 struct EngineBenchResult {
   double matmul_peak_gflops = 0;  // measured in the same run
   std::string matmul_shape;
   std::vector<EngineBenchRow> rows;
+  std::vector<DtypeRow> dtypes;
 };
 
 struct EngineBenchOptions {
@@ -41,6 +53,9 @@ struct EngineBenchOptions {
   int repetitions = 9;   // timed steps per row (median reported)
   bool profile = false;  // after timing a row, profile its step by operator (EngineBenchRow::ops)
   int profile_top = 12;  // operators kept per row
+  // Rows of the float32/bfloat16 comparison (EngineBenchResult::dtypes): a decode of one
+  // sequence, one guided 16-patch image, 8 of them; empty: none.
+  std::vector<int> dtype_rows = {1, 32, 256};
 };
 
 absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& executor_options,

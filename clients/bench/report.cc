@@ -73,6 +73,14 @@ std::string FormatEngineTable(const EngineBenchResult& r) {
                            row.positions, row.step_ms, row.gflops,
                            100.0 * row.gflops / r.matmul_peak_gflops);
   }
+  if (!r.dtypes.empty()) {
+    out += "\none layer's matrix products (q k v o gate up down), float32 vs bfloat16\n";
+    out += absl::StrFormat("%6s %12s %12s %9s\n", "rows", "float32 us", "bfloat16 us", "speedup");
+    for (const DtypeRow& d : r.dtypes) {
+      out += absl::StrFormat("%6d %12.1f %12.1f %8.2fx\n", d.rows, d.float32_us, d.bfloat16_us,
+                             d.float32_us / d.bfloat16_us);
+    }
+  }
   for (const EngineBenchRow& row : r.rows) {
     if (row.ops.empty()) continue;
     out += absl::StrFormat("\n%s, batch %d: %.2f ms per step; self time by operator\n", row.kind,
@@ -101,9 +109,15 @@ std::string EngineToJson(const EngineBenchResult& r) {
       rows.back()["ops"] = std::move(ops);
     }
   }
+  nlohmann::json dtypes = nlohmann::json::array();
+  for (const DtypeRow& d : r.dtypes) {
+    dtypes.push_back(
+        {{"rows", d.rows}, {"float32_us", d.float32_us}, {"bfloat16_us", d.bfloat16_us}});
+  }
   return nlohmann::json{{"matmul_peak_gflops", r.matmul_peak_gflops},
                         {"matmul_shape", r.matmul_shape},
-                        {"rows", rows}}
+                        {"rows", rows},
+                        {"layer_products_by_dtype", dtypes}}
              .dump(2) +
          "\n";
 }
