@@ -2,9 +2,12 @@
 """Plots a run's loss curve from infusion-train's train_log.jsonl.
 
     scripts/plot_loss.py RUN/train_log.jsonl OUT.png [--title TITLE] [--smooth N] [--max_step S]
+        [--then FINETUNE/train_log.jsonl [--then_max_step S2] [--then_label TEXT]]
 
 Draws the language-modelling and the diffusion loss (raw, and a moving average over N logged
-points) against the step, on a log scale. Used for the loss curves in the model cards.
+points) against the step, on a log scale. With --then, a fine-tune started from the first run's
+step S (its "init_from") continues the curve from there, after a dashed line: its steps are
+counted on from S. Used for the loss curves in the model cards.
 """
 import argparse
 import json
@@ -25,6 +28,20 @@ def moving_average(values, n):
     return out
 
 
+def read_log(path, max_step):
+    """The last logged line per step (a resumed run logs again from its checkpoint)."""
+    by_step = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                row = json.loads(line)
+                if not max_step or row["step"] <= max_step:
+                    by_step[row["step"]] = row
+    if not by_step:
+        raise SystemExit(f"{path}: no logged steps")
+    return by_step
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("log")
@@ -32,25 +49,32 @@ def main():
     parser.add_argument("--title", default="")
     parser.add_argument("--smooth", type=int, default=10)
     parser.add_argument("--max_step", type=int, default=0, help="ignore later steps (0 = none)")
+    parser.add_argument("--then", default="", help="train_log.jsonl of a fine-tune of this run")
+    parser.add_argument("--then_max_step", type=int, default=0)
+    parser.add_argument("--then_label", default="fine-tune")
     args = parser.parse_args()
 
-    by_step = {}  # a resumed run logs again from its checkpoint: keep the last line per step
-    with open(args.log) as f:
-        for line in f:
-            if line.strip():
-                row = json.loads(line)
-                if not args.max_step or row["step"] <= args.max_step:
-                    by_step[row["step"]] = row
-    steps = sorted(by_step)
-    if not steps:
-        raise SystemExit(f"{args.log}: no logged steps")
+    parts = [(read_log(args.log, args.max_step), 0)]
+    if args.then:
+        offset = max(parts[0][0])
+        parts.append((read_log(args.then, args.then_max_step), offset))
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    for key, label, colour in (("loss_lm", "text (cross-entropy)", "tab:blue"),
-                               ("loss_diffusion", "image (diffusion MSE)", "tab:orange")):
-        values = [by_step[s][key] for s in steps]
-        ax.plot(steps, values, color=colour, alpha=0.25, linewidth=0.8)
-        ax.plot(steps, moving_average(values, args.smooth), color=colour, label=label)
+    for index, (by_step, offset) in enumerate(parts):
+        steps = sorted(by_step)
+        for key, label, colour in (("loss_lm", "text (cross-entropy)", "tab:blue"),
+                                   ("loss_diffusion", "image (diffusion MSE)", "tab:orange")):
+            values = [by_step[s][key] for s in steps]
+            x = [s + offset for s in steps]
+            ax.plot(x, values, color=colour, alpha=0.25, linewidth=0.8)
+            ax.plot(x, moving_average(values, args.smooth), color=colour,
+                    label=label if index == 0 else None)
+        if offset:
+            ax.axvline(offset, color="grey", linestyle="--", linewidth=1)
+            ax.annotate(args.then_label, (offset, 1), xycoords=("data", "axes fraction"),
+                        xytext=(4, -14), textcoords="offset points", color="grey")
+        print(f"{args.then if offset else args.log}: steps {steps[0]}..{steps[-1]}"
+              + (f", drawn from {offset}" if offset else ""))
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
@@ -60,7 +84,7 @@ def main():
         ax.set_title(args.title)
     fig.tight_layout()
     fig.savefig(args.out)
-    print(f"wrote {args.out}: steps {steps[0]}..{steps[-1]}")
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

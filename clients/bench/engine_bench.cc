@@ -261,8 +261,9 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
     RETURN_IF_ERROR(decode_step(/*timed=*/false));  // warm-up
     for (int rep = 0; rep < options.repetitions; ++rep) RETURN_IF_ERROR(decode_step(true));
     const double median = *Percentile(times, 50);
-    EngineBenchRow row{"decode", batch, batch, median * 1e3,
-                       flops / options.repetitions / median / 1e9};
+    EngineBenchRow row{
+        "decode",  batch, batch, median * 1e3, flops / options.repetitions / median / 1e9,
+        /*ops=*/{}};
     if (options.profile) {
       ASSIGN_OR_RETURN(row.ops, ProfileSteps([&] { return decode_step(false); },
                                              options.repetitions, options.profile_top));
@@ -318,7 +319,8 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
       if (rep > 0) times.push_back(Seconds(t0, t1));
     }
     const double median = *Percentile(times, 50);
-    EngineBenchRow row{"denoise", batch, 2 * batch * n, median * 1e3, step_flops / median / 1e9};
+    EngineBenchRow row{"denoise", batch, 2 * batch * n, median * 1e3, step_flops / median / 1e9,
+                       /*ops=*/{}};
     if (options.profile) {
       ASSIGN_OR_RETURN(row.ops, ProfileSteps([&] { return run(step); }, options.repetitions,
                                              options.profile_top));

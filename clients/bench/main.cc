@@ -1,7 +1,7 @@
 // infusion-bench: load generator and engine micro-benchmark.
 //
-//   infusion-bench --model DIR --workload chat,t2i,mixed --concurrency 32 --requests 64 \
-//       --compare-sequential --json out.json
+//   infusion-bench --model DIR --workload chat,t2i,mixed --concurrency 32 --requests 64
+//   infusion-bench --model DIR --workload t2i --concurrency 8 --compare-sequential --json t2i.json
 //   infusion-bench --model DIR --engine
 //
 // In-process mode runs the scheduler and executor in this process (no network); every workload

@@ -17,7 +17,7 @@ namespace {
 
 // One KV sequence: its positions' tokens, keys and images, and how much is computed.
 struct Seq {
-  SeqId id;
+  SeqId id = 0;
   std::vector<int32_t> tokens;
   std::vector<uint64_t> keys;
   std::vector<std::pair<int, std::vector<float>>> images;  // start position, patches
@@ -97,7 +97,8 @@ absl::StatusOr<std::vector<float>> Generator::Fill(Seq& seq, bool want_logits) {
 
 absl::StatusOr<std::vector<float>> Generator::DrawImage(Seq& cond, int image_index) {
   const bool cfg = options_.image.guidance_scale != 1.0f && !options_.uncond_prompt.empty();
-  Seq uncond{cond.id + 1};
+  Seq uncond;
+  uncond.id = cond.id + 1;
   if (cfg) {
     for (const PromptPart& part : options_.uncond_prompt) {
       uncond.Add(part, info_.num_patches, options_.bos_token_id);
@@ -139,7 +140,7 @@ absl::StatusOr<std::vector<float>> Generator::DrawImage(Seq& cond, int image_ind
 }
 
 absl::StatusOr<GenerateOutput> Generator::Run(const std::vector<PromptPart>& prompt) {
-  Seq cond{0};
+  Seq cond;
   for (const PromptPart& part : prompt) cond.Add(part, info_.num_patches, options_.bos_token_id);
   if (cond.tokens.empty()) return absl::InvalidArgumentError("empty prompt");
   ASSIGN_OR_RETURN(std::unique_ptr<TextSampler> sampler,
