@@ -106,6 +106,13 @@ void ShapesSection(std::ostream& out, const Json& s) {
     AccuracyTable(out, "category", s["text_to_image"]["categories"]);
     out << "Overall (mean of the categories): **"
         << Fixed(s["text_to_image"]["overall"].get<double>()) << "**\n\n";
+    if (s["text_to_image"].contains("placement")) {
+      const Json& p = s["text_to_image"]["placement"];
+      out << "Objects the prompts place in a cell (" << p["objects"].get<int>()
+          << "): one of that shape and colour drawn " << Fixed(p["found"].get<double>())
+          << ", in the right row " << Fixed(p["row"].get<double>()) << ", in the right column "
+          << Fixed(p["column"].get<double>()) << ".\n\n";
+    }
     for (const auto& category : s["text_to_image"]["categories"].items()) {
       Grid(out, s, category.key());
     }

@@ -86,7 +86,9 @@ absl::Status RunTextToImage(const ShapesTaskSet& tasks, const ShapesBenchmarkOpt
   Accuracy all;
   for (size_t i = 0; i < images.size(); ++i) {
     const shapes::CaptionedScene& prompt = tasks.prompts[i];
-    ASSIGN_OR_RETURN(const bool correct, ImageSatisfies(prompt.spec, images[i]));
+    ASSIGN_OR_RETURN(const std::vector<shapes::ObjectLabel> detected, DetectInImage(images[i]));
+    const bool correct = shapes::Satisfies(prompt.spec, detected);
+    results->placement.Add(prompt.spec, detected);
     const int category = static_cast<int>(shapes::Category(prompt.spec));
     results->categories[category].Add(correct);
     all.Add(correct);
@@ -235,6 +237,32 @@ Json CaptionMetrics::ToJson() const {
               {"objects", objects}};
 }
 
+void PlacementMetrics::Add(const shapes::PromptSpec& spec,
+                           const std::vector<shapes::ObjectLabel>& detected) {
+  for (const shapes::ObjectConstraint& wanted : spec.objects) {
+    if (!wanted.cell) continue;
+    ++objects;
+    bool any = false, in_row = false, in_column = false;
+    for (const shapes::ObjectLabel& d : detected) {
+      if (d.shape != wanted.shape || d.color != wanted.color) continue;
+      any = true;
+      in_row |= d.cell.row == wanted.cell->row;
+      in_column |= d.cell.col == wanted.cell->col;
+    }
+    found += any;
+    row += in_row;
+    column += in_column;
+  }
+}
+
+Json PlacementMetrics::ToJson() const {
+  auto share = [this](int n) { return objects == 0 ? 0.0 : static_cast<double>(n) / objects; };
+  return Json{{"objects", objects},
+              {"found", share(found)},
+              {"row", share(row)},
+              {"column", share(column)}};
+}
+
 double ShapesResults::overall() const {
   double sum = 0;
   for (const Accuracy& a : categories) sum += a.value();
@@ -256,7 +284,10 @@ Json ShapesResults::ToJson() const {
   for (shapes::EditKind k : shapes::kAllEditKinds) {
     edits_json["kinds"][EditKindName(k)] = edit_kinds[static_cast<int>(k)].ToJson();
   }
-  return Json{{"text_to_image", {{"overall", overall()}, {"categories", categories_json}}},
+  return Json{{"text_to_image",
+               {{"overall", overall()},
+                {"categories", categories_json},
+                {"placement", placement.ToJson()}}},
               {"captioning", captioning.ToJson()},
               {"chat", chat_json},
               {"edits", edits_json}};

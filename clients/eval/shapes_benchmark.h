@@ -2,7 +2,10 @@
 // text-to-image models, with the world's exact detector as the judge:
 //   text-to-image  a fixed, seeded set of prompts of every category; an image is correct when its
 //                  detected objects are exactly the prompt's (Satisfies). Overall = the mean of the
-//                  category accuracies (GenEval's overall score).
+//                  category accuracies (GenEval's overall score). For the objects a prompt places
+//                  in a cell, also how often an object of that shape and colour was drawn in
+//                  the right row and in the right column (PlacementMetrics): which half of a
+//                  position a model has learnt before it gets whole prompts right.
 //   captioning     held-out scenes; exact match of the canonical caption, and per-attribute
 //                  accuracy over the true objects (ScoreCaption).
 //   chat           a question about a held-out scene; the reply must be the answer exactly.
@@ -70,10 +73,24 @@ struct CaptionMetrics {
   Json ToJson() const;
 };
 
+// Objects placed by text-to-image prompts ("a red circle at the top left"), each scored against
+// the detected objects of its shape and colour: found at all, in the prompt's row, in its column
+// (any such detected object counts).
+struct PlacementMetrics {
+  int objects = 0;
+  int found = 0;
+  int row = 0;
+  int column = 0;
+
+  void Add(const shapes::PromptSpec& spec, const std::vector<shapes::ObjectLabel>& detected);
+  Json ToJson() const;  // {"objects", "found", "row", "column"}: shares of `objects`
+};
+
 inline constexpr int kNumCategories = static_cast<int>(shapes::kAllCategories.size());
 
 struct ShapesResults {
   std::array<Accuracy, kNumCategories> categories;  // indexed by PromptCategory
+  PlacementMetrics placement;                       // over every prompt that places objects
   CaptionMetrics captioning;
   Accuracy chat;
   std::array<Accuracy, shapes::kAllQuestionKinds.size()> chat_kinds;  // by QuestionKind
@@ -84,7 +101,7 @@ struct ShapesResults {
 
   // GenEval's overall score: the mean of the category accuracies.
   double overall() const;
-  // {"text_to_image": {"overall", "categories"}, "captioning", "chat", "edits"}
+  // {"text_to_image": {"overall", "categories", "placement"}, "captioning", "chat", "edits"}
   Json ToJson() const;
 };
 

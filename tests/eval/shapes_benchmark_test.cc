@@ -154,6 +154,29 @@ TEST(ShapesScoringTest, CaptionMetricsSumPerObject) {
   EXPECT_DOUBLE_EQ(j["shape"].get<double>(), 4.0 / 6);
 }
 
+TEST(ShapesScoringTest, PlacementScoresRowsAndColumnsApart) {
+  const shapes::PromptSpec spec =
+      *shapes::ParsePrompt("a red circle at the top left and a blue square at the bottom right");
+  PlacementMetrics m;
+  // Both drawn, the circle in the right row but the wrong column, the square in neither.
+  m.Add(spec,
+        {{Shape::kCircle, Color::kRed, Cell{0, 2}}, {Shape::kSquare, Color::kBlue, Cell{1, 1}}});
+  // The circle exactly right (a second red circle elsewhere does not hurt); no blue square.
+  m.Add(spec, {{Shape::kCircle, Color::kRed, Cell{2, 2}},
+               {Shape::kCircle, Color::kRed, Cell{0, 0}},
+               {Shape::kSquare, Color::kRed, Cell{2, 2}}});
+  // Unplaced objects are not counted.
+  m.Add(*shapes::ParsePrompt("a red circle and a blue square"), {});
+  EXPECT_EQ(m.objects, 4);
+  EXPECT_EQ(m.found, 3);
+  EXPECT_EQ(m.row, 2);
+  EXPECT_EQ(m.column, 1);
+  const Json j = m.ToJson();
+  EXPECT_EQ(j["objects"].get<int>(), 4);
+  EXPECT_DOUBLE_EQ(j["found"].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(j["column"].get<double>(), 0.25);
+}
+
 TEST(ShapesScoringTest, AnswersMatchExactlyUpToSurroundingWhitespace) {
   EXPECT_TRUE(AnswerMatches("red", "red"));
   EXPECT_TRUE(AnswerMatches(" red\n", "red"));
@@ -184,6 +207,9 @@ TEST(ShapesBenchmarkTest, PerfectModelScoresOneEverywhere) {
     EXPECT_EQ(a.correct, 10) << shapes::CategoryName(c);
   }
   EXPECT_DOUBLE_EQ(r->overall(), 1.0);
+  EXPECT_GE(r->placement.objects, 10);  // every position prompt places at least one object
+  EXPECT_EQ(r->placement.row, r->placement.objects);
+  EXPECT_EQ(r->placement.column, r->placement.objects);
   EXPECT_EQ(r->captioning.images, 20);
   EXPECT_EQ(r->captioning.exact, 20);
   EXPECT_EQ(r->captioning.color, r->captioning.objects);
@@ -225,6 +251,7 @@ TEST(ShapesBenchmarkTest, BlankModelScoresZeroEverywhere) {
     EXPECT_EQ(a.correct, 0);
   }
   EXPECT_DOUBLE_EQ(r->overall(), 0.0);
+  EXPECT_EQ(r->placement.found, 0);
   EXPECT_EQ(r->captioning.parsed, 0);
   EXPECT_EQ(r->captioning.exact, 0);
   EXPECT_EQ(r->chat.correct, 0);
