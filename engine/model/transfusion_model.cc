@@ -44,7 +44,8 @@ ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend
       positions = positions.index_select(0, keep);
       rows = rows.index_select(0, keep);
     }
-    x = x.index_put({positions}, rows);
+    // The encoder's output is bfloat16 under the trainer's CPU autocast; the embeddings are not.
+    x = x.index_put({positions}, rows.to(x.scalar_type()));
   }
   const RotaryTables rope =
       ComputeRotaryTables(in.positions, config_.head_dim(), config_.rope_theta);

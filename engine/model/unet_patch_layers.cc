@@ -18,6 +18,14 @@ static nn::GroupNorm Norm(int64_t groups, int64_t channels) {
   return nn::GroupNorm(nn::GroupNormOptions(groups, channels).eps(1e-5));
 }
 
+// GroupNorm in float32. Under the trainer's CPU autocast the convolutions yield bfloat16, which
+// LibTorch 1.13's CPU group_norm refuses next to float32 weights; normalising in float32 is what
+// mixed precision wants anyway. Without autocast the input is float32 already and nothing is
+// copied.
+static at::Tensor Normalize(nn::GroupNorm& norm, const at::Tensor& x) {
+  return norm(x.to(at::kFloat));
+}
+
 UnetResBlockImpl::UnetResBlockImpl(int64_t in_channels, int64_t out_channels, int64_t time_dim,
                                    int64_t groups) {
   norm1_ = register_module("norm1", Norm(groups, in_channels));
@@ -31,9 +39,9 @@ UnetResBlockImpl::UnetResBlockImpl(int64_t in_channels, int64_t out_channels, in
 }
 
 at::Tensor UnetResBlockImpl::forward(const at::Tensor& x, const at::Tensor& temb) {
-  at::Tensor h = conv1_(at::silu(norm1_(x)));
+  at::Tensor h = conv1_(at::silu(Normalize(norm1_, x)));
   h = h + time_proj_(at::silu(temb)).unsqueeze(-1).unsqueeze(-1);
-  h = conv2_(at::silu(norm2_(h)));
+  h = conv2_(at::silu(Normalize(norm2_, h)));
   return h + (skip_ ? skip_(x) : x);
 }
 
@@ -100,7 +108,7 @@ at::Tensor UnetPatchLayers::Encode(const at::Tensor& patches, const at::Tensor& 
     }
     if (level.resample) h = level.resample(h);
   }
-  h = proj_out_(at::silu(encoder_norm_out_(h)));              // [I, hidden, g, g]
+  h = proj_out_(at::silu(Normalize(encoder_norm_out_, h)));                 // [I, hidden, g, g]
   return h.flatten(2).transpose(1, 2).reshape({images, -1, hidden_size_});  // [I, n, hidden]
 }
 
@@ -119,7 +127,7 @@ at::Tensor UnetPatchLayers::Decode(const at::Tensor& hidden, const PatchContext&
       h = up_[l].resample(at::upsample_nearest2d(h, {h.size(2) * 2, h.size(3) * 2}));
     }
   }
-  const at::Tensor eps = conv_out_(at::silu(decoder_norm_out_(h)));  // [J, C, S, S]
+  const at::Tensor eps = conv_out_(at::silu(Normalize(decoder_norm_out_, h)));  // [J, C, S, S]
   return Patchify(eps, image_.patch_size);
 }
 
