@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -18,7 +19,7 @@ enum class ExampleKind {
   kText,          // plain text, language modelling only
   kCaptionFirst,  // <bos> caption <boi> image <eoi> <eos>: text-to-image
   kImageFirst,    // <bos> <boi> image <eoi> caption <eos>: captioning
-  kChat,          // a user turn [image] question, an assistant turn answer
+  kChat,          // a user turn [image] question, an assistant turn answer (, more turns)
   kEdit,          // a user turn [source] instruction, an assistant turn [target]
 };
 
@@ -28,6 +29,8 @@ struct Example {
   std::string prompt;           // the chat question or edit instruction
   std::vector<int64_t> images;  // indices into the dataset's images: one for pairs and chat,
                                 // (source, target) for edits, none for text
+  // Chat only: further (question, answer) turns about the same image, after the first.
+  std::vector<std::pair<std::string, std::string>> follow_ups;
 };
 
 class Dataset {

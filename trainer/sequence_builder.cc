@@ -78,6 +78,14 @@ Document SequenceBuilder::Build(const Example& example, Rng& rng) const {
       AddToken(tokens_.assistant, /*target=*/false, &doc);
       AddText(tokenizer_.Encode(example.text), /*target=*/true, &doc);
       AddToken(tokens_.end_of_turn, /*target=*/true, &doc);
+      for (const auto& [question, answer] : example.follow_ups) {
+        AddToken(tokens_.user, /*target=*/false, &doc);
+        AddText(tokenizer_.Encode(question), /*target=*/false, &doc);
+        AddToken(tokens_.end_of_turn, /*target=*/false, &doc);
+        AddToken(tokens_.assistant, /*target=*/false, &doc);
+        AddText(tokenizer_.Encode(answer), /*target=*/true, &doc);
+        AddToken(tokens_.end_of_turn, /*target=*/true, &doc);
+      }
       break;
     case ExampleKind::kEdit:
       AddToken(tokens_.user, /*target=*/false, &doc);

@@ -1,5 +1,6 @@
 #include "trainer/shapes_dataset.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -25,6 +26,9 @@ absl::Status ShapesDataOptions::Validate() const {
   for (auto [field, v] : {std::pair{"chat", chat}, {"edit", edit}, {"image_first", image_first}}) {
     if (absl::Status s = share(field, v); !s.ok()) return s;
   }
+  if (chat_turns < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("chat_turns must be >= 1, got ", chat_turns));
+  }
   if (chat + edit > 1) {
     return absl::InvalidArgumentError(absl::StrCat("chat + edit must be <= 1, got ", chat + edit));
   }
@@ -40,7 +44,7 @@ absl::StatusOr<std::unique_ptr<ShapesDataset>> ShapesDataset::Create(
 // A uniform draw in [0, 1) at a resolution of 1e-6, from the shapes library's integer draws.
 static double Fraction(shapes::Rng& rng) { return rng.Below(1000000) / 1e6; }
 
-ShapesDataset::ShapesDataset(const ShapesDataOptions& options) {
+ShapesDataset::ShapesDataset(const ShapesDataOptions& options) : chat_turns_(options.chat_turns) {
   using shapes::Split;
   std::string fingerprint;  // everything the images depend on
   auto add_scene = [&](const shapes::Scene& scene) {
@@ -87,7 +91,22 @@ ShapesDataset::ShapesDataset(const ShapesDataOptions& options) {
                              absl::Hex(shapes::StableHash(fingerprint)));
 }
 
-Example ShapesDataset::Get(int64_t index, Rng& /*rng*/) const { return examples_[index]; }
+Example ShapesDataset::Get(int64_t index, Rng& rng) const {
+  Example e = examples_[index];
+  if (e.kind != ExampleKind::kChat || chat_turns_ == 1) return e;
+  const int turns = 1 + std::min(static_cast<int>(rng.Uniform() * chat_turns_), chat_turns_ - 1);
+  shapes::Rng draw(static_cast<uint64_t>(rng.Uniform() * 0x1p53));
+  const shapes::Scene& scene = scenes_[e.images[0]];
+  std::vector<shapes::QuestionAnswer> asked = {{e.prompt, e.text}};
+  // A scene can have fewer distinct questions than asked for; a bounded number of tries.
+  for (int tries = 0; static_cast<int>(asked.size()) < turns && tries < 8 * chat_turns_; ++tries) {
+    shapes::QuestionAnswer qa = shapes::SampleQuestion(scene, draw);
+    if (std::find(asked.begin(), asked.end(), qa) != asked.end()) continue;
+    e.follow_ups.emplace_back(qa.question, qa.answer);
+    asked.push_back(std::move(qa));
+  }
+  return e;
+}
 
 std::vector<std::string> ShapesDataset::Texts() const {
   std::vector<std::string> texts;

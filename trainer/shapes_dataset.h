@@ -3,7 +3,8 @@
 // scene and edit stays unseen:
 //   caption -> image   a prompt of a uniformly drawn category (every form of the page);
 //   image -> caption   a scene and its canonical caption (what captioning must produce);
-//   chat               a scene, a question about it and its answer;
+//   chat               a scene, a question about it and its answer (and, with chat_turns > 1,
+//                      follow-up questions drawn at each use);
 //   edit               a scene, an instruction and the edited scene.
 // Example i is drawn from its own seed (seed, i), so a pool extends without changing its prefix.
 #ifndef INFUSION_TRAINER_SHAPES_DATASET_H_
@@ -27,6 +28,10 @@ struct ShapesDataOptions {
   double chat = 0.15;        // share of chat examples
   double edit = 0.15;        // share of edit examples
   double image_first = 0.2;  // share of captioning among the caption pairs (the paper's 20%)
+  // Questions per chat example, at most: each draw asks 1..chat_turns distinct questions about
+  // the image, uniformly, the first one fixed by the pool and the others drawn anew (more answer
+  // tokens per image; the images, and so the latent cache, do not change).
+  int chat_turns = 1;
 
   absl::Status Validate() const;  // InvalidArgument naming the field
 };
@@ -42,12 +47,15 @@ class ShapesDataset : public Dataset {
   int64_t num_images() const override { return static_cast<int64_t>(scenes_.size()); }
   absl::StatusOr<Image> LoadImage(int64_t index) const override;
   std::string ImagesKey() const override { return images_key_; }
+  // The scene image `index` shows, index in [0, num_images()).
+  const shapes::Scene& scene(int64_t index) const { return scenes_[index]; }
 
  private:
   explicit ShapesDataset(const ShapesDataOptions& options);
 
   std::vector<Example> examples_;
   std::vector<shapes::Scene> scenes_;  // the images, rendered on demand
+  int chat_turns_;
   std::string images_key_;
 };
 

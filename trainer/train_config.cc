@@ -176,6 +176,7 @@ absl::Status ReadDataSource(const Json& object, const std::string& where,
     RETURN_IF_ERROR(f.Optional("seed", &o.seed));
     RETURN_IF_ERROR(f.Optional("chat", &o.chat));
     RETURN_IF_ERROR(f.Optional("edit", &o.edit));
+    RETURN_IF_ERROR(f.Optional("chat_turns", &o.chat_turns));
     RETURN_IF_ERROR(f.Optional("image_first", &o.image_first));
   } else if (type == "emoji") {
     source->kind = DataSourceConfig::Kind::kEmoji;

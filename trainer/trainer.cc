@@ -192,6 +192,21 @@ absl::Status Trainer::Prepare() {
   return absl::OkStatus();
 }
 
+// Fine-tuning: the weights of config_.init_from, every tensor of the run's model present with its
+// shape, except a position embedding the run adds, which starts at zero: the fine-tune starts from
+// exactly the loaded model's function.
+absl::Status Trainer::LoadInitWeights() {
+  ASSIGN_OR_RETURN(StateDict weights, StateDict::Load(ModelDirectory::Weights(config_.init_from)));
+  const std::string added = "image.position_embedding";
+  if (config_.model.image.position_embedding && !weights.Contains(added)) {
+    for (const auto& item : model_->named_parameters()) {
+      if (item.key() == added) weights.Insert(added, at::zeros_like(item.value()));
+    }
+    LOG(INFO) << "init_from: " << added << " is new in this run; it starts at zero";
+  }
+  return LoadStateDict(*model_, weights, /*strict=*/true);
+}
+
 absl::Status Trainer::BuildModel() {
   ModelConfig& mc = config_.model;
   if (!checkpoint_to_resume_.empty()) {
@@ -203,10 +218,12 @@ absl::Status Trainer::BuildModel() {
     mc.diffusion.TakeSamplingSettingsFrom(run);
   } else if (!config_.init_from.empty()) {
     // Fine-tuning: the shape and latent statistics of the model it starts from, the run's
-    // diffusion objective and sampling settings.
+    // diffusion objective and sampling settings. The run may add a position embedding the model
+    // lacks; it starts at zero (LoadInitWeights).
     const std::string path = ModelDirectory::Config(config_.init_from);
     ASSIGN_OR_RETURN(ModelConfig init, ModelConfig::FromFile(path));
     init.diffusion = mc.diffusion;
+    init.image.position_embedding |= mc.image.position_embedding;
     mc.image.latent_mean = init.image.latent_mean;
     mc.image.latent_std = init.image.latent_std;
     if (mc.ToJson() != init.ToJson()) {
@@ -249,9 +266,7 @@ absl::Status Trainer::BuildModel() {
   model_ = TransfusionModel(mc);
   model_->InitWeights(config_.seed);
   if (checkpoint_to_resume_.empty() && !config_.init_from.empty()) {
-    ASSIGN_OR_RETURN(StateDict weights,
-                     StateDict::Load(ModelDirectory::Weights(config_.init_from)));
-    RETURN_IF_ERROR(Annotate("init_from", LoadStateDict(*model_, weights, /*strict=*/true)));
+    RETURN_IF_ERROR(Annotate("init_from", LoadInitWeights()));
   }
   params_ = model_->parameters();
   param_counts_ = CountParameters(*model_);

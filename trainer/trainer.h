@@ -102,6 +102,7 @@ class Trainer {
   absl::Status CheckOutputFolder() const;
   absl::Status Prepare();  // tokenizer and latents; idempotent
   absl::Status BuildModel();
+  absl::Status LoadInitWeights();
 
   absl::StatusOr<StepResult> RunStep(int64_t step);
   absl::Status SaveCheckpoint();

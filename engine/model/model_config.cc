@@ -65,6 +65,7 @@ absl::Status ParseImage(const Json& j, ImageConfig* image) {
   RETURN_IF_ERROR(ReadRequired(j, p, "latent_std", &image->latent_std));
   RETURN_IF_ERROR(ReadOptional(j, p, "time_embed_dim", &image->time_embed_dim));
   RETURN_IF_ERROR(ReadOptional(j, p, "time_frequency_dim", &image->time_frequency_dim));
+  RETURN_IF_ERROR(ReadOptional(j, p, "position_embedding", &image->position_embedding));
   if (j.contains("unet")) {
     const Json& u = j["unet"];
     if (!u.is_object()) return Invalid("image.unet", "must be an object");
@@ -301,6 +302,7 @@ std::string ModelConfig::ToJson() const {
   im["latent_mean"] = image.latent_mean;
   im["latent_std"] = image.latent_std;
   im["time_frequency_dim"] = image.time_frequency_dim;
+  im["position_embedding"] = image.position_embedding;
   if (image.patch_encoder == PatchEncoderKind::kUnet) {
     im["time_embed_dim"] = image.time_embed_dim;
     im["unet"] = {{"channels", image.unet.channels},

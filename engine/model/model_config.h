@@ -56,6 +56,10 @@ struct ImageConfig {
   int time_embed_dim = 256;       // width of the U-Net's timestep embedding (unet only)
   int time_frequency_dim = 256;   // sinusoidal features of the timestep before its MLP
   UnetConfig unet;
+  // A learned vector per patch cell of the g x g grid ("image.position_embedding", [n, hidden]),
+  // added to the patch encoder's output: tells each image position its row and column, which the
+  // backbone's 1-D rotary positions only give as an offset from <boi>.
+  bool position_embedding = false;
 
   int grid_size() const { return latent_size / patch_size; }
   int num_patches() const { return grid_size() * grid_size(); }

@@ -26,6 +26,10 @@ TransfusionModelImpl::TransfusionModelImpl(const ModelConfig& config) : config_(
         "lm_head", nn::Linear(nn::LinearOptions(config.hidden_size, config.vocab_size).bias(false)));
   }
   image_ = register_module("image", CreatePatchLayers(config));
+  if (config.image.position_embedding) {
+    position_embedding_ = image_->register_parameter(
+        "position_embedding", at::zeros({config.image.num_patches(), config.hidden_size}));
+  }
 }
 
 ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend& attention) {
@@ -35,6 +39,7 @@ ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend
   if (has_images) {
     RECORD_FUNCTION("infusion::patch_encode", std::vector<c10::IValue>());
     at::Tensor embedded = image_->Encode(in.image_patches, in.image_timesteps, &context);
+    if (position_embedding_.defined()) embedded = embedded + position_embedding_;  // [I, n, d]
     if (in.image_sources.defined()) embedded = embedded.index_select(0, in.image_sources);
     at::Tensor positions = in.image_positions.reshape(-1);
     at::Tensor rows = embedded.reshape({-1, config_.hidden_size});
@@ -88,6 +93,7 @@ void TransfusionModelImpl::InitWeights(uint64_t seed) {
       if (conv->bias.defined()) nn::init::zeros_(conv->bias);
     }
   }
+  if (position_embedding_.defined()) nn::init::normal_(position_embedding_, 0.0, std);
 }
 
 void TransfusionModelImpl::FuseProjections() {

@@ -73,6 +73,7 @@ class TransfusionModelImpl : public torch::nn::Module {
   RMSNorm norm_{nullptr};
   torch::nn::Linear lm_head_{nullptr};  // absent when tie_word_embeddings
   std::shared_ptr<PatchLayers> image_;   // "image."
+  at::Tensor position_embedding_;        // "image.position_embedding" [n, d], when configured
 };
 TORCH_MODULE(TransfusionModel);
 

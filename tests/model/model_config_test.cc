@@ -21,7 +21,13 @@ TEST(ModelConfigTest, RoundTripsThroughJson) {
     EXPECT_EQ(parsed->image.num_patches(), 4);
     EXPECT_EQ(parsed->image.patch_dim(), 128);
     EXPECT_EQ(parsed->head_dim(), 8);
+    EXPECT_FALSE(parsed->image.position_embedding);
   }
+  ModelConfig c = testing::TinyConfig(PatchEncoderKind::kUnet);
+  c.image.position_embedding = true;
+  auto parsed = ModelConfig::FromJson(c.ToJson());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->image.position_embedding);
 }
 
 TEST(ModelConfigTest, KeyValueHeadsDefaultToAttentionHeads) {

@@ -135,6 +135,35 @@ TEST_P(TransfusionModelTest, TensorNamesFollowLlama) {
   EXPECT_EQ(k->sizes(), (at::IntArrayRef{2 * 8, 32}));  // kv_heads * head_dim, hidden
 }
 
+// image.position_embedding adds one learned vector per patch cell to the encoder's output: at zero
+// the model computes exactly what it computes without one; any other value moves the image's
+// outputs, and the text before the image does not see it.
+TEST_P(TransfusionModelTest, PositionEmbeddingIsAddedPerPatchCell) {
+  ModelConfig with = config_;
+  with.image.position_embedding = true;
+  TransfusionModel model(with);
+  model->InitWeights(/*seed=*/11);  // the same draws as model_ for every shared tensor
+  model->eval();
+  const StateDict state = StateDict::FromModule(*model);
+  auto table = state.Get("image.position_embedding");
+  ASSERT_TRUE(table.ok()) << table.status();
+  EXPECT_EQ(table->sizes(), (at::IntArrayRef{with.image.num_patches(), with.hidden_size}));
+  EXPECT_FALSE(StateDict::FromModule(*model_).Contains("image.position_embedding"));
+
+  torch::NoGradGuard no_grad;
+  table->zero_();
+  const ReferenceOutput base = ReferenceForward(*model_, Sequence());
+  const ReferenceOutput zero = ReferenceForward(*model, Sequence());
+  EXPECT_TRUE(at::equal(zero.logits, base.logits));
+  EXPECT_TRUE(at::equal(zero.eps, base.eps));
+
+  (*table)[1].fill_(0.5);  // only patch cell 1
+  const ReferenceOutput moved = ReferenceForward(*model, Sequence());
+  const int64_t n = with.image.num_patches();
+  EXPECT_FALSE(at::allclose(moved.eps.narrow(0, 0, n), base.eps.narrow(0, 0, n)));
+  EXPECT_TRUE(at::equal(moved.logits.narrow(0, 0, 3), base.logits.narrow(0, 0, 3)));
+}
+
 INSTANTIATE_TEST_SUITE_P(BothPatchLayers, TransfusionModelTest,
                          ::testing::Values(PatchEncoderKind::kLinear, PatchEncoderKind::kUnet),
                          [](const auto& info) { return PatchEncoderName(info.param); });

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "data/shapes/prompt_spec.h"
+#include "data/shapes/questions.h"
 #include "data/shapes/split.h"
 #include "gtest/gtest.h"
 #include "tests/trainer/test_util.h"
@@ -73,6 +75,48 @@ TEST(ShapesDatasetTest, TheSeedNamesThePool) {
   EXPECT_NE(a->ImagesKey(), (*ShapesDataset::Create(options))->ImagesKey());
   options.chat = 0.9;
   EXPECT_NE(ShapesDataset::Create(options).status().message().find("chat + edit"),
+            std::string::npos);
+}
+
+TEST(ShapesDatasetTest, ChatTurnsAskDistinctRightlyAnsweredQuestionsOfTheScene) {
+  ShapesDataOptions options;
+  options.pool_size = 200;
+  options.chat = 1.0;
+  options.edit = 0.0;
+  options.chat_turns = 4;
+  auto dataset = *ShapesDataset::Create(options);
+  Rng rng(3);
+  std::map<size_t, int> turns;  // questions per draw -> draws
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int64_t i = 0; i < dataset->size(); ++i) {
+      const Example e = dataset->Get(i, rng);
+      ASSERT_EQ(e.kind, ExampleKind::kChat);
+      ++turns[1 + e.follow_ups.size()];
+      const shapes::Scene& scene = dataset->scene(e.images[0]);
+      std::set<std::string> asked = {e.prompt};
+      for (const auto& [question, answer] : e.follow_ups) {
+        EXPECT_TRUE(asked.insert(question).second) << "asked twice: " << question;
+        bool found = false;  // the pair is one of the scene's questions with its answer
+        for (shapes::QuestionKind kind : shapes::kAllQuestionKinds) {
+          for (const shapes::QuestionAnswer& qa : shapes::Questions(scene, kind)) {
+            found |= qa.question == question && qa.answer == answer;
+          }
+        }
+        EXPECT_TRUE(found) << question << " -> " << answer;
+      }
+    }
+  }
+  // 1..4 questions, uniformly: 100 of 400 draws each.
+  ASSERT_EQ(turns.size(), 4u);
+  for (size_t n = 1; n <= 4; ++n) EXPECT_NEAR(turns[n], 100, 35) << n << " questions";
+  // The first question is the pool's; the images and so the latent cache key are unchanged.
+  options.chat_turns = 1;
+  auto single = *ShapesDataset::Create(options);
+  EXPECT_EQ(single->ImagesKey(), dataset->ImagesKey());
+  EXPECT_EQ(single->Get(7, rng).prompt, dataset->Get(7, rng).prompt);
+  EXPECT_TRUE(single->Get(7, rng).follow_ups.empty());
+  options.chat_turns = 0;
+  EXPECT_NE(ShapesDataset::Create(options).status().message().find("chat_turns"),
             std::string::npos);
 }
 

@@ -163,8 +163,10 @@ TEST(ResumeTest, FineTunesFromAModelDirectory) {
                               dir + "/base.log"),
             0);
 
-  // A fine-tune that barely moves (lr 1e-9, no decay) ends where it started.
+  // A fine-tune that barely moves (lr 1e-9, no decay) ends where it started; the position
+  // embedding it adds starts at zero.
   config["init_from"] = base;
+  config["model"]["image"]["position_embedding"] = true;
   config["lr"] = 1e-9;
   config["min_lr"] = 1e-9;
   config["weight_decay"] = 0.0;
@@ -180,10 +182,13 @@ TEST(ResumeTest, FineTunesFromAModelDirectory) {
   auto after = StateDict::Load(tuned + "/model.safetensors");
   ASSERT_TRUE(before.ok()) << before.status();
   ASSERT_TRUE(after.ok()) << after.status();
-  ASSERT_EQ(before->Names(), after->Names());
+  ASSERT_EQ(after->size(), before->size() + 1);
   for (const std::string& name : before->Names()) {
     EXPECT_TRUE(at::allclose(*before->Get(name), *after->Get(name), 1e-5, 1e-6)) << name;
   }
+  auto added = after->Get("image.position_embedding");
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_LT(added->abs().max().item<float>(), 1e-6);
   EXPECT_TRUE(Bytes(base + "/tokenizer.model") == Bytes(tuned + "/tokenizer.model"));
   auto base_model = ModelConfig::FromFile(base + "/config.json");
   auto tuned_model = ModelConfig::FromFile(tuned + "/config.json");
@@ -193,6 +198,8 @@ TEST(ResumeTest, FineTunesFromAModelDirectory) {
   EXPECT_EQ(tuned_model->diffusion.timestep_spacing, "trailing");
   EXPECT_EQ(tuned_model->image.latent_mean, base_model->image.latent_mean);
   EXPECT_EQ(tuned_model->image.latent_std, base_model->image.latent_std);
+  EXPECT_FALSE(base_model->image.position_embedding);
+  EXPECT_TRUE(tuned_model->image.position_embedding);
   EXPECT_TRUE(LoadTransfusionModel(tuned).ok());
 
   // The same run from random weights ends elsewhere: the weights above came from init_from.

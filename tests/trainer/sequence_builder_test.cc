@@ -42,7 +42,7 @@ class SequenceBuilderTest : public ::testing::Test {
 Tokenizer* SequenceBuilderTest::tokenizer_ = nullptr;
 
 TEST_F(SequenceBuilderTest, CaptionFirst) {
-  Example e{ExampleKind::kCaptionFirst, "a red circle", "", {7}};
+  Example e{ExampleKind::kCaptionFirst, "a red circle", "", {7}, {}};
   const Document d = Build(e, /*dropout=*/0.0);
   const std::vector<int> caption = Ids("a red circle");
   const size_t c = caption.size();
@@ -58,12 +58,12 @@ TEST_F(SequenceBuilderTest, CaptionFirst) {
 }
 
 TEST_F(SequenceBuilderTest, CaptionDropoutLeavesTheUnconditionalSequence) {
-  Example e{ExampleKind::kCaptionFirst, "a red circle", "", {7}};
+  Example e{ExampleKind::kCaptionFirst, "a red circle", "", {7}, {}};
   EXPECT_EQ(Build(e, /*dropout=*/1.0).tokens, Cat({{2, 4}, patches_, {5, 3}}));
 }
 
 TEST_F(SequenceBuilderTest, ImageFirstCapsTheTimestep) {
-  Example e{ExampleKind::kImageFirst, "a red circle at the top left", "", {3}};
+  Example e{ExampleKind::kImageFirst, "a red circle at the top left", "", {3}, {}};
   const Document d = Build(e, /*dropout=*/1.0);  // captioning keeps its caption
   const std::vector<int> caption = Ids("a red circle at the top left");
   EXPECT_EQ(d.tokens, Cat({{2, 4}, patches_, {5}, caption, {3}}));
@@ -74,7 +74,7 @@ TEST_F(SequenceBuilderTest, ImageFirstCapsTheTimestep) {
 }
 
 TEST_F(SequenceBuilderTest, ChatTrainsOnlyTheAnswer) {
-  Example e{ExampleKind::kChat, "red", "what color is the circle?", {5}};
+  Example e{ExampleKind::kChat, "red", "what color is the circle?", {5}, {}};
   const Document d = Build(e, /*dropout=*/1.0);
   const std::vector<int> q = Ids("what color is the circle?"), a = Ids("red");
   EXPECT_EQ(d.tokens, Cat({{2, 7, 4}, patches_, {5}, q, {9, 8}, a, {9}}));
@@ -83,8 +83,30 @@ TEST_F(SequenceBuilderTest, ChatTrainsOnlyTheAnswer) {
   EXPECT_FALSE(d.images[0].noised);  // an image in a prompt enters clean
 }
 
+TEST_F(SequenceBuilderTest, ChatFollowUpsAreFurtherTurnsWithoutTheImage) {
+  Example e{ExampleKind::kChat, "red", "what color is the circle?", {5}, {}};
+  e.follow_ups = {{"how many objects are there?", "two"}};
+  const Document d = Build(e, /*dropout=*/1.0);
+  const std::vector<int> q = Ids("what color is the circle?"), a = Ids("red");
+  const std::vector<int> q2 = Ids("how many objects are there?"), a2 = Ids("two");
+  EXPECT_EQ(d.tokens, Cat({{2, 7, 4}, patches_, {5}, q, {9, 8}, a, {9, 7}, q2, {9, 8}, a2, {9}}));
+  EXPECT_EQ(d.is_target, Flags({{3, 0},
+                                {kPatches, 0},
+                                {1, 0},
+                                {q.size(), 0},
+                                {2, 0},
+                                {a.size(), 1},
+                                {1, 1},
+                                {1, 0},
+                                {q2.size(), 0},
+                                {2, 0},
+                                {a2.size(), 1},
+                                {1, 1}}));
+  EXPECT_EQ(d.images.size(), 1u);
+}
+
 TEST_F(SequenceBuilderTest, EditNoisesOnlyTheTarget) {
-  Example e{ExampleKind::kEdit, "", "make the red circle blue", {1, 2}};
+  Example e{ExampleKind::kEdit, "", "make the red circle blue", {1, 2}, {}};
   const std::vector<int> instruction = Ids("make the red circle blue");
   const Document d = Build(e, /*dropout=*/0.0);
   EXPECT_EQ(d.tokens, Cat({{2, 7, 4}, patches_, {5}, instruction, {9, 8, 4}, patches_, {5, 9}}));
@@ -109,7 +131,7 @@ TEST_F(SequenceBuilderTest, EditNoisesOnlyTheTarget) {
 }
 
 TEST_F(SequenceBuilderTest, TextIsAllTargets) {
-  Example e{ExampleKind::kText, "two blue squares", "", {}};
+  Example e{ExampleKind::kText, "two blue squares", "", {}, {}};
   const Document d = Build(e, 1.0);
   const std::vector<int> text = Ids("two blue squares");
   EXPECT_EQ(d.tokens, Cat({{2}, text, {3}}));
