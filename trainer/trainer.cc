@@ -250,12 +250,10 @@ absl::Status Trainer::BuildModel() {
   NoiseScheduleOptions schedule_options;
   schedule_options.num_train_steps = mc.diffusion.num_train_timesteps;
   ASSIGN_OR_RETURN(schedule_, NoiseSchedule::Create(schedule_options));
-  DiffusionParams sampling;
-  mc.ApplyDiffusionTo(&sampling);
   objective_.weight = config_.diffusion_loss_weight;
-  objective_.prediction = sampling.prediction;
+  objective_.prediction = mc.diffusion.prediction();
   objective_.timestep_weights =
-      MinSnrWeights(*schedule_, config_.min_snr_gamma, sampling.prediction);
+      MinSnrWeights(*schedule_, config_.min_snr_gamma, objective_.prediction);
   SequenceOptions sequence_options = config_.sequence;
   sequence_options.num_train_timesteps = mc.diffusion.num_train_timesteps;
   sequences_ = std::make_unique<SequenceBuilder>(*tokenizer_, mc.tokens, mc.image.num_patches(),

@@ -185,12 +185,15 @@ absl::Status ModelConfig::Validate() const {
   return absl::OkStatus();
 }
 
+PredictionType DiffusionConfig::prediction() const {
+  return prediction_type == "v_prediction" ? PredictionType::kVelocity : PredictionType::kEpsilon;
+}
+
 void DiffusionConfig::ApplyTo(DiffusionParams* params) const {
   params->clip_sample_range = clip_sample_range;
   params->spacing =
       timestep_spacing == "trailing" ? TimestepSpacing::kTrailing : TimestepSpacing::kLeading;
-  params->prediction =
-      prediction_type == "v_prediction" ? PredictionType::kVelocity : PredictionType::kEpsilon;
+  params->prediction = prediction();
 }
 
 void DiffusionConfig::TakeSamplingSettingsFrom(const DiffusionConfig& other) {

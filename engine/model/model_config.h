@@ -79,6 +79,8 @@ struct DiffusionConfig {
   // signal, which otherwise paint the noise's mean as a tinted background.
   bool zero_mean_initial_noise = false;
 
+  // What the image output estimates, as the sampler and the trainer's loss name it.
+  PredictionType prediction() const;
   // Copies the model's sampling settings (clip range, timestep spacing, prediction type) into
   // `params`; see ModelConfig::ApplyDiffusionTo for the ones that also need the latent layout.
   void ApplyTo(DiffusionParams* params) const;

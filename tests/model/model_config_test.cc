@@ -50,12 +50,14 @@ TEST(ModelConfigTest, DiffusionSettingsApplyToParams) {
   EXPECT_EQ(params.clip_sample_range, 2.5f);
   EXPECT_EQ(params.spacing, TimestepSpacing::kLeading);
   EXPECT_EQ(params.prediction, PredictionType::kEpsilon);
+  EXPECT_EQ(c.diffusion.prediction(), PredictionType::kEpsilon);
   c.diffusion.timestep_spacing = "trailing";
   c.diffusion.prediction_type = "v_prediction";
   ASSERT_TRUE(c.Validate().ok());
   c.diffusion.ApplyTo(&params);
   EXPECT_EQ(params.spacing, TimestepSpacing::kTrailing);
   EXPECT_EQ(params.prediction, PredictionType::kVelocity);
+  EXPECT_EQ(c.diffusion.prediction(), PredictionType::kVelocity);
   std::string json = testing::TinyConfig(PatchEncoderKind::kUnet).ToJson();
   const std::string key = ",\n    \"timestep_spacing\": \"leading\"";
   ASSERT_NE(json.find(key), std::string::npos) << json;
