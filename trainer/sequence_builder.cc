@@ -57,13 +57,15 @@ Document SequenceBuilder::Build(const Example& example, Rng& rng) const {
       AddText(tokenizer_.Encode(example.text), /*target=*/true, &doc);
       AddToken(tokens_.eos, /*target=*/true, &doc);
       break;
-    case ExampleKind::kCaptionFirst:
-      if (rng.Uniform() >= options_.caption_dropout) {
-        AddText(tokenizer_.Encode(example.text), /*target=*/true, &doc);
-      }
+    case ExampleKind::kCaptionFirst: {
+      const bool captioned = rng.Uniform() >= options_.caption_dropout;
+      if (captioned) AddText(tokenizer_.Encode(example.text), /*target=*/true, &doc);
       AddImage(noised(example.images[0], any_t), /*boi_target=*/true, &doc);
-      AddToken(tokens_.eos, /*target=*/true, &doc);
+      // Without its caption the document reads "<s> [img] </s>": an image with no text after
+      // it. Learning that </s> would teach captioning's prompt, "<s> [img]", to end at once.
+      AddToken(tokens_.eos, /*target=*/captioned, &doc);
       break;
+    }
     case ExampleKind::kImageFirst:
       AddImage(noised(example.images[0], options_.image_first_max_timestep), /*boi_target=*/true,
                &doc);

@@ -59,7 +59,11 @@ TEST_F(SequenceBuilderTest, CaptionFirst) {
 
 TEST_F(SequenceBuilderTest, CaptionDropoutLeavesTheUnconditionalSequence) {
   Example e{ExampleKind::kCaptionFirst, "a red circle", "", {7}, {}};
-  EXPECT_EQ(Build(e, /*dropout=*/1.0).tokens, Cat({{2, 4}, patches_, {5, 3}}));
+  const Document d = Build(e, /*dropout=*/1.0);
+  EXPECT_EQ(d.tokens, Cat({{2, 4}, patches_, {5, 3}}));
+  // <boi> is learnt (drawing with no prompt); the closing </s> is not: "<s> [img]" is
+  // captioning's prompt, which must not learn to stop there.
+  EXPECT_EQ(d.is_target, Flags({{1, 0}, {1, 1}, {kPatches, 0}, {1, 0}, {1, 0}}));
 }
 
 TEST_F(SequenceBuilderTest, ImageFirstCapsTheTimestep) {
