@@ -2,12 +2,13 @@
 """Plots a run's loss curve from infusion-train's train_log.jsonl.
 
     scripts/plot_loss.py RUN/train_log.jsonl OUT.png [--title TITLE] [--smooth N] [--max_step S]
-        [--then FINETUNE/train_log.jsonl [--then_max_step S2] [--then_label TEXT]]
+        [--then FINETUNE/train_log.jsonl [--then_max_step S2] [--then_label TEXT]] ...
 
 Draws the language-modelling and the diffusion loss (raw, and a moving average over N logged
 points) against the step, on a log scale. With --then, a fine-tune started from the first run's
 step S (its "init_from") continues the curve from there, after a dashed line: its steps are
-counted on from S. Used for the loss curves in the model cards.
+counted on from S. --then repeats for a fine-tune of a fine-tune, each with its own
+--then_max_step and --then_label, in order. Used for the loss curves in the model cards.
 """
 import argparse
 import json
@@ -49,18 +50,22 @@ def main():
     parser.add_argument("--title", default="")
     parser.add_argument("--smooth", type=int, default=10)
     parser.add_argument("--max_step", type=int, default=0, help="ignore later steps (0 = none)")
-    parser.add_argument("--then", default="", help="train_log.jsonl of a fine-tune of this run")
-    parser.add_argument("--then_max_step", type=int, default=0)
-    parser.add_argument("--then_label", default="fine-tune")
+    parser.add_argument("--then", action="append", default=[],
+                        help="train_log.jsonl of a fine-tune of the run before it")
+    parser.add_argument("--then_max_step", type=int, action="append", default=[])
+    parser.add_argument("--then_label", action="append", default=[])
     args = parser.parse_args()
 
-    parts = [(read_log(args.log, args.max_step), 0)]
-    if args.then:
-        offset = max(parts[0][0])
-        parts.append((read_log(args.then, args.then_max_step), offset))
+    # (steps, offset, path, label) per part; a fine-tune starts where the part before it ended.
+    parts = [(read_log(args.log, args.max_step), 0, args.log, "")]
+    for i, path in enumerate(args.then):
+        max_step = args.then_max_step[i] if i < len(args.then_max_step) else 0
+        label = args.then_label[i] if i < len(args.then_label) else "fine-tune"
+        previous, previous_offset = parts[-1][0], parts[-1][1]
+        parts.append((read_log(path, max_step), previous_offset + max(previous), path, label))
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
-    for index, (by_step, offset) in enumerate(parts):
+    for index, (by_step, offset, path, then_label) in enumerate(parts):
         steps = sorted(by_step)
         for key, label, colour in (("loss_lm", "text (cross-entropy)", "tab:blue"),
                                    ("loss_diffusion", "image (diffusion MSE)", "tab:orange")):
@@ -71,15 +76,15 @@ def main():
                     label=label if index == 0 else None)
         if offset:
             ax.axvline(offset, color="grey", linestyle="--", linewidth=1)
-            ax.annotate(args.then_label, (offset, 1), xycoords=("data", "axes fraction"),
+            ax.annotate(then_label, (offset, 1), xycoords=("data", "axes fraction"),
                         xytext=(4, -14), textcoords="offset points", color="grey")
-        print(f"{args.then if offset else args.log}: steps {steps[0]}..{steps[-1]}"
+        print(f"{path}: steps {steps[0]}..{steps[-1]}"
               + (f", drawn from {offset}" if offset else ""))
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="lower left")
     if args.title:
         ax.set_title(args.title)
     fig.tight_layout()
