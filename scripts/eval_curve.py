@@ -62,7 +62,7 @@ def main():
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+        fig, ax = plt.subplots(figsize=(9.5, 4), dpi=100)
         styles = ["-", "--", "-.", ":"]
         colors = {}
         for s, sampling in enumerate(samplings):
@@ -80,7 +80,7 @@ def main():
         ax.set_ylabel("accuracy (dotted: target)")
         ax.set_ylim(0, 1.02)
         ax.grid(True, alpha=0.3)
-        ax.legend(loc="center right", fontsize="small")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
         fig.tight_layout()
         fig.savefig(args.plot)
 
