@@ -72,23 +72,21 @@ Document SequenceBuilder::Build(const Example& example, Rng& rng) const {
       AddText(tokenizer_.Encode(example.text), /*target=*/true, &doc);
       AddToken(tokens_.eos, /*target=*/true, &doc);
       break;
-    case ExampleKind::kChat:
-      AddToken(tokens_.user, /*target=*/false, &doc);
-      AddImage(clean(example.images[0]), /*boi_target=*/false, &doc);
-      AddText(tokenizer_.Encode(example.prompt), /*target=*/false, &doc);
-      AddToken(tokens_.end_of_turn, /*target=*/false, &doc);
-      AddToken(tokens_.assistant, /*target=*/false, &doc);
-      AddText(tokenizer_.Encode(example.text), /*target=*/true, &doc);
-      AddToken(tokens_.end_of_turn, /*target=*/true, &doc);
-      for (const auto& [question, answer] : example.follow_ups) {
+    case ExampleKind::kChat: {
+      // One user turn and answer per question; the image comes with the first question only.
+      auto turn = [&](const std::string& question, const std::string& answer, bool with_image) {
         AddToken(tokens_.user, /*target=*/false, &doc);
+        if (with_image) AddImage(clean(example.images[0]), /*boi_target=*/false, &doc);
         AddText(tokenizer_.Encode(question), /*target=*/false, &doc);
         AddToken(tokens_.end_of_turn, /*target=*/false, &doc);
         AddToken(tokens_.assistant, /*target=*/false, &doc);
         AddText(tokenizer_.Encode(answer), /*target=*/true, &doc);
         AddToken(tokens_.end_of_turn, /*target=*/true, &doc);
-      }
+      };
+      turn(example.prompt, example.text, /*with_image=*/true);
+      for (const auto& [question, answer] : example.follow_ups) turn(question, answer, false);
       break;
+    }
     case ExampleKind::kEdit:
       AddToken(tokens_.user, /*target=*/false, &doc);
       AddImage(clean(example.images[0]), /*boi_target=*/false, &doc);

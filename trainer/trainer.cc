@@ -199,9 +199,7 @@ absl::Status Trainer::LoadInitWeights() {
   ASSIGN_OR_RETURN(StateDict weights, StateDict::Load(ModelDirectory::Weights(config_.init_from)));
   const std::string added = "image.position_embedding";
   if (config_.model.image.position_embedding && !weights.Contains(added)) {
-    for (const auto& item : model_->named_parameters()) {
-      if (item.key() == added) weights.Insert(added, at::zeros_like(item.value()));
-    }
+    weights.Insert(added, at::zeros_like(model_->named_parameters()[added]));
     LOG(INFO) << "init_from: " << added << " is new in this run; it starts at zero";
   }
   return LoadStateDict(*model_, weights, /*strict=*/true);
