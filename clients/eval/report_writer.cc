@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "common/status_macros.h"
 
 namespace infusion::eval {
@@ -25,6 +26,11 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
 }
 
 std::string Fixed(double value) { return absl::StrFormat("%.3f", value); }
+
+// `text` as one markdown table cell: pipes escaped, line breaks shown as the escape sequence.
+std::string MarkdownCell(const std::string& text) {
+  return absl::StrReplaceAll(text, {{"|", "\\|"}, {"\n", "\\n"}, {"\r", "\\r"}});
+}
 
 // The number at `pointer`, or nullopt when results lack it.
 std::optional<double> NumberAt(const Json& results, const std::string& pointer) {
@@ -98,6 +104,28 @@ void Grid(std::ostream& out, const Json& section, const std::string& name) {
       << section["grids"][name].get<std::string>() << ")\n\n";
 }
 
+// The first `kMistakesShown` wrong answers of `section`, as a table of `columns`.
+constexpr int kMistakesShown = 12;
+void Mistakes(std::ostream& out, const Json& section, const std::vector<std::string>& columns) {
+  if (!section.contains("mistakes") || section["mistakes"].empty()) return;
+  const Json& mistakes = section["mistakes"];
+  out << "Wrong answers: the first " << std::min<size_t>(kMistakesShown, mistakes.size()) << " of "
+      << mistakes.size() << " (all in results.json).\n\n|";
+  for (const std::string& c : columns) out << " " << c << " |";
+  out << "\n|";
+  for (size_t i = 0; i < columns.size(); ++i) out << "---|";
+  out << "\n";
+  for (size_t i = 0; i < mistakes.size() && i < kMistakesShown; ++i) {
+    out << "|";
+    for (const std::string& c : columns) {
+      const std::string text = mistakes[i].value(c, "");
+      out << " " << (text.empty() ? "(empty)" : MarkdownCell(text)) << " |";
+    }
+    out << "\n";
+  }
+  out << "\n";
+}
+
 void ShapesSection(std::ostream& out, const Json& s) {
   out << "## Shapes\n\n";
   RunLine(out, s);
@@ -125,10 +153,12 @@ void ShapesSection(std::ostream& out, const Json& s) {
     }
     out << "\nOver " << c["images"].get<int>() << " images, " << c["objects"].get<int>()
         << " objects (shape, color, position: per object).\n\n";
+    Mistakes(out, c, {"expected", "got"});
   }
   if (s.contains("chat")) {
     out << "### Chat\n\nAccuracy **" << Fixed(s["chat"]["accuracy"].get<double>()) << "**\n\n";
     AccuracyTable(out, "question", s["chat"]["kinds"]);
+    Mistakes(out, s["chat"], {"image", "question", "expected", "got"});
   }
   if (s.contains("edits")) {
     out << "### Edits\n\nAccuracy **" << Fixed(s["edits"]["accuracy"].get<double>()) << "**\n\n";

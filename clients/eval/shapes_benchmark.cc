@@ -121,6 +121,10 @@ absl::Status RunCaptioning(const ShapesTaskSet& tasks, Generator& generator,
         shapes::ScoreCaption(captions[i], shapes::Labels(tasks.captioning[i].scene));
     results->captioning.Add(score);
     exact.Add(score.exact);
+    if (!score.exact) {
+      results->caption_mistakes.push_back(
+          {"", "", shapes::CanonicalCaption(tasks.captioning[i].scene), captions[i]});
+    }
   }
   stage.Done(exact);
   return absl::OkStatus();
@@ -140,6 +144,10 @@ absl::Status RunChat(const ShapesTaskSet& tasks, Generator& generator, ShapesRes
     const bool correct = AnswerMatches(replies[i], c.qa.answer);
     results->chat.Add(correct);
     results->chat_kinds[static_cast<int>(QuestionKindOf(c.scene, c.qa.question))].Add(correct);
+    if (!correct) {
+      results->chat_mistakes.push_back(
+          {shapes::CanonicalCaption(c.scene), c.qa.question, c.qa.answer, replies[i]});
+    }
   }
   stage.Done(results->chat);
   return absl::OkStatus();
@@ -263,6 +271,15 @@ Json PlacementMetrics::ToJson() const {
               {"column", share(column)}};
 }
 
+Json TextMistake::ToJson() const {
+  Json json = Json::object();
+  if (!image.empty()) json["image"] = image;
+  if (!question.empty()) json["question"] = question;
+  json["expected"] = expected;
+  json["got"] = got;
+  return json;
+}
+
 double ShapesResults::overall() const {
   double sum = 0;
   for (const Accuracy& a : categories) sum += a.value();
@@ -279,6 +296,14 @@ Json ShapesResults::ToJson() const {
   for (shapes::QuestionKind k : shapes::kAllQuestionKinds) {
     chat_json["kinds"][QuestionKindName(k)] = chat_kinds[static_cast<int>(k)].ToJson();
   }
+  auto mistakes_json = [](const std::vector<TextMistake>& mistakes) {
+    Json list = Json::array();
+    for (const TextMistake& m : mistakes) list.push_back(m.ToJson());
+    return list;
+  };
+  chat_json["mistakes"] = mistakes_json(chat_mistakes);
+  Json captioning_json = captioning.ToJson();
+  captioning_json["mistakes"] = mistakes_json(caption_mistakes);
   Json edits_json = edits.ToJson();
   edits_json["kinds"] = Json::object();
   for (shapes::EditKind k : shapes::kAllEditKinds) {
@@ -288,7 +313,7 @@ Json ShapesResults::ToJson() const {
                {{"overall", overall()},
                 {"categories", categories_json},
                 {"placement", placement.ToJson()}}},
-              {"captioning", captioning.ToJson()},
+              {"captioning", captioning_json},
               {"chat", chat_json},
               {"edits", edits_json}};
 }

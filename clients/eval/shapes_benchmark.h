@@ -86,6 +86,16 @@ struct PlacementMetrics {
   Json ToJson() const;  // {"objects", "found", "row", "column"}: shares of `objects`
 };
 
+// A text answer scored wrong, kept for the report so that failures can be read, not only counted.
+struct TextMistake {
+  std::string image;     // chat: the canonical caption of the image asked about
+  std::string question;  // chat: the question
+  std::string expected;  // the answer, or the canonical caption
+  std::string got;       // the model's text
+
+  Json ToJson() const;  // {"image", "question", "expected", "got"}, the first two for chat only
+};
+
 inline constexpr int kNumCategories = static_cast<int>(shapes::kAllCategories.size());
 
 struct ShapesResults {
@@ -94,6 +104,8 @@ struct ShapesResults {
   CaptionMetrics captioning;
   Accuracy chat;
   std::array<Accuracy, shapes::kAllQuestionKinds.size()> chat_kinds;  // by QuestionKind
+  std::vector<TextMistake> caption_mistakes;  // every wrong caption, in task order
+  std::vector<TextMistake> chat_mistakes;     // every wrong answer, in task order
   Accuracy edits;
   std::array<Accuracy, shapes::kAllEditKinds.size()> edit_kinds;  // by EditKind
   // One per category (its first grid_samples images), then "edits" (source | result pairs).

@@ -58,6 +58,37 @@ TEST(RenderReportTest, StatesEachTargetAndWhetherItIsMet) {
   EXPECT_EQ(md.find("\n## Text\n"), std::string::npos);
 }
 
+TEST(RenderReportTest, ListsTheFirstWrongAnswersAsTableRows) {
+  Json shapes = ShapesResultsJson();
+  Json mistakes = Json::array();
+  mistakes.push_back({{"image", "a red circle at the top left"},
+                      {"question", "where is the red circle?"},
+                      {"expected", "top left"},
+                      {"got", "top | right\nand more"}});
+  for (int i = 0; i < 20; ++i) {
+    mistakes.push_back({{"image", "a blue square at the center"},
+                        {"question", "what color is the square?"},
+                        {"expected", "blue"},
+                        {"got", ""}});
+  }
+  shapes["chat"]["mistakes"] = mistakes;
+  const std::string md = RenderReport(Json{{"shapes", shapes}});
+  EXPECT_NE(md.find("Wrong answers: the first 12 of 21 (all in results.json)."), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| image | question | expected | got |"), std::string::npos);
+  // A pipe or a line break in the model's text stays inside its cell.
+  EXPECT_NE(md.find("| a red circle at the top left | where is the red circle? | top left | top "
+                    "\\| right\\nand more |"),
+            std::string::npos);
+  EXPECT_NE(md.find("| blue | (empty) |"), std::string::npos);
+  size_t rows = 0;
+  for (size_t at = md.find("| what color is the square?"); at != std::string::npos;
+       at = md.find("| what color is the square?", at + 1)) {
+    ++rows;
+  }
+  EXPECT_EQ(rows, 11u);  // 12 shown, the first being the location question
+}
+
 TEST(RenderReportTest, EmojiTargetSaysWhenOnlyASampleWasScored) {
   const Json emoji = {{"dataset_size", 3786},
                       {"retrieval", {{"top1", Category(10, 100)}, {"top5", Category(55, 100)}}},

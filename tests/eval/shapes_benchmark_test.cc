@@ -239,6 +239,9 @@ TEST(ShapesBenchmarkTest, PerfectModelScoresOneEverywhere) {
   EXPECT_DOUBLE_EQ(j["captioning"]["exact_match"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(j["chat"]["accuracy"].get<double>(), 1.0);
   EXPECT_DOUBLE_EQ(j["edits"]["accuracy"].get<double>(), 1.0);
+  EXPECT_TRUE(r->chat_mistakes.empty());
+  EXPECT_TRUE(r->caption_mistakes.empty());
+  EXPECT_TRUE(j["chat"]["mistakes"].empty());
 }
 
 TEST(ShapesBenchmarkTest, BlankModelScoresZeroEverywhere) {
@@ -257,6 +260,23 @@ TEST(ShapesBenchmarkTest, BlankModelScoresZeroEverywhere) {
   EXPECT_EQ(r->chat.correct, 0);
   EXPECT_EQ(r->edits.correct, 0);
   EXPECT_FALSE(*r->grids.front().cells.front().correct);
+
+  // Every wrong text is kept, with what was asked and what was expected.
+  const ShapesTaskSet tasks = MakeShapesTaskSet(options);
+  ASSERT_EQ(r->chat_mistakes.size(), 40u);
+  ASSERT_EQ(r->caption_mistakes.size(), 20u);
+  const TextMistake& first = r->chat_mistakes.front();
+  EXPECT_EQ(first.image, shapes::CanonicalCaption(tasks.chats.front().scene));
+  EXPECT_EQ(first.question, tasks.chats.front().qa.question);
+  EXPECT_EQ(first.expected, tasks.chats.front().qa.answer);
+  EXPECT_EQ(first.got, "");
+  EXPECT_EQ(r->caption_mistakes.back().expected,
+            shapes::CanonicalCaption(tasks.captioning.back().scene));
+  const Json j = r->ToJson();
+  ASSERT_EQ(j["chat"]["mistakes"].size(), 40u);
+  EXPECT_EQ(j["chat"]["mistakes"][0]["question"], first.question);
+  ASSERT_EQ(j["captioning"]["mistakes"].size(), 20u);
+  EXPECT_FALSE(j["captioning"]["mistakes"][0].contains("question"));
 }
 
 TEST(ShapesBenchmarkTest, SwappedColoursFailOnlyColourBinding) {
