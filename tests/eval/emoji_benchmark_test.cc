@@ -88,9 +88,23 @@ TEST(EmojiBenchmarkTest, DrawingTheNamedImageRetrievesEveryName) {
   EXPECT_EQ(r->top5.correct, kNames);
   EXPECT_EQ(r->caption_exact.correct, kNames);  // surrounding whitespace aside
   ASSERT_EQ(r->grids.size(), 1u);
+  // Four of six names, spread out: positions 0, 6/4, 12/4 and 18/4.
   ASSERT_EQ(r->grids[0].cells.size(), 4u);
+  EXPECT_EQ(r->grids[0].cells[0].label, "grey 0 -> grey 0");
   EXPECT_EQ(r->grids[0].cells[1].label, "grey 1 -> grey 1");
+  EXPECT_EQ(r->grids[0].cells[2].label, "grey 3 -> grey 3");
+  EXPECT_EQ(r->grids[0].cells[3].label, "grey 4 -> grey 4");
   EXPECT_TRUE(*r->grids[0].cells[1].correct);
+}
+
+TEST(EmojiBenchmarkTest, AGridLargerThanTheSampleShowsEveryName) {
+  EmojiBenchmarkOptions options = Options();
+  options.count = 3;
+  options.grid_samples = 16;
+  GreyGenerator oracle(/*constant=*/false);
+  absl::StatusOr<EmojiResults> r = RunEmojiBenchmark(options, oracle, Pixels);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->grids[0].cells.size(), 3u);
 }
 
 TEST(EmojiBenchmarkTest, ACollapsedModelRanksNameKAtK) {
@@ -100,7 +114,7 @@ TEST(EmojiBenchmarkTest, ACollapsedModelRanksNameKAtK) {
   EXPECT_EQ(r->top1.correct, 1);  // only "grey 0"
   EXPECT_EQ(r->top5.correct, 5);  // all but "grey 5", whose rank is 5
   EXPECT_EQ(r->caption_exact.correct, 0);
-  EXPECT_EQ(r->grids[0].cells[2].label, "grey 2 -> grey 0");
+  EXPECT_EQ(r->grids[0].cells[2].label, "grey 3 -> grey 0");
   EXPECT_FALSE(*r->grids[0].cells[2].correct);
   const Json j = r->ToJson();
   EXPECT_NEAR(j["retrieval"]["top5"]["accuracy"].get<double>(), 5.0 / 6, 1e-12);
