@@ -28,6 +28,9 @@ ABSL_FLAG(std::string, port_file, "",
           "write 'grpc PORT' and 'metrics PORT' lines here once listening");
 ABSL_FLAG(std::string, device, "cpu", "LibTorch device");
 ABSL_FLAG(int, threads, 0, "compute threads (LibTorch and OpenBLAS pools); 0 = number of cores");
+ABSL_FLAG(int, bf16_min_rows, 0,
+          "matrix products of steps with at least this many positions in bfloat16 "
+          "(AVX512-BF16 CPUs; 0 = float32 only; see docs/benchmarks.md)");
 ABSL_FLAG(int64_t, kv_cache_mb, 256, "memory for the KV cache, MiB");
 ABSL_FLAG(int, block_size, 16, "positions per KV-cache block");
 ABSL_FLAG(int, max_tokens_per_step, 512, "step token budget: positions computed per step");
@@ -82,6 +85,7 @@ infusion::ServerOptions OptionsFromFlags() {
   o.executor.model_dir = absl::GetFlag(FLAGS_model);
   o.executor.device = absl::GetFlag(FLAGS_device);
   o.executor.num_threads = absl::GetFlag(FLAGS_threads);
+  o.executor.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);
   o.executor.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
   o.executor.block_size = absl::GetFlag(FLAGS_block_size);
   o.scheduler.max_tokens_per_step = absl::GetFlag(FLAGS_max_tokens_per_step);

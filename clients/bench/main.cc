@@ -43,6 +43,9 @@ ABSL_FLAG(int, chat_max_tokens, 64, "new tokens per chat request (end tokens ign
 ABSL_FLAG(int, image_steps, 25, "DDIM steps per image");
 ABSL_FLAG(double, guidance, 3.0, "classifier-free guidance scale");
 ABSL_FLAG(int, threads, 0, "compute threads (LibTorch and OpenBLAS pools); 0 = number of cores");
+ABSL_FLAG(int, bf16_min_rows, 0,
+          "matrix products of steps with at least this many positions in bfloat16 "
+          "(AVX512-BF16 CPUs; 0 = float32 only; see docs/benchmarks.md)");
 ABSL_FLAG(int, kv_cache_mb, 256, "KV-cache memory budget");
 ABSL_FLAG(int, max_tokens_per_step, 512, "scheduler: positions per step");
 ABSL_FLAG(double, max_image_share, 0.75, "scheduler: image share of a step while text waits");
@@ -161,6 +164,7 @@ int main(int argc, char** argv) {
   infusion::ModelExecutorOptions executor_options;
   executor_options.model_dir = absl::GetFlag(FLAGS_model);
   executor_options.num_threads = absl::GetFlag(FLAGS_threads);
+  executor_options.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);
   executor_options.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
   if (!absl::GetFlag(FLAGS_server).empty()) return infusion::bench::RunOverGrpc();
   if (executor_options.model_dir.empty()) {

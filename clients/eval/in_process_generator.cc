@@ -121,6 +121,7 @@ absl::StatusOr<std::unique_ptr<InProcessGenerator>> InProcessGenerator::Create(
   ModelExecutorOptions executor_options;
   executor_options.model_dir = options.model_dir;
   executor_options.num_threads = options.num_threads;
+  executor_options.bf16_min_rows = options.bf16_min_rows;
   executor_options.kv_cache_bytes = options.kv_cache_bytes;
   ASSIGN_OR_RETURN(g->executor_, ModelExecutor::Create(executor_options));
 

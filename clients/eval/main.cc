@@ -36,6 +36,10 @@ ABSL_FLAG(std::string, server, "", "HOST:PORT of an infusion-server to evaluate 
 ABSL_FLAG(std::string, api_key, "", "--server: API key");
 ABSL_FLAG(std::string, out_dir, "", "output folder (default docs/eval/<model name>)");
 ABSL_FLAG(int, threads, 0, "LibTorch/OpenMP threads (0 = number of cores)");
+ABSL_FLAG(int, bf16_min_rows, 0,
+          "in-process: "
+          "matrix products of steps with at least this many positions in bfloat16 "
+          "(AVX512-BF16 CPUs; 0 = float32 only; see docs/benchmarks.md)");
 ABSL_FLAG(int, kv_cache_mb, 256, "in-process: KV-cache memory");
 ABSL_FLAG(int, max_running, 64, "in-process: requests the scheduler runs at once");
 ABSL_FLAG(int, concurrency, 32, "--server: calls in flight");
@@ -98,6 +102,7 @@ absl::StatusOr<Backend> MakeBackend() {
     InProcessOptions options;
     options.model_dir = model;
     options.num_threads = absl::GetFlag(FLAGS_threads);
+    options.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);
     options.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
     options.max_running = absl::GetFlag(FLAGS_max_running);
     options.params = params;

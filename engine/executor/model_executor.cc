@@ -27,6 +27,10 @@ absl::Status ModelExecutorOptions::Validate() const {
   }
   if (block_size <= 0) return absl::InvalidArgumentError("executor: block_size must be positive");
   if (num_threads < 0) return absl::InvalidArgumentError("executor: num_threads must be >= 0");
+  if (bf16_min_rows < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("executor: bf16_min_rows must be >= 0, got ", bf16_min_rows));
+  }
   return absl::OkStatus();
 }
 
@@ -46,8 +50,10 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelExecutor::Create(
                      " positions, fewer than one sequence of max_position_embeddings = ",
                      c.max_position_embeddings));
   }
-  return std::unique_ptr<ModelExecutor>(
-      new ModelExecutor(std::make_unique<Impl>(std::move(model), num_blocks, options.block_size)));
+  ProductOptions products;
+  products.bf16_min_rows = options.bf16_min_rows;
+  return std::unique_ptr<ModelExecutor>(new ModelExecutor(
+      std::make_unique<Impl>(std::move(model), num_blocks, options.block_size, products)));
 }
 
 ModelExecutor::ModelExecutor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -55,11 +61,12 @@ ModelExecutor::~ModelExecutor() = default;
 StepResult ModelExecutor::Execute(const StepPlan& plan) { return impl_->Execute(plan); }
 const ExecutorInfo& ModelExecutor::info() const { return impl_->info(); }
 
-ModelExecutor::Impl::Impl(TransfusionModel model, int num_blocks, int block_size)
+ModelExecutor::Impl::Impl(TransfusionModel model, int num_blocks, int block_size,
+                          const ProductOptions& products)
     : model_(std::move(model)) {
   const ModelConfig& c = model_->config();
   model_->eval();
-  model_->FuseProjections();
+  model_->FuseProjections(products);
   info_.vocab_size = c.vocab_size;
   info_.num_patches = c.image.num_patches();
   info_.patch_dim = c.image.patch_dim();

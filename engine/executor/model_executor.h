@@ -19,6 +19,10 @@ struct ModelExecutorOptions {
   size_t kv_cache_bytes = size_t{256} << 20;  // K and V of every layer
   int block_size = 16;                       // positions per KV block
   int num_threads = 0;                       // LibTorch/OpenMP threads; 0 = number of cores
+  // Steps of at least this many positions run the backbone's matrix products in bfloat16
+  // (float32 accumulation); 0 = float32 throughout. Pays only on CPUs with AVX512-BF16, at large
+  // steps (docs/benchmarks.md); results then depend slightly on what shares the step.
+  int bf16_min_rows = 0;
   absl::Status Validate() const;
 };
 

@@ -11,7 +11,7 @@ namespace infusion {
 
 class ModelExecutor::Impl {
  public:
-  Impl(TransfusionModel model, int num_blocks, int block_size);
+  Impl(TransfusionModel model, int num_blocks, int block_size, const ProductOptions& products);
 
   StepResult Execute(const StepPlan& plan);
   const ExecutorInfo& info() const { return info_; }

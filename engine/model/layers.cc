@@ -37,6 +37,19 @@ at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
   return x * at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_) * weight_;
 }
 
+InferenceProduct::InferenceProduct(at::Tensor weight, const ProductOptions& options)
+    : weight_(weight.detach().contiguous()), bf16_min_rows_(options.bf16_min_rows) {
+  if (bf16_min_rows_ > 0) weight_bf16_ = weight_.to(at::kBFloat16);
+}
+
+at::Tensor InferenceProduct::operator()(const at::Tensor& x) const {
+  if (bf16_min_rows_ > 0 && x.size(0) >= bf16_min_rows_ && x.scalar_type() == at::kFloat) {
+    RECORD_FUNCTION("infusion::bf16_product", std::vector<c10::IValue>());
+    return at::matmul(x.to(at::kBFloat16), weight_bf16_.t()).to(at::kFloat);
+  }
+  return at::matmul(x, weight_.t());
+}
+
 RotaryTables ComputeRotaryTables(const at::Tensor& positions, int64_t head_dim, double theta) {
   const at::Tensor exponents = at::arange(0, head_dim, 2, at::kLong).to(at::kFloat) / head_dim;
   const at::Tensor inv_freq = 1.0 / at::pow(theta, exponents);  // [D/2]
@@ -62,8 +75,9 @@ SelfAttentionImpl::SelfAttentionImpl(const ModelConfig& c)
   o_proj_ = register_module("o_proj", NoBiasLinear(num_heads_ * head_dim_, c.hidden_size));
 }
 
-void SelfAttentionImpl::FuseProjections() {
-  qkv_weight_ = at::cat({q_proj_->weight, k_proj_->weight, v_proj_->weight}, 0).detach();
+void SelfAttentionImpl::FuseProjections(const ProductOptions& options) {
+  qkv_ = InferenceProduct(at::cat({q_proj_->weight, k_proj_->weight, v_proj_->weight}, 0), options);
+  o_ = InferenceProduct(o_proj_->weight, options);
 }
 
 at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const RotaryTables& rope,
@@ -71,8 +85,8 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const RotaryTables& r
   const int64_t tokens = x.size(0);
   at::Tensor q, k, v;
   bool rotated = false;
-  if (qkv_weight_.defined()) {
-    const at::Tensor qkv = at::matmul(x, qkv_weight_.t()).contiguous();
+  if (qkv_.defined()) {
+    const at::Tensor qkv = qkv_(x).contiguous();
     const int64_t q_width = num_heads_ * head_dim_, kv_width = num_kv_heads_ * head_dim_;
     if (UseFusedKernels(qkv)) {  // rotate q and k where the product left them
       RECORD_FUNCTION("infusion::rotary", std::vector<c10::IValue>());
@@ -99,8 +113,9 @@ at::Tensor SelfAttentionImpl::forward(const at::Tensor& x, const RotaryTables& r
     q = ApplyRotary(q, rope);
     k = ApplyRotary(k, rope);
   }
-  const at::Tensor out = attention.Forward(layer, q, k, v);  // [T, H, D]
-  return o_proj_(out.reshape({tokens, num_heads_ * head_dim_}));
+  const at::Tensor out =
+      attention.Forward(layer, q, k, v).reshape({tokens, num_heads_ * head_dim_});
+  return o_.defined() ? o_(out) : o_proj_(out);
 }
 
 MlpImpl::MlpImpl(const ModelConfig& c) {
@@ -109,13 +124,14 @@ MlpImpl::MlpImpl(const ModelConfig& c) {
   down_proj_ = register_module("down_proj", NoBiasLinear(c.intermediate_size, c.hidden_size));
 }
 
-void MlpImpl::FuseProjections() {
-  gate_up_weight_ = at::cat({gate_proj_->weight, up_proj_->weight}, 0).detach();
+void MlpImpl::FuseProjections(const ProductOptions& options) {
+  gate_up_ = InferenceProduct(at::cat({gate_proj_->weight, up_proj_->weight}, 0), options);
+  down_ = InferenceProduct(down_proj_->weight, options);
 }
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
-  if (gate_up_weight_.defined()) {
-    const at::Tensor gate_up = at::matmul(x, gate_up_weight_.t()).contiguous();
+  if (gate_up_.defined()) {
+    const at::Tensor gate_up = gate_up_(x).contiguous();
     const int64_t width = gate_up.size(-1) / 2;
     if (UseFusedKernels(gate_up)) {
       RECORD_FUNCTION("infusion::swiglu", std::vector<c10::IValue>());
@@ -124,9 +140,9 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
       at::Tensor hidden = at::empty(shape, gate_up.options());
       SwiGluRows(gate_up.data_ptr<float>(), gate_up.numel() / (2 * width), width,
                  hidden.data_ptr<float>());
-      return down_proj_(hidden);
+      return down_(hidden);
     }
-    return down_proj_(at::silu(gate_up.narrow(-1, 0, width)) * gate_up.narrow(-1, width, width));
+    return down_(at::silu(gate_up.narrow(-1, 0, width)) * gate_up.narrow(-1, width, width));
   }
   return down_proj_(at::silu(gate_proj_(x)) * up_proj_(x));
 }
@@ -139,9 +155,9 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c) {
       register_module("post_attention_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
 }
 
-void DecoderLayerImpl::FuseProjections() {
-  self_attn_->FuseProjections();
-  mlp_->FuseProjections();
+void DecoderLayerImpl::FuseProjections(const ProductOptions& options) {
+  self_attn_->FuseProjections(options);
+  mlp_->FuseProjections(options);
 }
 
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RotaryTables& rope,

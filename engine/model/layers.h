@@ -32,6 +32,31 @@ struct RotaryTables {
   at::Tensor sin;  // [T, head_dim]
 };
 
+// How FuseProjections prepares the matrix products of inference.
+struct ProductOptions {
+  // Products of at least this many rows (positions of one step) multiply in bfloat16, with
+  // float32 accumulation and float32 results (oneDNN); smaller ones, and all of them at 0, stay
+  // float32. On a CPU with AVX512-BF16 this is faster than float32 for large steps only
+  // (docs/benchmarks.md); elsewhere it is slower. Must be >= 0.
+  int64_t bf16_min_rows = 0;
+};
+
+// y = x W^T of inference, x: [T, in] float32 -> [T, out] float32. Holds the float32 weight and,
+// when ProductOptions::bf16_min_rows > 0, a bfloat16 copy for the steps that reach it.
+class InferenceProduct {
+ public:
+  InferenceProduct() = default;
+  InferenceProduct(at::Tensor weight /*[out, in]*/, const ProductOptions& options);
+
+  bool defined() const { return weight_.defined(); }
+  at::Tensor operator()(const at::Tensor& x) const;
+
+ private:
+  at::Tensor weight_;       // float32
+  at::Tensor weight_bf16_;  // defined when bf16_min_rows_ > 0
+  int64_t bf16_min_rows_ = 0;
+};
+
 // inv_freq[k] = theta^(-2k / head_dim), k < head_dim / 2; angle = position * inv_freq, and the
 // table repeats the half-width angles twice (cat(freqs, freqs)), as HF Llama does.
 RotaryTables ComputeRotaryTables(const at::Tensor& positions /*[T] int64*/, int64_t head_dim,
@@ -48,14 +73,16 @@ class SelfAttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const RotaryTables& rope, AttentionBackend& attention,
                      int layer);
   // Inference only: one [q; k; v] product instead of three (fewer, larger matrix products), and
-  // without autograd on CPU the rotary embedding runs in place on it (engine/kernels). The fused
-  // copy does not follow later changes of the weights; the trainer never fuses.
-  void FuseProjections();
+  // without autograd on CPU the rotary embedding runs in place on it (engine/kernels); every
+  // product then follows `options`. The fused copy does not follow later changes of the weights;
+  // the trainer never fuses.
+  void FuseProjections(const ProductOptions& options = {});
 
  private:
   int64_t num_heads_, num_kv_heads_, head_dim_;
   torch::nn::Linear q_proj_{nullptr}, k_proj_{nullptr}, v_proj_{nullptr}, o_proj_{nullptr};
-  at::Tensor qkv_weight_;  // [(H + 2 * Hkv) * D, hidden] when fused
+  InferenceProduct qkv_;  // [(H + 2 * Hkv) * D, hidden] when fused
+  InferenceProduct o_;    // o_proj when fused
 };
 TORCH_MODULE(SelfAttention);
 
@@ -66,11 +93,12 @@ class MlpImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x);
   // Inference only: one [gate; up] product and, without autograd on CPU, one fused SwiGLU pass
   // (see SelfAttentionImpl::FuseProjections).
-  void FuseProjections();
+  void FuseProjections(const ProductOptions& options = {});
 
  private:
   torch::nn::Linear gate_proj_{nullptr}, up_proj_{nullptr}, down_proj_{nullptr};
-  at::Tensor gate_up_weight_;  // [2 * intermediate, hidden] when fused
+  InferenceProduct gate_up_;  // [2 * intermediate, hidden] when fused
+  InferenceProduct down_;     // down_proj when fused
 };
 TORCH_MODULE(Mlp);
 
@@ -80,7 +108,7 @@ class DecoderLayerImpl : public torch::nn::Module {
   explicit DecoderLayerImpl(const ModelConfig& config);
   at::Tensor forward(const at::Tensor& x, const RotaryTables& rope, AttentionBackend& attention,
                      int layer);
-  void FuseProjections();
+  void FuseProjections(const ProductOptions& options = {});
 
  private:
   RMSNorm input_layernorm_{nullptr}, post_attention_layernorm_{nullptr};

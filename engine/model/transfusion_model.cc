@@ -96,8 +96,10 @@ void TransfusionModelImpl::InitWeights(uint64_t seed) {
   if (position_embedding_.defined()) nn::init::normal_(position_embedding_, 0.0, std);
 }
 
-void TransfusionModelImpl::FuseProjections() {
-  for (size_t i = 0; i < layers_->size(); ++i) layers_->ptr<DecoderLayerImpl>(i)->FuseProjections();
+void TransfusionModelImpl::FuseProjections(const ProductOptions& options) {
+  for (size_t i = 0; i < layers_->size(); ++i) {
+    layers_->ptr<DecoderLayerImpl>(i)->FuseProjections(options);
+  }
 }
 
 absl::StatusOr<TransfusionModel> LoadTransfusionModel(const std::string& model_dir) {

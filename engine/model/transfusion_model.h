@@ -60,8 +60,9 @@ class TransfusionModelImpl : public torch::nn::Module {
   void InitWeights(uint64_t seed);
 
   // Inference only: fuses the q/k/v and gate/up products of every layer (fewer, larger matrix
-  // products). Call after the weights are final; training never does.
-  void FuseProjections();
+  // products), each following `options` (layers.h). Call after the weights are final; training
+  // never does.
+  void FuseProjections(const ProductOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
 

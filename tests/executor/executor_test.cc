@@ -263,5 +263,16 @@ INSTANTIATE_TEST_SUITE_P(BothPatchLayers, ExecutorTest,
                                   "_block" + std::to_string(std::get<1>(info.param));
                          });
 
+TEST(ModelExecutorOptionsTest, NegativeBf16MinRowsIsRejectedByName) {
+  ModelExecutorOptions options;
+  options.model_dir = "unused";
+  options.bf16_min_rows = -1;
+  const absl::Status status = options.Validate();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("bf16_min_rows"), std::string::npos) << status;
+  options.bf16_min_rows = 0;
+  EXPECT_TRUE(options.Validate().ok());
+}
+
 }  // namespace
 }  // namespace infusion

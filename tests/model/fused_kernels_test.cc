@@ -105,5 +105,60 @@ TEST(FusedKernelsTest, DecoderLayerInferenceMatchesTrainingPath) {
   EXPECT_TRUE(at::allclose(fused, expected, 1e-4, 1e-5)) << (fused - expected).abs().max();
 }
 
+// Below its row threshold a product is the float32 one, bit for bit; from the threshold on it is
+// the bfloat16 product (float32 result), which differs from float32 by bfloat16 rounding only.
+TEST(InferenceProductTest, SwitchesToBfloat16AtTheRowThreshold) {
+  torch::manual_seed(5);
+  const at::Tensor weight = at::randn({48, 32});
+  ProductOptions options;
+  options.bf16_min_rows = 8;
+  const InferenceProduct product(weight, options);
+  torch::NoGradGuard no_grad;
+
+  const at::Tensor small = at::randn({7, 32});
+  EXPECT_TRUE(at::equal(product(small), at::matmul(small, weight.t())));
+
+  const at::Tensor large = at::randn({8, 32});
+  const at::Tensor y = product(large);
+  EXPECT_EQ(y.scalar_type(), at::kFloat);
+  EXPECT_TRUE(at::equal(
+      y, at::matmul(large.to(at::kBFloat16), weight.to(at::kBFloat16).t()).to(at::kFloat)));
+  const at::Tensor exact = at::matmul(large, weight.t());
+  EXPECT_FALSE(at::equal(y, exact));
+  // Inputs rounded to 8 significant bits: |error| <= ~2^-8 * sum |x_i w_i| per output.
+  const at::Tensor bound = at::matmul(large.abs(), weight.abs().t()) * (1.0 / 128);
+  EXPECT_TRUE((y - exact).abs().le(bound).all().item<bool>());
+
+  const InferenceProduct float32_only(weight, ProductOptions{});
+  EXPECT_TRUE(at::equal(float32_only(large), exact));
+}
+
+// A decoder layer whose products run in bfloat16 stays close to the float32 path.
+TEST(InferenceProductTest, Bfloat16DecoderLayerStaysCloseToFloat32) {
+  const ModelConfig config = testing::TinyConfig(PatchEncoderKind::kLinear);
+  torch::manual_seed(6);
+  DecoderLayer layer(config);
+  {
+    torch::NoGradGuard no_grad;
+    for (at::Tensor& p : layer->parameters()) p.normal_(0, 0.2);
+  }
+  const int64_t tokens = 9;
+  const at::Tensor x = at::randn({tokens, config.hidden_size});
+  const RotaryTables rope =
+      ComputeRotaryTables(at::arange(tokens), config.head_dim(), config.rope_theta);
+  const at::Tensor mask = at::ones({tokens, tokens}, at::kBool).tril().unsqueeze(0);
+  DenseAttention attention(mask);
+  torch::NoGradGuard no_grad;
+  layer->FuseProjections();
+  const at::Tensor float32 = layer->forward(x, rope, attention, 0);
+  ProductOptions options;
+  options.bf16_min_rows = tokens;
+  layer->FuseProjections(options);
+  const at::Tensor bf16 = layer->forward(x, rope, attention, 0);
+  EXPECT_FALSE(at::equal(bf16, float32));
+  const double relative = ((bf16 - float32).norm() / float32.norm()).item<double>();
+  EXPECT_LT(relative, 1e-2);
+}
+
 }  // namespace
 }  // namespace infusion
