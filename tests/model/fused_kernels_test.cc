@@ -81,27 +81,36 @@ TEST(FusedKernelsTest, RotaryInPlaceMatchesApplyRotaryOnAStridedRow) {
   EXPECT_TRUE(at::equal(qkv.narrow(1, (heads + kv_heads) * dim, kv_heads * dim), v_before));
 }
 
-// The inference path (fused projections and kernels, no autograd) computes what the training path
-// computes.
-TEST(FusedKernelsTest, DecoderLayerInferenceMatchesTrainingPath) {
-  const ModelConfig config = testing::TinyConfig(PatchEncoderKind::kLinear);
-  torch::manual_seed(4);
-  DecoderLayer layer(config);
-  {
+// A decoder layer of the tiny config with random weights (from LibTorch's generator: seed it
+// first), and causal inputs for `tokens` positions.
+struct LayerUnderTest {
+  explicit LayerUnderTest(int64_t tokens)
+      : config(testing::TinyConfig(PatchEncoderKind::kLinear)),
+        layer(config),
+        x(at::randn({tokens, config.hidden_size})),
+        rope(ComputeRotaryTables(at::arange(tokens), config.head_dim(), config.rope_theta)),
+        attention(at::ones({tokens, tokens}, at::kBool).tril().unsqueeze(0)) {
     torch::NoGradGuard no_grad;
     for (at::Tensor& p : layer->parameters()) p.normal_(0, 0.2);
   }
-  const int64_t tokens = 9;
-  const at::Tensor x = at::randn({tokens, config.hidden_size});
-  const RotaryTables rope =
-      ComputeRotaryTables(at::arange(tokens), config.head_dim(), config.rope_theta);
-  const at::Tensor mask = at::ones({tokens, tokens}, at::kBool).tril().unsqueeze(0);
-  DenseAttention attention(mask);
+  at::Tensor Forward() { return layer->forward(x, rope, attention, 0).detach(); }
 
-  const at::Tensor expected = layer->forward(x, rope, attention, 0).detach();
-  layer->FuseProjections();
+  ModelConfig config;
+  DecoderLayer layer;
+  at::Tensor x;
+  RotaryTables rope;
+  DenseAttention attention;
+};
+
+// The inference path (fused projections and kernels, no autograd) computes what the training path
+// computes.
+TEST(FusedKernelsTest, DecoderLayerInferenceMatchesTrainingPath) {
+  torch::manual_seed(4);
+  LayerUnderTest t(9);
+  const at::Tensor expected = t.Forward();
+  t.layer->FuseProjections();
   torch::NoGradGuard no_grad;
-  const at::Tensor fused = layer->forward(x, rope, attention, 0);
+  const at::Tensor fused = t.Forward();
   EXPECT_TRUE(at::allclose(fused, expected, 1e-4, 1e-5)) << (fused - expected).abs().max();
 }
 
@@ -135,26 +144,16 @@ TEST(InferenceProductTest, SwitchesToBfloat16AtTheRowThreshold) {
 
 // A decoder layer whose products run in bfloat16 stays close to the float32 path.
 TEST(InferenceProductTest, Bfloat16DecoderLayerStaysCloseToFloat32) {
-  const ModelConfig config = testing::TinyConfig(PatchEncoderKind::kLinear);
-  torch::manual_seed(6);
-  DecoderLayer layer(config);
-  {
-    torch::NoGradGuard no_grad;
-    for (at::Tensor& p : layer->parameters()) p.normal_(0, 0.2);
-  }
   const int64_t tokens = 9;
-  const at::Tensor x = at::randn({tokens, config.hidden_size});
-  const RotaryTables rope =
-      ComputeRotaryTables(at::arange(tokens), config.head_dim(), config.rope_theta);
-  const at::Tensor mask = at::ones({tokens, tokens}, at::kBool).tril().unsqueeze(0);
-  DenseAttention attention(mask);
+  torch::manual_seed(6);
+  LayerUnderTest t(tokens);
   torch::NoGradGuard no_grad;
-  layer->FuseProjections();
-  const at::Tensor float32 = layer->forward(x, rope, attention, 0);
+  t.layer->FuseProjections();
+  const at::Tensor float32 = t.Forward();
   ProductOptions options;
   options.bf16_min_rows = tokens;
-  layer->FuseProjections(options);
-  const at::Tensor bf16 = layer->forward(x, rope, attention, 0);
+  t.layer->FuseProjections(options);
+  const at::Tensor bf16 = t.Forward();
   EXPECT_FALSE(at::equal(bf16, float32));
   const double relative = ((bf16 - float32).norm() / float32.norm()).item<double>();
   EXPECT_LT(relative, 1e-2);
