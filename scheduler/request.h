@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "engine/executor/executor.h"
 #include "engine/prompt/prompt_part.h"
 #include "engine/sampler/diffusion_params.h"
 #include "engine/sampler/sampling_params.h"
@@ -70,6 +71,14 @@ struct RequestEvent {
   absl::Status status;                  // kFinish: not OK for kError / kTimeout / kCancelled
   Usage usage;                          // kFinish
 };
+
+// Positions a prompt occupies, an image counting as its patches.
+int PromptPositions(const std::vector<PromptPart>& prompt, int num_patches);
+
+// InvalidArgument when `request` can never run on a model of `info`: bad parameters, a prompt
+// token out of range, an image of the wrong size, an empty prompt, one too long for the model or
+// the KV cache, or an image request whose prompt does not end with <boi>.
+absl::Status ValidateRequest(const Request& request, const ExecutorInfo& info, int boi_token_id);
 
 // Receives a request's events, in order, exactly one kFinish last. Called on the engine thread:
 // implementations must not block (queue the event and return).

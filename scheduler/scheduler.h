@@ -5,7 +5,9 @@
 // the executor — belongs to the engine thread that calls Step() (or runs Run()). Events go out
 // through each request's EventSink, called on the engine thread.
 //
-// One Step(): admit -> plan -> execute -> apply -> emit (see docs/architecture.md).
+// One Step(): admit -> plan -> run -> apply -> emit (see docs/architecture.md). The scheduler
+// only decides: what the model runs and what becomes of each request. Sampling, detokenization,
+// stop strings, guidance and the solver happen behind the StepRunner (engine/output/).
 #ifndef INFUSION_SCHEDULER_SCHEDULER_H_
 #define INFUSION_SCHEDULER_SCHEDULER_H_
 
@@ -21,7 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "engine/executor/executor.h"
+#include "engine/executor/step_runner.h"
 #include "engine/model/model_config.h"
 #include "scheduler/request.h"
 
@@ -41,21 +43,13 @@ struct SchedulerOptions {
   absl::Status Validate() const;
 };
 
-// Model facts the scheduler needs, besides ExecutorInfo.
+// Model facts the scheduler needs, besides ExecutorInfo: the tokens it places or acts on.
 struct SchedulerModelInfo {
-  int bos_token_id = 2;
-  int eos_token_id = 3;
+  int bos_token_id = 2;  // also stored at image positions (ignored by the model)
   int boi_token_id = 4;
   int eoi_token_id = 5;
-  int end_of_turn_token_id = 9;
-  int num_train_timesteps = 1000;
-  // Decodes generated token ids to text (the tokenizer's Decode); used for streaming deltas and
-  // stop strings.
-  std::function<std::string(const std::vector<int32_t>&)> decode;
 
-  // The ids and schedule of a model's config.json, with its detokenizer.
-  static SchedulerModelInfo FromConfig(
-      const ModelConfig& config, std::function<std::string(const std::vector<int32_t>&)> decode);
+  static SchedulerModelInfo FromConfig(const ModelConfig& config);
 };
 
 // Cumulative counters and current gauges, for metrics and tests.
@@ -74,25 +68,35 @@ struct SchedulerStats {
   int64_t denoise_steps = 0;
   // Positions computed, by span kind (prefill, decode, denoise, commit).
   int64_t span_tokens[4] = {0, 0, 0, 0};
+  // Engine-thread time in Step() (steps that ran something), and the part of it spent in the
+  // executor's forward passes: the rest is the cost of scheduling and output processing.
+  double step_seconds = 0;
+  double forward_seconds = 0;
+  // Lifecycle transitions outside request_state.h's table (a bug if ever non-zero).
+  int64_t invalid_transitions = 0;
 };
 
 class Scheduler {
  public:
   static absl::StatusOr<std::unique_ptr<Scheduler>> Create(const SchedulerOptions& options,
                                                            const SchedulerModelInfo& model,
-                                                           Executor* executor);
+                                                           StepRunner* runner);
   ~Scheduler();
 
   // Queues a request. InvalidArgument when it cannot ever run (too long for the model or the
-  // cache, bad parameters); ResourceExhausted when the queue is full. Never blocks on the engine.
+  // cache, bad parameters); ResourceExhausted when the queue is full; Unavailable once stopped.
+  // Never blocks on the engine.
   absl::StatusOr<RequestId> Submit(Request request, std::shared_ptr<EventSink> sink);
   // Ends a request with FinishReason::kCancelled; its KV blocks are freed by the next step.
   void Cancel(RequestId id);
 
   // Engine thread: one iteration. Returns false when there was nothing to do.
   bool Step();
-  // Starts / stops an engine thread that calls Step() while there is work, sleeping otherwise.
+  // Starts an engine thread that calls Step() while there is work, sleeping otherwise.
   void Start();
+  // Stops the engine thread (if started), then ends every request still queued or running with
+  // one finish event (kError, UNAVAILABLE "server shutting down") and frees its blocks. Later
+  // submissions are refused. Idempotent.
   void Stop();
   // Blocks until no request is queued or running (for drains and tests).
   void WaitIdle();

@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "engine/executor/model_executor.h"
+#include "engine/output/output_processor.h"
 #include "engine/processor/model_processor.h"
 #include "scheduler/scheduler.h"
 #include "server/api_key_authenticator.h"
@@ -90,10 +91,13 @@ absl::StatusOr<std::unique_ptr<InfusionServer>> InfusionServer::Create(
   ASSIGN_OR_RETURN(s->executor_, ModelExecutor::Create(options.executor));
 
   const ModelProcessor* processor = s->processor_.get();
-  const SchedulerModelInfo model = SchedulerModelInfo::FromConfig(
-      processor->config(),
-      [processor](const std::vector<int32_t>& ids) { return processor->Detokenize(ids); });
-  ASSIGN_OR_RETURN(s->scheduler_, Scheduler::Create(options.scheduler, model, s->executor_.get()));
+  OutputProcessorOptions output = OutputProcessorOptions::FromConfig(processor->config());
+  output.new_decoder = [processor] { return processor->NewTextDecoder(); };
+  ASSIGN_OR_RETURN(s->runner_, OutputProcessor::Create(output, s->executor_.get()));
+  ASSIGN_OR_RETURN(s->scheduler_,
+                   Scheduler::Create(options.scheduler,
+                                     SchedulerModelInfo::FromConfig(processor->config()),
+                                     s->runner_.get()));
   s->scheduler_->Start();
 
   s->converter_ = std::make_unique<ProtoConverter>(processor, options.image_limits);

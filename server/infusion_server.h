@@ -29,6 +29,7 @@ class InfusionService;
 class MetricsEndpoint;
 class ModelExecutor;
 class ModelProcessor;
+class OutputProcessor;
 class ProtoConverter;
 class RequestParser;
 class Scheduler;
@@ -62,7 +63,8 @@ class InfusionServer {
 
   std::unique_ptr<ModelProcessor> processor_;
   std::unique_ptr<ModelExecutor> executor_;
-  std::unique_ptr<Scheduler> scheduler_;  // declared after the executor it drives
+  std::unique_ptr<OutputProcessor> runner_;
+  std::unique_ptr<Scheduler> scheduler_;  // declared after the runner it drives
   std::unique_ptr<ProtoConverter> converter_;
   std::unique_ptr<RequestParser> parser_;
   std::unique_ptr<ApiKeyAuthenticator> authenticator_;

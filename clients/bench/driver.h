@@ -4,6 +4,8 @@
 #define INFUSION_CLIENTS_BENCH_DRIVER_H_
 
 #include <chrono>
+#include <cstdint>
+#include <optional>
 
 #include "clients/bench/request_timing.h"
 
@@ -32,6 +34,13 @@ class Driver {
   // Runs request number `index` of the given kind; thread-safe; blocks until it finishes.
   virtual RequestTiming Run(WorkKind kind, int index) = 0;
   const BenchClock& clock() const { return clock_; }
+
+  // The engine's cumulative step counters, where the driver can see them (in-process).
+  struct EngineCounters {
+    int64_t steps = 0;
+    double step_seconds = 0, forward_seconds = 0;
+  };
+  virtual std::optional<EngineCounters> Counters() const { return std::nullopt; }
 
  protected:
   BenchClock clock_;

@@ -58,9 +58,13 @@ absl::StatusOr<std::unique_ptr<InProcessDriver>> InProcessDriver::Create(
   ASSIGN_OR_RETURN(d->processor_, ModelProcessor::Create(executor_options.model_dir));
   ASSIGN_OR_RETURN(d->executor_, ModelExecutor::Create(executor_options));
   ModelProcessor* processor = d->processor_.get();
-  const SchedulerModelInfo info = SchedulerModelInfo::FromConfig(
-      processor->config(), [processor](const std::vector<int32_t>& ids) { return processor->Detokenize(ids); });
-  ASSIGN_OR_RETURN(d->scheduler_, Scheduler::Create(scheduler_options, info, d->executor_.get()));
+  OutputProcessorOptions output = OutputProcessorOptions::FromConfig(processor->config());
+  output.new_decoder = [processor] { return processor->NewTextDecoder(); };
+  ASSIGN_OR_RETURN(d->runner_, OutputProcessor::Create(output, d->executor_.get()));
+  ASSIGN_OR_RETURN(d->scheduler_,
+                   Scheduler::Create(scheduler_options,
+                                     SchedulerModelInfo::FromConfig(processor->config()),
+                                     d->runner_.get()));
   d->scheduler_->Start();
   return d;
 }

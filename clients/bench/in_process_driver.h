@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "clients/bench/driver.h"
 #include "engine/executor/model_executor.h"
+#include "engine/output/output_processor.h"
 #include "engine/processor/model_processor.h"
 #include "scheduler/scheduler.h"
 
@@ -22,6 +23,10 @@ class InProcessDriver : public Driver {
 
   RequestTiming Run(WorkKind kind, int index) override;
   SchedulerStats Stats() const { return scheduler_->Stats(); }
+  std::optional<EngineCounters> Counters() const override {
+    const SchedulerStats stats = scheduler_->Stats();
+    return EngineCounters{stats.steps, stats.step_seconds, stats.forward_seconds};
+  }
 
  private:
   InProcessDriver() = default;
@@ -30,6 +35,7 @@ class InProcessDriver : public Driver {
   WorkloadParams workload_;
   std::unique_ptr<ModelProcessor> processor_;
   std::unique_ptr<ModelExecutor> executor_;
+  std::unique_ptr<OutputProcessor> runner_;
   std::unique_ptr<Scheduler> scheduler_;
 };
 

@@ -33,6 +33,9 @@ struct LoadSummary {
   std::optional<double> itl_p50_s, itl_p90_s, itl_p99_s;
   std::optional<double> time_to_image_p50_s, time_to_image_p90_s, time_to_image_p99_s;
   std::optional<double> e2e_p50_s, e2e_p90_s, e2e_p99_s;
+  // In-process runs: the engine thread's time per step, in the forward pass and outside it
+  // (scheduling, sampling, detokenization, solver, events).
+  std::optional<double> forward_per_step_s, outside_forward_per_step_s;
 };
 
 std::vector<RequestTiming> RunLoad(Driver& driver, const LoadSpec& spec);

@@ -92,7 +92,16 @@ bool RunEach(Driver& driver, const std::string& mode, std::vector<LoadSummary>* 
     spec.rate = absl::GetFlag(FLAGS_rate);
     spec.requests = absl::GetFlag(FLAGS_requests);
     std::fprintf(stderr, "running %s (%s)...\n", name.c_str(), mode.c_str());
+    const std::optional<Driver::EngineCounters> before = driver.Counters();
     rows->push_back(Summarize(spec, mode, RunLoad(driver, spec)));
+    const std::optional<Driver::EngineCounters> after = driver.Counters();
+    if (before && after && after->steps > before->steps) {
+      const double steps = static_cast<double>(after->steps - before->steps);
+      const double forward = after->forward_seconds - before->forward_seconds;
+      rows->back().forward_per_step_s = forward / steps;
+      rows->back().outside_forward_per_step_s =
+          (after->step_seconds - before->step_seconds - forward) / steps;
+    }
   }
   return true;
 }

@@ -11,6 +11,10 @@ std::string Ms(const std::optional<double>& seconds) {
   return seconds ? absl::StrFormat("%.1f", *seconds * 1e3) : "-";
 }
 
+std::string Ms3(const std::optional<double>& seconds) {
+  return seconds ? absl::StrFormat("%.3f", *seconds * 1e3) : "-";
+}
+
 nlohmann::json OrNull(const std::optional<double>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
@@ -19,17 +23,18 @@ nlohmann::json OrNull(const std::optional<double>& v) {
 
 std::string FormatTable(const std::vector<LoadSummary>& rows) {
   std::string out = absl::StrFormat(
-      "%-7s %-11s %5s %5s %8s %8s %8s %17s %17s %17s %17s\n", "load", "mode", "conc", "done",
-      "req/s", "tok/s", "img/min", "TTFT p50/p99 ms", "ITL p50/p99 ms", "image p50/p99 ms",
-      "e2e p50/p99 ms");
+      "%-7s %-11s %5s %5s %8s %8s %8s %17s %17s %17s %17s %15s\n", "load", "mode", "conc",
+      "done", "req/s", "tok/s", "img/min", "TTFT p50/p99 ms", "ITL p50/p99 ms",
+      "image p50/p99 ms", "e2e p50/p99 ms", "step fwd/rest ms");
   for (const LoadSummary& s : rows) {
-    out += absl::StrFormat("%-7s %-11s %5d %5d %8.2f %8.1f %8.1f %17s %17s %17s %17s\n",
+    out += absl::StrFormat("%-7s %-11s %5d %5d %8.2f %8.1f %8.1f %17s %17s %17s %17s %15s\n",
                            s.workload, s.mode, s.concurrency, s.completed, s.requests_per_s,
                            s.output_tokens_per_s, s.images_per_min,
                            Ms(s.ttft_p50_s) + "/" + Ms(s.ttft_p99_s),
                            Ms(s.itl_p50_s) + "/" + Ms(s.itl_p99_s),
                            Ms(s.time_to_image_p50_s) + "/" + Ms(s.time_to_image_p99_s),
-                           Ms(s.e2e_p50_s) + "/" + Ms(s.e2e_p99_s));
+                           Ms(s.e2e_p50_s) + "/" + Ms(s.e2e_p99_s),
+                           Ms(s.forward_per_step_s) + "/" + Ms3(s.outside_forward_per_step_s));
   }
   return out;
 }
@@ -56,6 +61,8 @@ std::string ToJson(const std::vector<LoadSummary>& rows) {
                     {"time_to_image_p50_s", OrNull(s.time_to_image_p50_s)},
                     {"time_to_image_p90_s", OrNull(s.time_to_image_p90_s)},
                     {"time_to_image_p99_s", OrNull(s.time_to_image_p99_s)},
+                    {"forward_per_step_s", OrNull(s.forward_per_step_s)},
+                    {"outside_forward_per_step_s", OrNull(s.outside_forward_per_step_s)},
                     {"e2e_p50_s", OrNull(s.e2e_p50_s)},
                     {"e2e_p90_s", OrNull(s.e2e_p90_s)},
                     {"e2e_p99_s", OrNull(s.e2e_p99_s)}});

@@ -126,13 +126,15 @@ absl::StatusOr<std::unique_ptr<InProcessGenerator>> InProcessGenerator::Create(
   ASSIGN_OR_RETURN(g->executor_, ModelExecutor::Create(executor_options));
 
   const ModelProcessor* p = g->processor_.get();
-  const SchedulerModelInfo info = SchedulerModelInfo::FromConfig(
-      p->config(), [p](const std::vector<int32_t>& ids) { return p->Detokenize(ids); });
+  OutputProcessorOptions output = OutputProcessorOptions::FromConfig(p->config());
+  output.new_decoder = [p] { return p->NewTextDecoder(); };
+  ASSIGN_OR_RETURN(g->runner_, OutputProcessor::Create(output, g->executor_.get()));
+  const SchedulerModelInfo info = SchedulerModelInfo::FromConfig(p->config());
   SchedulerOptions scheduler_options;
   scheduler_options.max_running = options.max_running;
   // A batch is submitted whole; the KV cache, not the queue, bounds what runs at once.
   scheduler_options.max_queued = std::numeric_limits<int>::max();
-  ASSIGN_OR_RETURN(g->scheduler_, Scheduler::Create(scheduler_options, info, g->executor_.get()));
+  ASSIGN_OR_RETURN(g->scheduler_, Scheduler::Create(scheduler_options, info, g->runner_.get()));
   g->scheduler_->Start();
   return g;
 }

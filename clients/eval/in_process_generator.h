@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "clients/eval/generator.h"
 #include "engine/executor/model_executor.h"
+#include "engine/output/output_processor.h"
 #include "engine/processor/model_processor.h"
 #include "engine/prompt/prompt_builder.h"
 #include "scheduler/scheduler.h"
@@ -66,6 +67,7 @@ class InProcessGenerator : public Generator {
   std::unique_ptr<ModelProcessor> processor_;
   PromptBuilder builder_;
   std::unique_ptr<ModelExecutor> executor_;
+  std::unique_ptr<OutputProcessor> runner_;
   std::unique_ptr<Scheduler> scheduler_;
 };
 

@@ -41,6 +41,9 @@ struct SpanImage {
 struct Span {
   SpanKind kind = SpanKind::kPrefill;
   int64_t seq_id = 0;  // the caller's id for this row; results are in span order anyway
+  // Denoise spans: the unconditional (classifier-free guidance) row of the image, which follows
+  // its conditional row in the plan.
+  bool guidance_row = false;
   // Sequence position (RoPE index) of the span's first query; the span attends to the cached
   // positions [0, start_position) of its block table, then to itself.
   int start_position = 0;

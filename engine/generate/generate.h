@@ -1,8 +1,10 @@
-// Single-sequence generation straight over an Executor, without the scheduler: the whole prompt
-// in one prefill, then token by token; when <boi> is sampled (or the prompt ends with it) the
-// image is denoised (with classifier-free guidance when an unconditional prefix is given),
-// committed at t = 0 with <eoi>, and text resumes. For tools and as the scheduler's oracle:
-// continuous batching must produce exactly what this produces for each request alone.
+// Single-sequence generation over an Executor, without the scheduler: the whole prompt in one
+// prefill, then token by token; when <boi> is sampled (or the prompt ends with it) the image is
+// denoised (with classifier-free guidance when an unconditional prefix is given), committed at
+// t = 0 with <eoi>, and text resumes. For tools and as the scheduler's oracle: continuous
+// batching must produce exactly what this produces for each request alone. Outputs are
+// processed by the engine's own OutputProcessor (sampling, token rules, the ImageDenoiser), so
+// the oracle checks what batching changes: KV bookkeeping, chunking, shared steps.
 //
 // The executor's KV cache must not be in use by anyone else while Generate runs.
 #ifndef INFUSION_ENGINE_GENERATE_GENERATE_H_

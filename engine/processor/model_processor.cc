@@ -33,6 +33,10 @@ std::vector<int32_t> ModelProcessor::Tokenize(std::string_view text) const {
   return std::vector<int32_t>(ids.begin(), ids.end());
 }
 
+std::unique_ptr<TextDecoder> ModelProcessor::NewTextDecoder() const {
+  return tokenizer_->NewDecoder();
+}
+
 std::string ModelProcessor::Detokenize(const std::vector<int32_t>& ids) const {
   return tokenizer_->Decode(std::vector<int>(ids.begin(), ids.end()));
 }

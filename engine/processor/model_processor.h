@@ -16,6 +16,7 @@
 #include "engine/codec/image.h"
 #include "engine/model/generation_config.h"
 #include "engine/model/model_config.h"
+#include "engine/tokenizer/text_decoder.h"
 
 namespace infusion {
 
@@ -30,6 +31,8 @@ class ModelProcessor {
 
   std::vector<int32_t> Tokenize(std::string_view text) const;
   std::string Detokenize(const std::vector<int32_t>& ids) const;
+  // A streaming detokenizer for one request's generated tokens (borrows this processor).
+  std::unique_ptr<TextDecoder> NewTextDecoder() const;
   // Any image (resized to the model's size) -> [n * patch_dim] normalised patches.
   std::vector<float> EncodeImage(const Image& image) const;
   // [n * patch_dim] normalised patches -> an image of the model's size.

@@ -48,18 +48,6 @@ std::vector<float> Softmax(absl::Span<const float> logits, float temperature) {
   return probs;
 }
 
-std::vector<float> LogSoftmax(absl::Span<const float> logits) {
-  const float max = MaxFinite(logits);
-  double sum = 0.0;
-  for (const float logit : logits) sum += std::exp(static_cast<double>(logit - max));
-  const double log_sum = std::log(sum);
-  std::vector<float> logprobs(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) {
-    logprobs[i] = static_cast<float>(logits[i] - max - log_sum);
-  }
-  return logprobs;
-}
-
 std::vector<float> TopK(std::vector<float> probs, int32_t k) {
   if (k <= 0 || static_cast<size_t>(k) >= probs.size()) return probs;
   std::vector<float> sorted = probs;

@@ -26,9 +26,6 @@ void ApplyRepetitionPenalty(const absl::flat_hash_set<int32_t>& seen_token_ids, 
 // logits: [vocab] -> [vocab]
 std::vector<float> Softmax(absl::Span<const float> logits, float temperature);
 
-// log(softmax(logits)), the model's raw log-probabilities.
-// logits: [vocab] -> [vocab]
-std::vector<float> LogSoftmax(absl::Span<const float> logits);
 
 // Keeps the tokens whose probability is at least the k-th largest (ties with it are kept, as in
 // HF); k = 0 or k >= vocab keeps all.  TopK({0.1, 0.4, 0.2, 0.3}, 2) -> {0, 4/7, 0, 3/7}.

@@ -39,10 +39,6 @@ absl::Status SamplingParams::Validate() const {
       return absl::InvalidArgumentError(absl::StrCat("stop[", i, "] must not be empty"));
     }
   }
-  if (logprobs < 0 || logprobs > kMaxLogprobs) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("logprobs must be in [0, ", kMaxLogprobs, "], got ", logprobs));
-  }
   return absl::OkStatus();
 }
 

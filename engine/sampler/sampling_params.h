@@ -11,9 +11,6 @@
 namespace infusion {
 
 struct SamplingParams {
-  // The most top logprobs a request may ask for (the OpenAI API's limit).
-  static constexpr int32_t kMaxLogprobs = 20;
-
   float temperature = 1.0f;             // >= 0; 0 = greedy (argmax).
   int32_t top_k = 0;                    // >= 0; 0 = off.
   float top_p = 1.0f;                   // (0, 1]; 1 = off.
@@ -23,7 +20,6 @@ struct SamplingParams {
   int32_t max_tokens = 256;             // >= 1; generated tokens, the stop token included.
   std::vector<int32_t> stop_token_ids;  // Each >= 0; generation ends after one is sampled.
   std::vector<std::string> stop;  // Non-empty strings; generation ends before the first match.
-  int32_t logprobs = 0;           // [0, kMaxLogprobs]; 0 = off, else the top-N are returned.
 
   // InvalidArgument naming the first offending field, e.g. "top_p must be in (0, 1], got 0".
   absl::Status Validate() const;

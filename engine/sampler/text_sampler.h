@@ -14,18 +14,8 @@
 
 namespace infusion {
 
-struct TokenLogprob {
-  int32_t token_id = 0;
-  float logprob = 0.0f;
-};
-
 struct SampledToken {
   int32_t token_id = 0;
-  // Only when SamplingParams::logprobs > 0: the chosen token's log-probability and the top
-  // `logprobs` tokens, most likely first. As in vLLM and the OpenAI API they are the model's own
-  // (log_softmax of the raw logits), before penalty, temperature and filters.
-  float logprob = 0.0f;
-  std::vector<TokenLogprob> top_logprobs;
 };
 
 // The sampling state of one request: its own seeded RNG, so that concurrent requests do not

@@ -148,6 +148,83 @@ std::string Tokenizer::Decode(const std::vector<int>& ids) const {
   return text;
 }
 
+// Decode(), one token at a time. Byte pieces gather in `bytes_` until the characters they spell
+// are settled: a character is decided once the bytes its lead byte announces are all there, so
+// decoding it then gives what decoding the whole run would give.
+class Tokenizer::StreamDecoder final : public TextDecoder {
+ public:
+  explicit StreamDecoder(const Tokenizer& tokenizer)
+      : tokenizer_(tokenizer),
+        strip_leading_space_(tokenizer.add_dummy_prefix_ || tokenizer.remove_extra_whitespaces_) {}
+
+  std::string Add(int32_t id) override {
+    std::string out;
+    const Vocabulary& vocab = *tokenizer_.vocab_;
+    if (id < 0 || id >= vocab.size()) return out;
+    const PieceType type = vocab.type(id);
+    if (type == PieceType::kByte) {
+      bytes_.push_back(static_cast<char>(vocab.ByteValue(id)));
+      SettleBytes(&out);
+      return out;
+    }
+    AppendWithReplacement(bytes_, &out);
+    bytes_.clear();
+    if (dropped_space_ || wrote_text_ || !out.empty()) at_start_ = false;
+    dropped_space_ = false;
+    if (type != PieceType::kControl) {
+      if (type == PieceType::kUnknown) {
+        out += tokenizer_.unk_surface_;
+      } else {
+        std::string_view piece = vocab.piece(id);
+        if (at_start_ && strip_leading_space_ &&
+            piece.substr(0, kSpaceSymbol.size()) == kSpaceSymbol) {
+          piece.remove_prefix(kSpaceSymbol.size());
+          dropped_space_ = !tokenizer_.remove_extra_whitespaces_;
+        }
+        AppendUnescaped(piece, &out);
+      }
+    }
+    wrote_text_ = wrote_text_ || !out.empty();
+    return out;
+  }
+
+  std::string Finish() override {
+    std::string out;
+    AppendWithReplacement(bytes_, &out);
+    bytes_.clear();
+    return out;
+  }
+
+ private:
+  // Moves the characters of `bytes_` that no later byte can change to *out.
+  void SettleBytes(std::string* out) {
+    size_t i = 0;
+    while (i < bytes_.size() && bytes_.size() - i >= Utf8CharLength(bytes_[i])) {
+      size_t length;
+      const std::string_view rest = std::string_view(bytes_).substr(i);
+      if (DecodeUtf8Prefix(rest, &length)) {
+        out->append(rest.substr(0, length));
+      } else {
+        out->append(kReplacementCharacter);
+      }
+      i += length;
+    }
+    bytes_.erase(0, i);
+    wrote_text_ = wrote_text_ || !out->empty();
+  }
+
+  const Tokenizer& tokenizer_;
+  const bool strip_leading_space_;
+  std::string bytes_;          // byte pieces not yet settled into characters
+  bool at_start_ = true;       // as in Decode()
+  bool dropped_space_ = false;  // as in Decode()
+  bool wrote_text_ = false;    // Decode()'s !text.empty()
+};
+
+std::unique_ptr<TextDecoder> Tokenizer::NewDecoder() const {
+  return std::make_unique<StreamDecoder>(*this);
+}
+
 int Tokenizer::vocab_size() const { return vocab_->size(); }
 
 int Tokenizer::PieceToId(std::string_view piece) const { return vocab_->Find(piece); }

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/tokenizer/text_decoder.h"
 
 namespace infusion {
 
@@ -32,6 +33,8 @@ extern const char* const kSpecialTokenPieces[10];
 
 class Tokenizer {
  public:
+  class StreamDecoder;
+
   // NotFound when `path` cannot be read; InvalidArgument when it is not a well-formed
   // sentencepiece model, or uses what this tokenizer does not implement (WORD or CHAR models,
   // treat_whitespace_as_suffix, denormalization rules).
@@ -42,6 +45,9 @@ class Tokenizer {
   // Control tokens and out-of-range ids decode to nothing, <unk> to " ⁇ " (the model's
   // unk_surface), and byte pieces to their bytes, U+FFFD standing for malformed UTF-8.
   std::string Decode(const std::vector<int>& ids) const;
+  // A decoder of one stream of generated tokens, with Decode()'s exact result (text_decoder.h).
+  // It borrows this tokenizer, which must outlive it.
+  std::unique_ptr<TextDecoder> NewDecoder() const;
   int vocab_size() const;
   // -1 when the piece is not in the vocabulary.
   int PieceToId(std::string_view piece) const;

@@ -11,6 +11,7 @@
 
 #include "engine/executor/model_executor.h"
 #include "engine/generate/generate.h"
+#include "engine/output/output_processor.h"
 #include "engine/model/transfusion_model.h"
 #include "scheduler/scheduler.h"
 #include "tests/scheduler/scheduler_test_util.h"
@@ -98,6 +99,11 @@ class BatchedEqualsAloneTest : public ::testing::TestWithParam<PatchEncoderKind>
   }
 
   // Renders token ids as text, so the streamed text shows exactly which tokens were sampled.
+  class TokenIdDecoder : public TextDecoder {
+   public:
+    std::string Add(int32_t id) override { return TokensAsText({id}); }
+    std::string Finish() override { return ""; }
+  };
   static std::string TokensAsText(const std::vector<int32_t>& ids) {
     std::string s;
     for (int32_t id : ids) s += std::to_string(id) + " ";
@@ -120,9 +126,11 @@ class BatchedEqualsAloneTest : public ::testing::TestWithParam<PatchEncoderKind>
 TEST_P(BatchedEqualsAloneTest, EveryRequestGetsWhatItGetsAlone) {
   SchedulerOptions options;
   options.max_tokens_per_step = 24;  // forces chunked prompts and shared steps
-  SchedulerModelInfo info;
-  info.decode = TokensAsText;
-  auto scheduler = Scheduler::Create(options, info, executor_.get());
+  OutputProcessorOptions output;  // the default token ids, as the test model's
+  output.new_decoder = [] { return std::make_unique<TokenIdDecoder>(); };
+  auto runner = OutputProcessor::Create(output, executor_.get());
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  auto scheduler = Scheduler::Create(options, SchedulerModelInfo(), runner->get());
   ASSERT_TRUE(scheduler.ok()) << scheduler.status();
   std::vector<Case> cases = Cases();
   for (Case& c : cases) ASSERT_TRUE((*scheduler)->Submit(c.request, c.sink).ok());

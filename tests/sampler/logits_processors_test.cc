@@ -38,11 +38,6 @@ TEST(SoftmaxTest, MaskedLogitsGetZeroAndLargeLogitsDoNotOverflow) {
               ElementsAre(0.5f, 0.0f, 0.5f));
 }
 
-TEST(LogSoftmaxTest, IsTheLogOfTheProbabilities) {
-  EXPECT_THAT(LogSoftmax({std::log(0.5f), std::log(0.25f), std::log(0.25f)}),
-              Pointwise(FloatNear(kTolerance), {std::log(0.5f), std::log(0.25f), std::log(0.25f)}));
-}
-
 TEST(TopKTest, KeepsTheKMostLikelyRenormalised) {
   EXPECT_THAT(TopK({0.1f, 0.4f, 0.2f, 0.3f}, 2),
               Pointwise(FloatNear(kTolerance), {0.0f, 4 / 7.0f, 0.0f, 3 / 7.0f}));

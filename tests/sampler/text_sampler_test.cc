@@ -56,7 +56,6 @@ TEST(SamplingParamsTest, ValidateNamesTheOffendingField) {
          p.stop = {"ok", ""};
        },
        "stop[1]"},
-      {[](SamplingParams& p) { p.logprobs = 21; }, "logprobs"},
   };
   for (const Case& c : cases) {
     SamplingParams params;
@@ -153,29 +152,6 @@ TEST(TextSamplerTest, MinPDropsUnlikelyTokens) {
   EXPECT_EQ(frequencies[3], 0.0);
   EXPECT_NEAR(frequencies[0], 0.5 / 0.95, 0.015);
   EXPECT_NEAR(frequencies[2], 0.15 / 0.95, 0.015);
-}
-
-TEST(TextSamplerTest, LogprobsAreTheModelsRawOnes) {
-  SamplingParams params;
-  params.temperature = 0.0f;
-  params.repetition_penalty = 4.0f;
-  params.logprobs = 2;
-  std::unique_ptr<TextSampler> sampler = MakeSampler(params, /*prompt=*/{0});
-  // The penalty makes token 1 the argmax ({log 0.5 * 4, log 0.25, ...} = {-2.77, -1.39, ...}),
-  // but the reported logprobs are those of the logits as given.
-  const SampledToken sampled = sampler->Sample(Logs({0.5f, 0.25f, 0.125f, 0.125f}));
-  EXPECT_EQ(sampled.token_id, 1);
-  EXPECT_NEAR(sampled.logprob, std::log(0.25), 1e-6);
-  ASSERT_EQ(sampled.top_logprobs.size(), 2u);
-  EXPECT_EQ(sampled.top_logprobs[0].token_id, 0);
-  EXPECT_NEAR(sampled.top_logprobs[0].logprob, std::log(0.5), 1e-6);
-  EXPECT_EQ(sampled.top_logprobs[1].token_id, 1);
-  EXPECT_NEAR(sampled.top_logprobs[1].logprob, std::log(0.25), 1e-6);
-}
-
-TEST(TextSamplerTest, NoLogprobsUnlessAsked) {
-  std::unique_ptr<TextSampler> sampler = MakeSampler(SamplingParams());
-  EXPECT_TRUE(sampler->Sample({1.0f, 2.0f}).top_logprobs.empty());
 }
 
 }  // namespace

@@ -31,7 +31,8 @@ void RunRandom(uint64_t seed, bool prefix_cache) {
   options.enable_prefix_cache = prefix_cache;
   FakeExecutor executor(/*num_blocks=*/28, /*block_size=*/4);
   executor.ForceNextToken(/*after=*/17, /*next=*/4);  // sometimes the model opens an image
-  auto scheduler = Scheduler::Create(options, FakeModelInfo(), &executor);
+  std::unique_ptr<OutputProcessor> runner = MakeRunner(&executor);
+  auto scheduler = Scheduler::Create(options, FakeModelInfo(), runner.get());
   ASSERT_TRUE(scheduler.ok());
   Scheduler& s = **scheduler;
 
@@ -80,6 +81,8 @@ void RunRandom(uint64_t seed, bool prefix_cache) {
   EXPECT_EQ(stats.running + stats.waiting, 0);
   EXPECT_EQ(stats.kv_blocks_used, 0) << "leaked KV blocks";
   EXPECT_EQ(executor.errors(), 0) << "bad slot writes or reads of unwritten slots";
+  EXPECT_EQ(stats.invalid_transitions, 0) << "a transition outside the lifecycle table";
+  EXPECT_EQ(runner->num_requests(), 0) << "the runner still holds state of ended requests";
   int finished = 0, images = 0, cancelled = 0, timed_out = 0;
   for (const Tracked& t : tracked) {
     const auto events = t.sink->events();

@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "engine/sampler/utf8.h"
+#include <utility>
 #include "tests/scheduler/scheduler_test_util.h"
 
 namespace infusion::testing {
@@ -15,8 +15,10 @@ using Type = RequestEvent::Type;
 class SchedulerTest : public ::testing::Test {
  protected:
   void Make(int num_blocks, SchedulerOptions options = {}, int block_size = 4) {
+    scheduler_.reset();
     executor_ = std::make_unique<FakeExecutor>(num_blocks, block_size);
-    auto s = Scheduler::Create(options, FakeModelInfo(), executor_.get());
+    runner_ = MakeRunner(executor_.get());
+    auto s = Scheduler::Create(options, FakeModelInfo(), runner_.get());
     ASSERT_TRUE(s.ok()) << s.status();
     scheduler_ = std::move(*s);
   }
@@ -41,7 +43,8 @@ class SchedulerTest : public ::testing::Test {
   }
 
   std::unique_ptr<FakeExecutor> executor_;
-  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<OutputProcessor> runner_;
+  std::unique_ptr<Scheduler> scheduler_;  // after the runner it drives
   std::map<RequestId, std::string> names_;
   std::map<std::string, std::shared_ptr<RecordingSink>> sinks_;
 };
@@ -267,48 +270,105 @@ TEST_F(SchedulerTest, ModelDrawsAnImageThenContinues) {
   EXPECT_EQ(executor_->errors(), 0);
 }
 
-// A detokenizer (like sentencepiece's) shows a multi-byte character cut short as U+FFFD until its
-// last byte arrives. Streamed text must hold such a tail back, so that the deltas add up to the
-// final text exactly and every delta is valid UTF-8.
-TEST_F(SchedulerTest, StreamedTextNeverSplitsOrLosesCharacters) {
-  std::set<std::string> outputs;  // every text the detokenizer produced
-  SchedulerModelInfo info = FakeModelInfo();
-  info.decode = [&outputs](const std::vector<int32_t>& ids) {
-    std::string bytes;
-    for (int32_t id : ids) bytes += id % 3 == 0 ? "\xC3" : id % 3 == 1 ? "\xA9" : "a";
-    std::string text;  // invalid or cut-short sequences become U+FFFD, as sentencepiece does
-    for (size_t i = 0; i < bytes.size();) {
-      if (static_cast<unsigned char>(bytes[i]) == 0xC3 && i + 1 < bytes.size() &&
-          static_cast<unsigned char>(bytes[i + 1]) == 0xA9) {
-        text += "\xC3\xA9";
-        i += 2;
-      } else if (bytes[i] == 'a') {
-        text += 'a';
-        ++i;
-      } else {
-        text += "\xEF\xBF\xBD";
-        ++i;
-      }
+// The scheduler streams the text the runner settles, in order, and the text the runner held back
+// (an incomplete character, a possible stop string) arrives before the finish event.
+class HoldingDecoder : public TextDecoder {
+ public:
+  // Holds back every odd token's letter until the next token, like an incomplete character.
+  std::string Add(int32_t id) override {
+    std::string letter(1, static_cast<char>('a' + (id - 10) % 26));
+    if (++count_ % 2 == 1) {
+      held_ = letter;
+      return "";
     }
-    outputs.insert(text);
-    return text;
-  };
-  executor_ = std::make_unique<FakeExecutor>(64, 4);
-  scheduler_ = *Scheduler::Create(SchedulerOptions(), info, executor_.get());
-  for (int i = 0; i < 6; ++i) Submit(std::string(1, 'A' + i), TextRequest(3 + i, 30, 11 + i));
-  RunToIdle();
-  for (const auto& [name, sink] : sinks_) {
-    std::string joined;
-    for (const auto& e : sink->events()) {
-      if (e.type != Type::kText) continue;
-      EXPECT_TRUE(IsValidUtf8(e.text)) << name;
-      joined += e.text;
-    }
-    // The deltas add up to a whole detokenized text (the request's final one): nothing lost.
-    EXPECT_TRUE(outputs.count(joined)) << name << ": " << joined;
-    EXPECT_NE(joined.find("\xC3\xA9"), std::string::npos) << name;  // the case did occur
-    EXPECT_EQ(sink->finish()->usage.generated_tokens, 30);
+    std::string out = held_ + letter;
+    held_.clear();
+    return out;
   }
+  std::string Finish() override { return std::exchange(held_, ""); }
+
+ private:
+  std::string held_;
+  int count_ = 0;
+};
+
+TEST_F(SchedulerTest, StreamsSettledTextAndFlushesTheRestBeforeFinish) {
+  scheduler_.reset();
+  executor_ = std::make_unique<FakeExecutor>(64, 4);
+  runner_ = MakeRunner(executor_.get(), [] { return std::make_unique<HoldingDecoder>(); });
+  scheduler_ = *Scheduler::Create(SchedulerOptions(), FakeModelInfo(), runner_.get());
+  for (int i = 0; i < 4; ++i) Submit(std::string(1, 'A' + i), TextRequest(3 + i, 5 + i, 11 + i));
+  RunToIdle();
+  // The same requests with a decoder that holds nothing back: the text to expect.
+  std::map<std::string, std::string> expected;
+  {
+    auto executor = std::make_unique<FakeExecutor>(64, 4);
+    auto runner = MakeRunner(executor.get());
+    auto scheduler = *Scheduler::Create(SchedulerOptions(), FakeModelInfo(), runner.get());
+    std::map<std::string, std::shared_ptr<RecordingSink>> sinks;
+    for (int i = 0; i < 4; ++i) {
+      sinks[std::string(1, 'A' + i)] = std::make_shared<RecordingSink>();
+      ASSERT_TRUE(scheduler->Submit(TextRequest(3 + i, 5 + i, 11 + i), sinks[std::string(1, 'A' + i)]).ok());
+    }
+    while (scheduler->Step()) {
+    }
+    for (const auto& [name, sink] : sinks) expected[name] = sink->text();
+  }
+  for (const auto& [name, sink] : sinks_) {
+    EXPECT_EQ(sink->text(), expected[name]) << name;
+    EXPECT_EQ(sink->text().size(), static_cast<size_t>(sink->finish()->usage.generated_tokens));
+    const auto events = sink->events();
+    ASSERT_GE(events.size(), 2u);
+    EXPECT_EQ(events.back().type, Type::kFinish);
+    // Odd-length outputs end with a held-back letter: flushed just before the finish.
+    if (sink->finish()->usage.generated_tokens % 2 == 1) {
+      EXPECT_EQ(events[events.size() - 2].type, Type::kText);
+      EXPECT_EQ(events[events.size() - 2].text.size(), 1u) << name;
+    }
+  }
+}
+
+// Stop() with live requests: each gets exactly one finish event (UNAVAILABLE), no block leaks,
+// and the runner forgets them all; later submissions are refused.
+TEST_F(SchedulerTest, StopEndsEveryLiveRequestOnce) {
+  SchedulerOptions o;
+  o.max_running = 2;
+  Make(64, o);
+  Submit("A", TextRequest(6, 50));
+  Submit("B", ImageRequest(5, 30));
+  Submit("C", TextRequest(4, 50));  // waits: max_running 2
+  scheduler_->Step();
+  scheduler_->Step();
+  scheduler_->Step();
+  EXPECT_GT(scheduler_->Stats().kv_blocks_used, 0);
+  auto late = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(scheduler_->Submit(TextRequest(3, 2), late).ok());  // still in the inbox
+  scheduler_->Stop();
+  for (const auto& [name, sink] : sinks_) {
+    EXPECT_EQ(sink->CountType(Type::kFinish), 1) << name;
+    EXPECT_EQ(sink->finish()->status.code(), absl::StatusCode::kUnavailable) << name;
+    EXPECT_EQ(sink->finish()->reason, FinishReason::kError) << name;
+  }
+  EXPECT_EQ(late->CountType(Type::kFinish), 1);
+  EXPECT_EQ(scheduler_->Stats().kv_blocks_used, 0);
+  EXPECT_EQ(scheduler_->Stats().running + scheduler_->Stats().waiting, 0);
+  EXPECT_EQ(runner_->num_requests(), 0);
+  EXPECT_EQ(scheduler_->Submit(TextRequest(3, 2), late).status().code(),
+            absl::StatusCode::kUnavailable);
+  scheduler_->Stop();  // idempotent: nothing is finished twice
+  EXPECT_EQ(late->CountType(Type::kFinish), 1);
+  EXPECT_EQ(scheduler_->Stats().invalid_transitions, 0);
+}
+
+// The same with the engine thread running: Stop() joins it, then ends what it left.
+TEST_F(SchedulerTest, StopWithTheEngineThreadRunning) {
+  Make(64);
+  for (int i = 0; i < 6; ++i) Submit(std::string(1, 'A' + i), TextRequest(4 + i, 300));
+  scheduler_->Start();
+  scheduler_->Stop();
+  for (const auto& [name, sink] : sinks_) EXPECT_EQ(sink->CountType(Type::kFinish), 1) << name;
+  EXPECT_EQ(scheduler_->Stats().kv_blocks_used, 0);
+  EXPECT_EQ(runner_->num_requests(), 0);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "engine/output/output_processor.h"
 #include "scheduler/scheduler.h"
 #include "tests/scheduler/fake_executor.h"
 
@@ -79,14 +80,23 @@ inline Request ImageRequest(int prompt_len, int steps, float guidance = 3.0f, ui
   return r;
 }
 
-inline SchedulerModelInfo FakeModelInfo() {
-  SchedulerModelInfo m;
-  m.decode = [](const std::vector<int32_t>& ids) {
-    std::string s;
-    for (int32_t id : ids) s += static_cast<char>('a' + (id - 10) % 26);
-    return s;
-  };
-  return m;
+inline SchedulerModelInfo FakeModelInfo() { return SchedulerModelInfo(); }
+
+// Text of the fake model: one letter per token.
+class LetterDecoder : public TextDecoder {
+ public:
+  std::string Add(int32_t id) override { return std::string(1, static_cast<char>('a' + (id - 10) % 26)); }
+  std::string Finish() override { return ""; }
+};
+
+// The engine's real output processing over a fake executor.
+inline std::unique_ptr<OutputProcessor> MakeRunner(
+    Executor* executor, std::function<std::unique_ptr<TextDecoder>()> new_decoder = [] {
+      return std::make_unique<LetterDecoder>();
+    }) {
+  OutputProcessorOptions options;
+  options.new_decoder = std::move(new_decoder);
+  return *OutputProcessor::Create(options, executor);
 }
 
 // "A:prefill/8" per span, in plan order; requests are named by `names` (id -> letter).

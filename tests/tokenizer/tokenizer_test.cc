@@ -5,8 +5,12 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <random>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "engine/model/model_config.h"
+#include "engine/sampler/utf8.h"
 #include "engine/tokenizer/normalizer.h"
 #include "tests/tokenizer/test_model_files.h"
 
@@ -322,6 +326,80 @@ TEST(TrainTokenizerTest, NamesSpmTrainWhenItIsMissing) {
   setenv("PATH", saved.c_str(), 1);
   EXPECT_TRUE(absl::IsNotFound(status)) << status;
   EXPECT_THAT(std::string(status.message()), HasSubstr("spm_train"));
+}
+
+// The stream decoder against Decode() on random id streams: normal pieces with and without a
+// leading "▁", control pieces, <unk>, out-of-range ids, and byte pieces that spell multi-byte
+// characters split across tokens (and malformed runs). Every delta must be valid UTF-8 (no
+// character split), and the deltas must add up to Decode() of the whole stream, under each of the
+// whitespace rules that change how leading spaces are dropped.
+TEST(StreamDecoderTest, MatchesDecodeOnRandomStreams) {
+  auto build = [](int dummy_prefix, int remove_whitespace) {
+    ModelBuilder model = SmallUnigram();
+    model.BytePieces();
+    model.NormalizerField(3, dummy_prefix).NormalizerField(4, remove_whitespace);
+    return model;
+  };
+  const std::vector<std::string> characters = {"a", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+                                               "\xE2\x82", "\xFF", "\x80"};
+  std::mt19937 rng(7);
+  int multi_byte_splits = 0;
+  for (int rules = 0; rules < 4; ++rules) {
+    auto tok = LoadBuilt(build(rules & 1, rules >> 1), absl::StrCat("stream", rules, ".model"));
+    ASSERT_NE(tok, nullptr);
+    const int byte0 = tok->PieceToId("<0x00>");
+    const int control = tok->PieceToId("<s>");
+    ASSERT_GE(byte0, 0);
+    ASSERT_GE(control, 0);
+    for (int trial = 0; trial < 300; ++trial) {
+      std::vector<int> ids;
+      const int length = 1 + static_cast<int>(rng() % 24);
+      while (static_cast<int>(ids.size()) < length) {
+        switch (rng() % 6) {
+          case 0:
+          case 1:
+            ids.push_back(1 + static_cast<int>(rng() % 6));  // "▁", "a", "b", "▁a", "ab", "▁ab"
+            break;
+          case 2:
+            ids.push_back(rng() % 2 ? control : (rng() % 2 ? 0 : 100000));  // <s>, <unk>, junk
+            break;
+          default:
+            for (unsigned char c : characters[rng() % characters.size()]) ids.push_back(byte0 + c);
+        }
+      }
+      std::unique_ptr<TextDecoder> decoder = tok->NewDecoder();
+      std::string joined;
+      for (int id : ids) {
+        const std::string delta = decoder->Add(id);
+        EXPECT_TRUE(IsValidUtf8(delta)) << absl::CEscape(delta);
+        joined += delta;
+      }
+      const std::string tail = decoder->Finish();
+      EXPECT_TRUE(IsValidUtf8(tail));
+      joined += tail;
+      EXPECT_EQ(joined, tok->Decode(ids)) << "rules " << rules << " trial " << trial;
+      for (size_t i = 0; i + 1 < ids.size(); ++i) {
+        multi_byte_splits += ids[i] == byte0 + 0xE2 && ids[i + 1] == byte0 + 0x82;
+      }
+    }
+  }
+  EXPECT_GT(multi_byte_splits, 50);  // the case the decoder exists for did occur
+}
+
+// A character spelled by byte pieces comes out whole, with the token that completes it.
+TEST(StreamDecoderTest, HoldsAnIncompleteCharacterUntilItsLastByte) {
+  ModelBuilder model = SmallUnigram();
+  model.BytePieces();
+  auto tok = LoadBuilt(model, "stream_bytes.model");
+  ASSERT_NE(tok, nullptr);
+  const int b = tok->PieceToId("<0x00>");
+  std::unique_ptr<TextDecoder> decoder = tok->NewDecoder();
+  EXPECT_EQ(decoder->Add(2), "a");
+  EXPECT_EQ(decoder->Add(b + 0xE2), "");
+  EXPECT_EQ(decoder->Add(b + 0x82), "");
+  EXPECT_EQ(decoder->Add(b + 0xAC), "\xE2\x82\xAC");
+  EXPECT_EQ(decoder->Add(b + 0xC3), "");
+  EXPECT_EQ(decoder->Finish(), "\xEF\xBF\xBD");  // cut short at the end: U+FFFD, as Decode()
 }
 
 }  // namespace
