@@ -58,6 +58,12 @@ int KvSequence::FirstToCompute(const KvCacheManager& kv) const {
   return allocated_ ? num_computed_ : kv.CostToAllocate(keys_).num_cached_positions;
 }
 
+std::pair<int, int> KvSequence::NextChunk(const KvCacheManager& kv, int max_len) const {
+  const int begin = FirstToCompute(kv);
+  if (begin >= size()) return {begin, begin};
+  return {begin, std::max(begin, ChunkEnd(begin, max_len))};
+}
+
 int KvSequence::BlocksToReserve(const KvCacheManager& kv, int end) const {
   if (!allocated_) {
     return kv.CostToAllocate(absl::MakeConstSpan(keys_.data(), end)).num_free_blocks_needed;

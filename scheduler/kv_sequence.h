@@ -52,6 +52,9 @@ class KvSequence {
   // The first position to compute: after the computed ones, or, before allocation, after the
   // prefix-cache hit it would get now.
   int FirstToCompute(const KvCacheManager& kv) const;
+  // The positions [begin, end) to compute next, at most `max_len` of them, without splitting an
+  // image (ChunkEnd); begin == end when nothing is left or no chunk fits.
+  std::pair<int, int> NextChunk(const KvCacheManager& kv, int max_len) const;
   // Free blocks that Reserve(end) would take now.
   int BlocksToReserve(const KvCacheManager& kv, int end) const;
   // Takes cache slots for positions [0, end): allocates the sequence (reusing cached prefix

@@ -30,7 +30,7 @@ class Scheduler::Impl {
   ~Impl() { Stop(); }
 
   absl::StatusOr<RequestId> Submit(Request request, std::shared_ptr<EventSink> sink);
-  void Cancel(RequestId id) {
+  void Cancel(RequestId id) ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     cancels_.push_back(id);
   }
@@ -68,11 +68,9 @@ class Scheduler::Impl {
   void StartImage(Seq* seq);
   void OnImageStep(Seq* seq, SpanOutput& out);
   void EmitText(Seq* seq, std::string text);
-  void Emit(Seq* seq, RequestEvent event) { seq->sink->OnEvent(std::move(event)); }
   void SetState(Seq* seq, RequestState to);
   void Finish(Seq* seq, RequestState state, FinishReason reason, absl::Status status);
   void Preempt(Seq* seq);
-  void ReleaseKv(Seq* seq);
   void UpdateStats();
 
   absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
@@ -100,7 +98,6 @@ class Scheduler::Impl {
   SchedulerStats counters_;                    // cumulative, copied into stats_ after each step
 };
 
-// ---------------------------------------------------------------------------------------------
 // Submission (any thread)
 
 absl::StatusOr<RequestId> Scheduler::Impl::Submit(Request request,
@@ -127,7 +124,6 @@ absl::StatusOr<RequestId> Scheduler::Impl::Submit(Request request,
   return id;
 }
 
-// ---------------------------------------------------------------------------------------------
 // The step
 
 bool Scheduler::Impl::Step() {
@@ -164,14 +160,11 @@ void Scheduler::Impl::TakeInbox() {
     arrived.swap(inbox_);
     cancels.swap(cancels_);
   }
-  for (auto& seq : arrived) {
-    Seq* s = seq.get();
-    waiting_.push_back(std::move(seq));
-    RunnerRequest r{s->req.text, s->req.image, s->req.max_images, s->req.preview_every,
-                    s->cond.tokens()};
-    if (absl::Status added = runner_->AddRequest(s->id, r); !added.ok()) {
-      Finish(s, RequestState::kFailed, FinishReason::kError, added);
-    }
+  for (auto& owned : arrived) {
+    Seq* s = waiting_.emplace_back(std::move(owned)).get();
+    absl::Status added = runner_->AddRequest(s->id, {s->req.text, s->req.image, s->req.max_images,
+                                                     s->req.preview_every, s->cond.tokens()});
+    if (!added.ok()) Finish(s, RequestState::kFailed, FinishReason::kError, added);
   }
   for (RequestId id : cancels) {
     for (auto* list : {&waiting_, &running_}) {
@@ -236,13 +229,10 @@ void Scheduler::Impl::Admit(absl::Time now) {
 void Scheduler::Impl::PlanRemainder(Seq* seq, bool uncond, SpanKind kind, bool want_logits,
                                     int* budget, Decisions* d) const {
   const KvSequence& s = uncond ? seq->uncond : seq->cond;
-  const int begin = s.FirstToCompute(*kv_);
-  if (begin >= s.size()) return;
-  const int end = s.ChunkEnd(begin, std::min(*budget, options_.max_prefill_chunk));
+  const auto [begin, end] = s.NextChunk(*kv_, std::min(*budget, options_.max_prefill_chunk));
   if (end <= begin) return;
-  const bool last = end == s.size();
   if (kind == SpanKind::kPrefill && end - begin == 1 && s.allocated()) kind = SpanKind::kDecode;
-  d->fills.push_back({seq, uncond, kind, begin, end, want_logits && last});
+  d->fills.push_back({seq, uncond, kind, begin, end, want_logits && end == s.size()});
   *budget -= end - begin;
 }
 
@@ -399,7 +389,6 @@ void Scheduler::Impl::Sweep() {
   waiting_.erase(std::remove_if(waiting_.begin(), waiting_.end(), done), waiting_.end());
 }
 
-// ---------------------------------------------------------------------------------------------
 // Request progress
 
 void Scheduler::Impl::OnToken(Seq* seq, const SpanOutput& out) {
@@ -442,13 +431,13 @@ void Scheduler::Impl::OnImageStep(Seq* seq, SpanOutput& out) {
   progress.step = out.image_step;
   progress.total_steps = out.image_steps;
   progress.patches = std::move(out.preview);
-  Emit(seq, std::move(progress));
+  seq->sink->OnEvent(std::move(progress));
   if (out.image.empty()) return;
 
   RequestEvent image;
   image.type = RequestEvent::Type::kImage;
   image.patches = out.image;
-  Emit(seq, std::move(image));
+  seq->sink->OnEvent(std::move(image));
   ++seq->images_drawn;
   seq->in_image = false;
   seq->uses_cfg = false;
@@ -473,7 +462,7 @@ void Scheduler::Impl::EmitText(Seq* seq, std::string text) {
   RequestEvent e;
   e.type = RequestEvent::Type::kText;
   e.text = std::move(text);
-  Emit(seq, std::move(e));
+  seq->sink->OnEvent(std::move(e));
 }
 
 void Scheduler::Impl::SetState(Seq* seq, RequestState to) {
@@ -485,11 +474,6 @@ void Scheduler::Impl::SetState(Seq* seq, RequestState to) {
   seq->state = to;
 }
 
-void Scheduler::Impl::ReleaseKv(Seq* seq) {
-  seq->cond.Release(kv_.get());
-  seq->uncond.Release(kv_.get());
-}
-
 void Scheduler::Impl::Finish(Seq* seq, RequestState state, FinishReason reason,
                              absl::Status status) {
   if (IsTerminal(seq->state)) return;
@@ -497,20 +481,22 @@ void Scheduler::Impl::Finish(Seq* seq, RequestState state, FinishReason reason,
   // Text held back (an incomplete character, or what might have begun a stop string) is the
   // client's after all when the request ended normally.
   EmitText(seq, runner_->RemoveRequest(seq->id, /*flush_text=*/IsNormalEnd(reason)));
-  ReleaseKv(seq);
+  seq->cond.Release(kv_.get());
+  seq->uncond.Release(kv_.get());
   RequestEvent e;
   e.type = RequestEvent::Type::kFinish;
   e.reason = reason;
   e.status = std::move(status);
   e.usage = seq->usage;
-  Emit(seq, std::move(e));
+  seq->sink->OnEvent(std::move(e));
 }
 
 // Recompute preemption: the request keeps everything it generated (text, committed images, and
 // an image in progress, whose latents and step the runner keeps) and re-enters the queue at its
 // place.
 void Scheduler::Impl::Preempt(Seq* seq) {
-  ReleaseKv(seq);
+  seq->cond.Release(kv_.get());
+  seq->uncond.Release(kv_.get());
   ++counters_.preemptions;
   SetState(seq, RequestState::kQueued);
   if (seq->in_image) {
@@ -567,18 +553,13 @@ void Scheduler::Impl::Start() {
 }
 
 void Scheduler::Impl::Stop() {
-  std::deque<std::unique_ptr<Seq>> arrived;
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
   }
   if (thread_.joinable()) thread_.join();
   // No engine thread from here on: this thread ends what is left.
-  {
-    absl::MutexLock lock(&mu_);
-    arrived.swap(inbox_);
-  }
-  for (auto& seq : arrived) waiting_.push_back(std::move(seq));
+  TakeInbox();
   for (auto* list : {&waiting_, &running_}) {
     for (auto& seq : *list) {
       Finish(seq.get(), RequestState::kFailed, FinishReason::kError,
@@ -588,8 +569,6 @@ void Scheduler::Impl::Stop() {
   Sweep();
   UpdateStats();
 }
-
-// ---------------------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(const SchedulerOptions& options,
                                                              const SchedulerModelInfo& model,
