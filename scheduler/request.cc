@@ -1,5 +1,7 @@
 #include "scheduler/request.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -61,10 +63,13 @@ absl::Status ValidateRequest(const Request& request, const ExecutorInfo& info, i
   if (blocks > info.num_kv_blocks) {
     return absl::InvalidArgumentError("prompt does not fit in the KV cache");
   }
-  if (request.starts_with_image &&
-      (request.prompt.back().is_image() || request.prompt.back().tokens.empty() ||
-       request.prompt.back().tokens.back() != boi_token_id)) {
-    return absl::InvalidArgumentError("an image request's prompt must end with <boi>");
+  if (request.starts_with_image) {
+    auto last = std::find_if(request.prompt.rbegin(), request.prompt.rend(), [](const PromptPart& p) {
+      return p.is_image() || !p.tokens.empty();
+    });
+    if (last->is_image() || last->tokens.back() != boi_token_id) {
+      return absl::InvalidArgumentError("an image request's prompt must end with <boi>");
+    }
   }
   return absl::OkStatus();
 }
