@@ -31,10 +31,10 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerationStream::Reject(const grpc:
 
 GenerationStream* GenerationStream::Start(const StreamEnvironment& env,
                                           grpc::CallbackServerContext* context, std::string rpc,
-                                          Request request, absl::Time arrival,
+                                          SubmitFn submit, absl::Time arrival,
                                           CallGate::Ticket ticket) {
   auto* stream = new GenerationStream(env, context, std::move(rpc), arrival, std::move(ticket));
-  stream->Submit(std::move(request));
+  stream->Submit(submit);
   return stream;
 }
 
@@ -47,9 +47,9 @@ GenerationStream::GenerationStream(const StreamEnvironment& env,
       arrival_(arrival),
       ticket_(std::move(ticket)) {}
 
-void GenerationStream::Submit(Request request) {
+void GenerationStream::Submit(SubmitFn submit) {
   events_ = std::make_shared<EventQueue>([this] { env_.workers->Post([this] { Pump(); }); });
-  absl::StatusOr<RequestId> id = env_.scheduler->Submit(std::move(request), events_);
+  absl::StatusOr<RequestId> id = submit(events_);
   if (!id.ok()) {
     End(ToGrpcStatus(id.status()));
     return;
@@ -73,7 +73,7 @@ void GenerationStream::Pump() {
       writes_failed_ = true;
       error_ =
           grpc::Status(grpc::StatusCode::INTERNAL, absl::StrCat("response: ", built.message()));
-      if (!last) env_.scheduler->Cancel(id_);
+      if (!last) env_.engine->Cancel(id_);
     }
     if (last) {
       End(error_.value_or(FinishStatus(next->event)));
@@ -96,7 +96,7 @@ absl::Status GenerationStream::BuildResponse(const RequestEvent& event) {
 void GenerationStream::OnWriteDone(bool ok) {
   if (!ok && !writes_failed_) {
     writes_failed_ = true;  // the client is gone; gRPC reports it to OnCancel as well
-    env_.scheduler->Cancel(id_);
+    env_.engine->Cancel(id_);
   }
   if (final_status_.has_value()) {
     End(*final_status_);
@@ -107,7 +107,7 @@ void GenerationStream::OnWriteDone(bool ok) {
 
 void GenerationStream::OnCancel() {
   if (context_->deadline() <= std::chrono::system_clock::now()) deadline_passed_ = true;
-  if (submitted_) env_.scheduler->Cancel(id_);
+  if (submitted_) env_.engine->Cancel(id_);
 }
 
 void GenerationStream::OnDone() { delete this; }

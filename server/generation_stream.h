@@ -1,11 +1,11 @@
 // One streaming call (Generate, TextToImage, Caption, Chat, EditImage): submits the converted
-// request to the scheduler and writes the request's events to the client as GenerateResponses.
+// request to the engine and writes the request's events to the client as GenerateResponses.
 //
 // Threads: the scheduler's engine thread only queues events (EventQueue); a WorkerPool thread
 // turns each into a response (decoding images to PNG) and starts its write; gRPC runs
 // OnWriteDone, OnCancel and OnDone. One write is in flight at a time; OnWriteDone hands the next
 // one back to the pool. OnCancel (client gone, or its deadline passed) cancels the request in the
-// scheduler, which frees its KV blocks at the next step and ends the event stream.
+// engine, which frees its KV blocks at the next step and ends the event stream.
 //
 // The call ends with the status of the scheduler's Finish event: OK for stop, length and image;
 // CANCELLED, DEADLINE_EXCEEDED or the executor's error otherwise. A Finish message is written
@@ -20,19 +20,22 @@
 #include <optional>
 #include <string>
 
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "scheduler/scheduler.h"
+#include "scheduler/request.h"
 #include "server/call_gate.h"
 #include "server/event_queue.h"
 #include "server/proto_converter.h"
 #include "server/server_metrics.h"
 #include "server/worker_pool.h"
+#include "serving/inference_engine.h"
 
 namespace infusion {
 
 // What every stream uses; owned by the server, outliving every call.
 struct StreamEnvironment {
-  Scheduler* scheduler = nullptr;
+  InferenceEngine* engine = nullptr;
   const ProtoConverter* converter = nullptr;
   WorkerPool* workers = nullptr;
   ServerMetrics* metrics = nullptr;
@@ -40,14 +43,16 @@ struct StreamEnvironment {
 
 class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  public:
-  // Submits `request` and streams its events; a refused submission (queue full, request that can
-  // never run) ends the call at once. `arrival` is when the call reached the server; `ticket`
-  // is held until the call is done, when the stream deletes itself.
+  // Submits the call's request by calling `submit` (one of InferenceEngine's Submit calls, given
+  // the stream's sink) and streams its events; a refused submission (invalid request, queue full,
+  // request that can never run) ends the call at once with its status. `arrival` is when the call
+  // reached the server; `ticket` is held until the call is done, when the stream deletes itself.
+  using SubmitFn = absl::FunctionRef<absl::StatusOr<RequestId>(std::shared_ptr<EventSink>)>;
   static GenerationStream* Start(const StreamEnvironment& env, grpc::CallbackServerContext* context,
-                                 std::string rpc, Request request, absl::Time arrival,
+                                 std::string rpc, SubmitFn submit, absl::Time arrival,
                                  CallGate::Ticket ticket);
 
-  // A call refused before it reached the scheduler (authentication, parsing, validation).
+  // A call refused before it reached the engine (authentication, parsing).
   static grpc::ServerWriteReactor<grpc::ByteBuffer>* Reject(const grpc::Status& status);
 
   void OnWriteDone(bool ok) override;
@@ -57,7 +62,7 @@ class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
  private:
   GenerationStream(const StreamEnvironment& env, grpc::CallbackServerContext* context,
                    std::string rpc, absl::Time arrival, CallGate::Ticket ticket);
-  void Submit(Request request);
+  void Submit(SubmitFn submit);
   // Worker thread: takes the next event and starts its write; returns when a write is in flight,
   // the call is finished, or no event is left (the next one wakes the pump again).
   void Pump();
@@ -72,7 +77,7 @@ class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   const std::string rpc_;
   const absl::Time arrival_;
   const CallGate::Ticket ticket_;
-  std::shared_ptr<EventQueue> events_;  // shared with the scheduler, which may outlive the call
+  std::shared_ptr<EventQueue> events_;  // shared with the engine, which may outlive the call
 
   // Set by Submit, which runs in the method handler: gRPC sets the reactor up, and may call
   // OnCancel, only after the handler returns.

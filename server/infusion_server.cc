@@ -8,17 +8,13 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
-#include "engine/executor/model_executor.h"
-#include "engine/output/output_processor.h"
-#include "engine/processor/model_processor.h"
-#include "scheduler/scheduler.h"
 #include "server/api_key_authenticator.h"
 #include "server/infusion_service.h"
 #include "server/metrics_endpoint.h"
@@ -27,6 +23,8 @@
 #include "server/scheduler_collector.h"
 #include "server/server_metrics.h"
 #include "server/worker_pool.h"
+#include "serving/inference_engine.h"
+#include "serving/request_stream.h"
 
 namespace infusion {
 namespace {
@@ -63,23 +61,15 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> Credentials(const Serve
   return grpc::SslServerCredentials(ssl);
 }
 
-// Waits for one request's Finish.
-class Completion : public EventSink {
- public:
-  void OnEvent(RequestEvent event) override {
-    if (event.type != RequestEvent::Type::kFinish) return;
-    status_ = std::move(event.status);
-    done_.Notify();
-  }
-  absl::Status Wait() {
-    done_.WaitForNotification();
-    return status_;
-  }
-
- private:
-  absl::Notification done_;
-  absl::Status status_;  // written before done_ is notified
-};
+// Submits `request` and waits until it has finished; the status of its finish event.
+template <typename TypedRequest>
+absl::Status RunToFinish(InferenceEngine& engine, const TypedRequest& request) {
+  auto stream = std::make_shared<RequestStream>();
+  RETURN_IF_ERROR(engine.Submit(request, stream).status());
+  absl::Status finished;
+  while (std::optional<RequestEvent> event = stream->Next()) finished = event->status;
+  return finished;
+}
 
 }  // namespace
 
@@ -87,20 +77,8 @@ absl::StatusOr<std::unique_ptr<InfusionServer>> InfusionServer::Create(
     const ServerOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<InfusionServer> s(new InfusionServer());
-  ASSIGN_OR_RETURN(s->processor_, ModelProcessor::Create(options.executor.model_dir));
-  ASSIGN_OR_RETURN(s->executor_, ModelExecutor::Create(options.executor));
-
-  const ModelProcessor* processor = s->processor_.get();
-  OutputProcessorOptions output = OutputProcessorOptions::FromConfig(processor->config());
-  output.new_decoder = [processor] { return processor->NewTextDecoder(); };
-  ASSIGN_OR_RETURN(s->runner_, OutputProcessor::Create(output, s->executor_.get()));
-  ASSIGN_OR_RETURN(s->scheduler_,
-                   Scheduler::Create(options.scheduler,
-                                     SchedulerModelInfo::FromConfig(processor->config()),
-                                     s->runner_.get()));
-  s->scheduler_->Start();
-
-  s->converter_ = std::make_unique<ProtoConverter>(processor, options.image_limits);
+  ASSIGN_OR_RETURN(s->engine_, InferenceEngine::Create(options.engine));
+  s->converter_ = std::make_unique<ProtoConverter>(s->engine_.get());
   ASSIGN_OR_RETURN(s->parser_, RequestParser::Create(v1::GenerateRequest::descriptor()->file()));
   if (!options.api_keys_file.empty()) {
     ASSIGN_OR_RETURN(s->authenticator_, ApiKeyAuthenticator::FromFile(options.api_keys_file));
@@ -115,13 +93,13 @@ absl::StatusOr<std::unique_ptr<InfusionServer>> InfusionServer::Create(
             << options.host << ":" << s->metrics_port_ << "/metrics";
   RETURN_IF_ERROR(s->WarmUp());
   s->server_->GetHealthCheckService()->SetServingStatus(true);
-  LOG(INFO) << "serving " << options.executor.model_dir;
+  LOG(INFO) << "serving " << options.engine.executor.model_dir;
   return s;
 }
 
 absl::Status InfusionServer::StartMetrics(const ServerOptions& options) {
   registry_ = std::make_shared<prometheus::Registry>();
-  const ModelConfig& config = processor_->config();
+  const ModelConfig& config = engine_->config();
   const v1::ModelInfo info = converter_->ModelInfo();
   metrics_ = std::make_unique<ServerMetrics>(
       registry_.get(), std::map<std::string, std::string>{
@@ -130,7 +108,7 @@ absl::Status InfusionServer::StartMetrics(const ServerOptions& options) {
                            {"patch_encoder", info.patch_encoder()},
                            {"context_length", absl::StrCat(config.max_position_embeddings)},
                        });
-  collector_ = std::make_shared<SchedulerCollector>(scheduler_.get());
+  collector_ = std::make_shared<SchedulerCollector>(engine_.get());
   ASSIGN_OR_RETURN(metrics_endpoint_, MetricsEndpoint::Start(options.host, options.metrics_port,
                                                              {registry_, collector_}));
   metrics_port_ = metrics_endpoint_->port();
@@ -139,7 +117,7 @@ absl::Status InfusionServer::StartMetrics(const ServerOptions& options) {
 
 absl::Status InfusionServer::StartGrpc(const ServerOptions& options) {
   service_ = std::make_unique<InfusionService>(
-      StreamEnvironment{scheduler_.get(), converter_.get(), workers_.get(), metrics_.get()},
+      StreamEnvironment{engine_.get(), converter_.get(), workers_.get(), metrics_.get()},
       parser_.get(), authenticator_.get(), &gate_);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
   grpc::EnableDefaultHealthCheckService(true);
@@ -163,23 +141,19 @@ absl::Status InfusionServer::StartGrpc(const ServerOptions& options) {
 // One request through every kind of step (prefill and decode; guided denoising), so that
 // LibTorch's first-call costs are paid before the first client's.
 absl::Status InfusionServer::WarmUp() {
-  v1::GenerateRequest text;
-  text.add_parts()->set_text("warm up");
-  text.mutable_text()->set_max_tokens(2);
-  text.set_max_images(0);
-  v1::TextToImageRequest image;
-  image.set_prompt("warm up");
-  image.mutable_image()->set_steps(1);
-  image.mutable_image()->set_guidance_scale(2.0f);
-  ASSIGN_OR_RETURN(Request text_request, converter_->ToRequest(text));
-  ASSIGN_OR_RETURN(Request image_request, converter_->ToRequest(image));
-  for (Request* request : {&text_request, &image_request}) {
-    request->name = "warm-up";
-    auto completion = std::make_shared<Completion>();
-    RETURN_IF_ERROR(scheduler_->Submit(std::move(*request), completion).status());
-    absl::Status done = completion->Wait();
-    if (!done.ok()) return absl::InternalError(absl::StrCat("warm-up failed: ", done.message()));
-  }
+  GenerateRequest text;
+  text.parts.push_back(InputPart::Text("warm up"));
+  text.text.max_tokens = 2;
+  text.max_images = 0;
+  text.options.name = "warm-up";
+  TextToImageRequest image;
+  image.prompt = "warm up";
+  image.image.steps = 1;
+  image.image.guidance_scale = 2.0f;
+  image.options.name = "warm-up";
+  absl::Status done = RunToFinish(*engine_, text);
+  if (done.ok()) done = RunToFinish(*engine_, image);
+  if (!done.ok()) return absl::InternalError(absl::StrCat("warm-up failed: ", done.message()));
   return absl::OkStatus();
 }
 
@@ -193,7 +167,7 @@ void InfusionServer::Drain(absl::Duration grace) {
   // Cancels what is left: calls past the grace period and health Watch streams.
   server_->Shutdown(absl::ToChronoTime(absl::Now()));
   server_->Wait();
-  scheduler_->Stop();
+  engine_->Stop();
   LOG(INFO) << "drained";
 }
 
@@ -203,7 +177,7 @@ InfusionServer::~InfusionServer() {
     server_->Wait();
   }
   // No event may reach a stream, or the worker pool, once they are gone.
-  if (scheduler_ != nullptr) scheduler_->Stop();
+  if (engine_ != nullptr) engine_->Stop();
 }
 
 }  // namespace infusion

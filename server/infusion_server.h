@@ -1,9 +1,9 @@
 // infusion-server put together: the model and the engine, the gRPC service with standard health
 // checking and server reflection, and the Prometheus endpoint.
 //
-// Threads: gRPC's callback threads parse, validate, convert and submit; the scheduler's engine
-// thread runs steps and queues events; a WorkerPool builds responses; MetricsEndpoint's thread
-// serves /metrics.
+// Threads: gRPC's callback threads parse, convert and submit (the InferenceEngine validates);
+// the engine thread runs steps and queues events; a WorkerPool builds responses;
+// MetricsEndpoint's thread serves /metrics.
 #ifndef INFUSION_SERVER_INFUSION_SERVER_H_
 #define INFUSION_SERVER_INFUSION_SERVER_H_
 
@@ -26,13 +26,10 @@ namespace infusion {
 
 class ApiKeyAuthenticator;
 class InfusionService;
+class InferenceEngine;
 class MetricsEndpoint;
-class ModelExecutor;
-class ModelProcessor;
-class OutputProcessor;
 class ProtoConverter;
 class RequestParser;
-class Scheduler;
 class SchedulerCollector;
 class ServerMetrics;
 class WorkerPool;
@@ -61,10 +58,7 @@ class InfusionServer {
   absl::Status StartGrpc(const ServerOptions& options);
   absl::Status WarmUp();
 
-  std::unique_ptr<ModelProcessor> processor_;
-  std::unique_ptr<ModelExecutor> executor_;
-  std::unique_ptr<OutputProcessor> runner_;
-  std::unique_ptr<Scheduler> scheduler_;  // declared after the runner it drives
+  std::unique_ptr<InferenceEngine> engine_;
   std::unique_ptr<ProtoConverter> converter_;
   std::unique_ptr<RequestParser> parser_;
   std::unique_ptr<ApiKeyAuthenticator> authenticator_;

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "server/grpc_status.h"
+#include "server/proto_converter.h"
 
 namespace infusion {
 namespace {
@@ -38,16 +39,21 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::Serve(
   Proto proto;
   absl::Status status = ticket.has_value() ? Authenticate(*context) : ShuttingDown();
   if (status.ok()) status = parser_->Parse(bytes, &proto);
-  absl::StatusOr<Request> request =
-      status.ok() ? env_.converter->ToRequest(proto) : absl::StatusOr<Request>(status);
-  if (!request.ok()) {
-    env_.metrics->CountRequest(rpc, request.status().code());
-    return GenerationStream::Reject(ToGrpcStatus(request.status()));
+  if (!status.ok()) {
+    env_.metrics->CountRequest(rpc, status.code());
+    return GenerationStream::Reject(ToGrpcStatus(status));
   }
-  request->name = rpc;
-  request->deadline = DeadlineOf(*context);
-  return GenerationStream::Start(env_, context, rpc, *std::move(request), arrival,
-                                 *std::move(ticket));
+  // Validation happens in the engine's Submit: an invalid request ends the stream at once.
+  auto request = ProtoConverter::FromProto(proto);
+  request.options.name = rpc;
+  request.options.deadline = DeadlineOf(*context);
+  InferenceEngine* engine = env_.engine;
+  return GenerationStream::Start(
+      env_, context, rpc,
+      [engine, &request](std::shared_ptr<EventSink> sink) {
+        return engine->Submit(request, std::move(sink));
+      },
+      arrival, *std::move(ticket));
 }
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::Generate(

@@ -1,5 +1,6 @@
-// The infusion.v1.Infusion service on gRPC's callback API. Each call is authenticated, parsed,
-// converted and validated on the gRPC thread, then handed to a GenerationStream.
+// The infusion.v1.Infusion service on gRPC's callback API. Each call is authenticated, parsed and
+// converted on the gRPC thread, then handed to a GenerationStream, which submits it to the
+// engine (which validates it) on the same thread.
 //
 // The streaming methods take their requests as raw bytes (RequestParser), so that a request
 // protobuf cannot parse (a string that is not UTF-8) is answered with INVALID_ARGUMENT naming the

@@ -82,23 +82,23 @@ int AwaitSignal() {
 
 infusion::ServerOptions OptionsFromFlags() {
   infusion::ServerOptions o;
-  o.executor.model_dir = absl::GetFlag(FLAGS_model);
-  o.executor.device = absl::GetFlag(FLAGS_device);
-  o.executor.num_threads = absl::GetFlag(FLAGS_threads);
-  o.executor.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);
-  o.executor.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
-  o.executor.block_size = absl::GetFlag(FLAGS_block_size);
-  o.scheduler.max_tokens_per_step = absl::GetFlag(FLAGS_max_tokens_per_step);
-  o.scheduler.max_running = absl::GetFlag(FLAGS_max_running);
-  o.scheduler.max_queued = absl::GetFlag(FLAGS_max_queued);
-  o.scheduler.enable_prefix_cache = absl::GetFlag(FLAGS_prefix_cache);
+  o.engine.executor.model_dir = absl::GetFlag(FLAGS_model);
+  o.engine.executor.device = absl::GetFlag(FLAGS_device);
+  o.engine.executor.num_threads = absl::GetFlag(FLAGS_threads);
+  o.engine.executor.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);
+  o.engine.executor.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
+  o.engine.executor.block_size = absl::GetFlag(FLAGS_block_size);
+  o.engine.scheduler.max_tokens_per_step = absl::GetFlag(FLAGS_max_tokens_per_step);
+  o.engine.scheduler.max_running = absl::GetFlag(FLAGS_max_running);
+  o.engine.scheduler.max_queued = absl::GetFlag(FLAGS_max_queued);
+  o.engine.scheduler.enable_prefix_cache = absl::GetFlag(FLAGS_prefix_cache);
   o.host = absl::GetFlag(FLAGS_host);
   o.port = absl::GetFlag(FLAGS_port);
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   o.port_file = absl::GetFlag(FLAGS_port_file);
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) << 20;
-  o.image_limits.max_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_image_bytes));
-  o.image_limits.max_pixels = absl::GetFlag(FLAGS_max_image_pixels);
+  o.engine.image_limits.max_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_image_bytes));
+  o.engine.image_limits.max_pixels = absl::GetFlag(FLAGS_max_image_pixels);
   o.api_keys_file = absl::GetFlag(FLAGS_api_keys_file);
   o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key = absl::GetFlag(FLAGS_tls_key);

@@ -1,42 +1,32 @@
-// Proto <-> native conversion and request validation, in one place: every INVALID_ARGUMENT the
-// API returns for a request's content comes from here and names the field ("text.top_p must be
-// in (0, 1], got 0", "messages[2].role ..."). Unset parameters take the model's defaults
-// (generation.json); unset seeds are drawn at random.
+// Proto <-> native conversion for the gRPC service. Requests map field for field onto the typed
+// requests of serving/requests.h, unset fields staying unset: validation, the model's defaults
+// and the prompt templates are the engine's (serving/request_preparer.h), so gRPC clients and
+// in-process callers get the same requests and the same errors. Events become responses, image
+// events PNGs of the model's image size.
 //
-// Thread-safe. Converting a request with images, and a response with an image, runs the image
-// codec (LibTorch): never call them on the engine thread.
+// Thread-safe. ToResponse of an image event runs the codec (LibTorch): never call it on the
+// engine thread.
 #ifndef INFUSION_SERVER_PROTO_CONVERTER_H_
 #define INFUSION_SERVER_PROTO_CONVERTER_H_
 
-#include <string>
-#include <vector>
-
-#include "absl/base/thread_annotations.h"
-#include "absl/random/random.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
-#include "engine/codec/image.h"
-#include "engine/processor/model_processor.h"
-#include "engine/prompt/prompt_builder.h"
 #include "infusion/v1/infusion.pb.h"
 #include "scheduler/request.h"
+#include "serving/inference_engine.h"
+#include "serving/requests.h"
 
 namespace infusion {
 
 class ProtoConverter {
  public:
-  static constexpr float kMaxGuidanceScale = 50.0f;
-  static constexpr int kMaxImagesPerReply = 16;
+  // `engine` must outlive the converter.
+  explicit ProtoConverter(const InferenceEngine* engine) : engine_(engine) {}
 
-  // `processor` must outlive the converter.
-  ProtoConverter(const ModelProcessor* processor, const ImageLimits& image_limits);
-
-  absl::StatusOr<Request> ToRequest(const v1::GenerateRequest& proto) const;
-  absl::StatusOr<Request> ToRequest(const v1::TextToImageRequest& proto) const;
-  absl::StatusOr<Request> ToRequest(const v1::CaptionRequest& proto) const;
-  absl::StatusOr<Request> ToRequest(const v1::ChatRequest& proto) const;
-  absl::StatusOr<Request> ToRequest(const v1::EditImageRequest& proto) const;
+  static GenerateRequest FromProto(const v1::GenerateRequest& proto);
+  static TextToImageRequest FromProto(const v1::TextToImageRequest& proto);
+  static CaptionRequest FromProto(const v1::CaptionRequest& proto);
+  static ChatRequest FromProto(const v1::ChatRequest& proto);
+  static EditImageRequest FromProto(const v1::EditImageRequest& proto);
 
   // Image events become PNGs of the model's image size.
   absl::StatusOr<v1::GenerateResponse> ToResponse(const RequestEvent& event) const;
@@ -44,25 +34,9 @@ class ProtoConverter {
   v1::ModelInfo ModelInfo() const;
 
  private:
-  absl::StatusOr<SamplingParams> ToSamplingParams(const v1::TextParams& proto,
-                                                  std::vector<int32_t> stop_token_ids) const;
-  // Fills request->image and request->preview_every; `field` names the ImageParams in errors.
-  absl::Status ToImageParams(const v1::ImageParams& proto, absl::string_view field,
-                             Request* request) const;
-  absl::StatusOr<PromptPart> ToImagePart(const v1::Image& proto, absl::string_view field) const;
-  // InvalidArgument when a text-generating request cannot fit max_tokens after its prompt.
-  absl::Status CheckTextFits(const Request& request, absl::string_view prompt_field) const;
-  // InvalidArgument when an image-generating request's prompt leaves no room for the image.
-  absl::Status CheckImageFits(const Request& request, absl::string_view prompt_field) const;
-  int Positions(const std::vector<PromptPart>& prompt) const;
   absl::StatusOr<std::string> ToPng(const std::vector<float>& patches) const;
-  uint64_t RandomSeed() const;
 
-  const ModelProcessor* const processor_;
-  const ImageLimits image_limits_;
-  const PromptBuilder builder_;
-  mutable absl::Mutex seed_mu_;
-  mutable absl::BitGen seed_gen_ ABSL_GUARDED_BY(seed_mu_);
+  const InferenceEngine* const engine_;
 };
 
 }  // namespace infusion

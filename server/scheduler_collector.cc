@@ -32,7 +32,7 @@ prometheus::MetricFamily Counter(std::string name, std::string help, double valu
 }  // namespace
 
 std::vector<prometheus::MetricFamily> SchedulerCollector::Collect() const {
-  const SchedulerStats s = scheduler_->Stats();
+  const SchedulerStats s = engine_->Stats();
   std::vector<prometheus::MetricFamily> families = {
       Gauge("infusion_requests_running", "Requests admitted by the engine and not finished",
             s.running),

@@ -1,4 +1,4 @@
-// The engine's gauges and counters as Prometheus families, read from Scheduler::Stats() at
+// The engine's gauges and counters as Prometheus families, read from InferenceEngine::Stats() at
 // each scrape (the scheduler keeps them; copying them on every step would cost the engine).
 //
 // "Tokens per step by span kind" is rate(infusion_step_tokens_total{span=...}) over
@@ -11,19 +11,19 @@
 
 #include <vector>
 
-#include "scheduler/scheduler.h"
+#include "serving/inference_engine.h"
 
 namespace infusion {
 
 class SchedulerCollector : public prometheus::Collectable {
  public:
-  // `scheduler` must outlive the collector's registration.
-  explicit SchedulerCollector(const Scheduler* scheduler) : scheduler_(scheduler) {}
+  // `engine` must outlive the collector's registration.
+  explicit SchedulerCollector(const InferenceEngine* engine) : engine_(engine) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
-  const Scheduler* const scheduler_;
+  const InferenceEngine* const engine_;
 };
 
 }  // namespace infusion

@@ -6,8 +6,7 @@
 namespace infusion {
 
 absl::Status ServerOptions::Validate() const {
-  RETURN_IF_ERROR(executor.Validate());
-  RETURN_IF_ERROR(scheduler.Validate());
+  RETURN_IF_ERROR(engine.Validate());
   auto bad = [](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("server options: ", what));
   };
@@ -19,10 +18,7 @@ absl::Status ServerOptions::Validate() const {
   if (max_message_bytes < 1024) {
     return bad(absl::StrCat("max_message_bytes must be >= 1024, got ", max_message_bytes));
   }
-  if (image_limits.max_bytes < 1 || image_limits.max_pixels < 1) {
-    return bad("image limits must be positive");
-  }
-  if (image_limits.max_bytes > static_cast<size_t>(max_message_bytes)) {
+  if (engine.image_limits.max_bytes > static_cast<size_t>(max_message_bytes)) {
     return bad("max_image_bytes must not exceed max_message_bytes");
   }
   if (tls_cert.empty() != tls_key.empty()) return bad("tls_cert and tls_key go together");

@@ -6,15 +6,14 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "engine/codec/image.h"
-#include "engine/executor/model_executor.h"
-#include "scheduler/scheduler.h"
+#include "serving/inference_engine.h"
 
 namespace infusion {
 
 struct ServerOptions {
-  ModelExecutorOptions executor;  // model directory, device, threads, KV-cache bytes
-  SchedulerOptions scheduler;     // step token budget, queue limit, ...
+  // The model and the engine: model directory, device, threads, KV-cache bytes (executor); step
+  // token budget, queue limit, ... (scheduler); request image limits.
+  InferenceEngineOptions engine;
 
   std::string host = "0.0.0.0";      // address both ports bind to
   int port = 50051;                  // gRPC; 0 = any free port (see port_file)
@@ -22,7 +21,6 @@ struct ServerOptions {
   std::string port_file;             // when set, "grpc PORT\nmetrics PORT\n" is written here once
                                      // both listen (for tests and scripts that ask for port 0)
   int max_message_bytes = 64 << 20;  // largest request message gRPC accepts
-  ImageLimits image_limits;          // request images: encoded bytes and pixels
   std::string api_keys_file;         // keys, one per line; when set every call needs "Bearer KEY"
   std::string tls_cert;              // PEM certificate chain and private key; both or neither
   std::string tls_key;

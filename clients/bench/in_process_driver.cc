@@ -1,9 +1,8 @@
 #include "clients/bench/in_process_driver.h"
 
 #include "absl/synchronization/mutex.h"
-#include "common/status_macros.h"
-#include "engine/prompt/prompt_builder.h"
 #include "clients/bench/prompts.h"
+#include "common/status_macros.h"
 
 namespace infusion::bench {
 namespace {
@@ -55,58 +54,47 @@ absl::StatusOr<std::unique_ptr<InProcessDriver>> InProcessDriver::Create(
     const WorkloadParams& workload) {
   std::unique_ptr<InProcessDriver> d(new InProcessDriver());
   d->workload_ = workload;
-  ASSIGN_OR_RETURN(d->processor_, ModelProcessor::Create(executor_options.model_dir));
-  ASSIGN_OR_RETURN(d->executor_, ModelExecutor::Create(executor_options));
-  ModelProcessor* processor = d->processor_.get();
-  OutputProcessorOptions output = OutputProcessorOptions::FromConfig(processor->config());
-  output.new_decoder = [processor] { return processor->NewTextDecoder(); };
-  ASSIGN_OR_RETURN(d->runner_, OutputProcessor::Create(output, d->executor_.get()));
-  ASSIGN_OR_RETURN(d->scheduler_,
-                   Scheduler::Create(scheduler_options,
-                                     SchedulerModelInfo::FromConfig(processor->config()),
-                                     d->runner_.get()));
-  d->scheduler_->Start();
+  InferenceEngineOptions options;
+  options.executor = executor_options;
+  options.scheduler = scheduler_options;
+  ASSIGN_OR_RETURN(d->engine_, InferenceEngine::Create(options));
   return d;
 }
 
-InProcessDriver::~InProcessDriver() {
-  if (scheduler_) scheduler_->Stop();
-}
+InProcessDriver::~InProcessDriver() = default;
 
-Request InProcessDriver::MakeRequest(WorkKind kind, int index) const {
-  const ModelConfig& c = processor_->config();
-  PromptBuilder builder(c.tokens);
-  Request r;
+absl::StatusOr<RequestId> InProcessDriver::Submit(WorkKind kind, int index,
+                                                  std::shared_ptr<EventSink> sink) {
   if (kind == WorkKind::kChat) {
-    ChatMessage m;
-    m.role = ChatRole::kUser;
-    m.parts.push_back(PromptPart::Text(processor_->Tokenize(ChatPrompt(index))));
-    r.kind = TaskKind::kChat;
-    r.prompt = builder.Chat({m}).prompt;
-    r.text.temperature = 0;
-    r.text.max_tokens = workload_.chat_max_tokens;  // no stop tokens: end tokens are ignored
-  } else {
-    BuiltPrompt p = builder.TextToImage(processor_->Tokenize(ImagePrompt(index)));
-    r.kind = TaskKind::kTextToImage;
-    r.prompt = std::move(p.prompt);
-    r.uncond_prompt = std::move(p.uncond_prompt);
-    r.starts_with_image = true;
-    r.finish_after_image = true;
-    r.image.steps = workload_.image_steps;
-    r.image.guidance_scale = workload_.guidance_scale;
-    r.image.seed = static_cast<uint64_t>(index);
-    c.ApplyDiffusionTo(&r.image);
+    ChatRequest r;
+    r.messages.push_back({"user", {InputPart::Text(ChatPrompt(index))}});
+    // A text workload: the model may not open images in its replies, and every reply is
+    // chat_max_tokens long whatever the model says.
+    r.max_images = 0;
+    r.text.temperature = 0.0f;
+    r.text.max_tokens = workload_.chat_max_tokens;
+    r.text.ignore_eos = true;
+    r.options.name = "bench-chat";
+    return engine_->Submit(r, std::move(sink));
   }
-  return r;
+  // Steps, guidance and seed from the flags; the sampler and eta are the model's.
+  TextToImageRequest r;
+  r.prompt = ImagePrompt(index);
+  r.image.steps = workload_.image_steps;
+  r.image.guidance_scale = workload_.guidance_scale;
+  r.image.seed = static_cast<uint64_t>(index);
+  r.options.name = "bench-t2i";
+  return engine_->Submit(r, std::move(sink));
 }
 
 RequestTiming InProcessDriver::Run(WorkKind kind, int index) {
   RequestTiming timing;
   timing.kind = kind;
-  Request request = MakeRequest(kind, index);
+  // The clock starts before Submit, which tokenizes and applies the template, as a server's
+  // latency includes its request conversion.
   timing.start = clock_.Now();
   auto sink = std::make_shared<TimingSink>(clock_, &timing);
-  absl::StatusOr<RequestId> id = scheduler_->Submit(std::move(request), sink);
+  absl::StatusOr<RequestId> id = Submit(kind, index, sink);
   if (!id.ok()) {
     timing.error = id.status().ToString();
     timing.end = clock_.Now();

@@ -1,4 +1,5 @@
-// Runs benchmark requests through an in-process scheduler and executor (no network).
+// Runs benchmark requests through an in-process InferenceEngine (no network): the same request
+// preparation and defaults (generation.json) as infusion-server's, without gRPC.
 #ifndef INFUSION_CLIENTS_BENCH_IN_PROCESS_DRIVER_H_
 #define INFUSION_CLIENTS_BENCH_IN_PROCESS_DRIVER_H_
 
@@ -8,9 +9,8 @@
 #include "absl/status/statusor.h"
 #include "clients/bench/driver.h"
 #include "engine/executor/model_executor.h"
-#include "engine/output/output_processor.h"
-#include "engine/processor/model_processor.h"
 #include "scheduler/scheduler.h"
+#include "serving/inference_engine.h"
 
 namespace infusion::bench {
 
@@ -22,21 +22,19 @@ class InProcessDriver : public Driver {
   ~InProcessDriver() override;
 
   RequestTiming Run(WorkKind kind, int index) override;
-  SchedulerStats Stats() const { return scheduler_->Stats(); }
+  SchedulerStats Stats() const { return engine_->Stats(); }
   std::optional<EngineCounters> Counters() const override {
-    const SchedulerStats stats = scheduler_->Stats();
+    const SchedulerStats stats = engine_->Stats();
     return EngineCounters{stats.steps, stats.step_seconds, stats.forward_seconds};
   }
 
  private:
   InProcessDriver() = default;
-  Request MakeRequest(WorkKind kind, int index) const;
+  // Prepares and submits request `index` of `kind`, its events going to `sink`.
+  absl::StatusOr<RequestId> Submit(WorkKind kind, int index, std::shared_ptr<EventSink> sink);
 
   WorkloadParams workload_;
-  std::unique_ptr<ModelProcessor> processor_;
-  std::unique_ptr<ModelExecutor> executor_;
-  std::unique_ptr<OutputProcessor> runner_;
-  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<InferenceEngine> engine_;
 };
 
 }  // namespace infusion::bench

@@ -82,11 +82,10 @@ class CollectingSink : public EventSink {
   size_t index_;
 };
 
-ChatMessage UserTurn(std::vector<ContentPart> parts) {
-  ChatMessage m;
-  m.role = ChatRole::kUser;
-  m.parts = std::move(parts);
-  return m;
+// Images travel as PNG, as a client's do; PNG is lossless, so the model sees the task's pixels.
+absl::StatusOr<EncodedImage> ToEncoded(const Image& image) {
+  ASSIGN_OR_RETURN(std::string png, EncodePng(image));
+  return EncodedImage{std::move(png)};
 }
 
 }  // namespace
@@ -102,78 +101,47 @@ absl::Status InProcessOptions::Validate() const {
   return params.Validate();
 }
 
-InProcessGenerator::InProcessGenerator(const GenerationParams& params,
-                                       std::unique_ptr<ModelProcessor> processor)
-    : params_(params), processor_(std::move(processor)), builder_(processor_->config().tokens) {}
-
-InProcessGenerator::~InProcessGenerator() {
-  if (scheduler_) scheduler_->Stop();
-}
-
 absl::StatusOr<std::unique_ptr<InProcessGenerator>> InProcessGenerator::Create(
     const InProcessOptions& options) {
   RETURN_IF_ERROR(options.Validate());
-  ASSIGN_OR_RETURN(std::unique_ptr<ModelProcessor> processor,
-                   ModelProcessor::Create(options.model_dir));
-  std::unique_ptr<InProcessGenerator> g(
-      new InProcessGenerator(options.params, std::move(processor)));
-
-  ModelExecutorOptions executor_options;
-  executor_options.model_dir = options.model_dir;
-  executor_options.num_threads = options.num_threads;
-  executor_options.bf16_min_rows = options.bf16_min_rows;
-  executor_options.kv_cache_bytes = options.kv_cache_bytes;
-  ASSIGN_OR_RETURN(g->executor_, ModelExecutor::Create(executor_options));
-
-  const ModelProcessor* p = g->processor_.get();
-  OutputProcessorOptions output = OutputProcessorOptions::FromConfig(p->config());
-  output.new_decoder = [p] { return p->NewTextDecoder(); };
-  ASSIGN_OR_RETURN(g->runner_, OutputProcessor::Create(output, g->executor_.get()));
-  const SchedulerModelInfo info = SchedulerModelInfo::FromConfig(p->config());
-  SchedulerOptions scheduler_options;
-  scheduler_options.max_running = options.max_running;
+  InferenceEngineOptions engine_options;
+  engine_options.executor.model_dir = options.model_dir;
+  engine_options.executor.num_threads = options.num_threads;
+  engine_options.executor.bf16_min_rows = options.bf16_min_rows;
+  engine_options.executor.kv_cache_bytes = options.kv_cache_bytes;
+  engine_options.scheduler.max_running = options.max_running;
   // A batch is submitted whole; the KV cache, not the queue, bounds what runs at once.
-  scheduler_options.max_queued = std::numeric_limits<int>::max();
-  ASSIGN_OR_RETURN(g->scheduler_, Scheduler::Create(scheduler_options, info, g->runner_.get()));
-  g->scheduler_->Start();
-  return g;
+  engine_options.scheduler.max_queued = std::numeric_limits<int>::max();
+  ASSIGN_OR_RETURN(std::unique_ptr<InferenceEngine> engine,
+                   InferenceEngine::Create(engine_options));
+  return std::unique_ptr<InProcessGenerator>(
+      new InProcessGenerator(options.params, std::move(engine)));
 }
 
-Request InProcessGenerator::ImageRequest(TaskKind kind, BuiltPrompt prompt, uint64_t seed) const {
-  const GenerationConfig& defaults = processor_->generation();
-  Request r;
-  r.kind = kind;
-  r.prompt = std::move(prompt.prompt);
-  r.uncond_prompt = std::move(prompt.uncond_prompt);
-  r.starts_with_image = true;
-  r.finish_after_image = true;
-  r.image.solver = defaults.sampler == "ddpm" ? DiffusionSolver::kDdpm : DiffusionSolver::kDdim;
-  r.image.eta = defaults.eta;
-  r.image.steps = params_.image_steps.value_or(defaults.image_steps);
-  r.image.guidance_scale = params_.guidance_scale.value_or(defaults.guidance_scale);
-  r.image.seed = seed;
-  processor_->config().ApplyDiffusionTo(&r.image);
-  return r;
+ImageParams InProcessGenerator::ImageRequestParams(uint64_t seed) const {
+  ImageParams p;
+  p.steps = params_.image_steps;
+  p.guidance_scale = params_.guidance_scale;
+  p.seed = seed;
+  return p;
 }
 
-Request InProcessGenerator::TextRequest(TaskKind kind, std::vector<PromptPart> prompt,
-                                        std::vector<int32_t> stop_token_ids) const {
-  Request r;
-  r.kind = kind;
-  r.prompt = std::move(prompt);
-  r.text.temperature = 0;
-  r.text.max_tokens = params_.max_text_tokens;
-  r.text.stop_token_ids = std::move(stop_token_ids);
-  return r;
+TextParams InProcessGenerator::TextRequestParams() const {
+  TextParams p;
+  p.max_tokens = params_.max_text_tokens;
+  p.temperature = 0.0f;
+  p.seed = 0;  // greedy decoding draws nothing; a fixed seed keeps the request reproducible
+  return p;
 }
 
+template <typename Typed>
 absl::StatusOr<std::vector<InProcessGenerator::Output>> InProcessGenerator::RunAll(
-    std::vector<Request> requests) {
+    const std::vector<Typed>& requests) {
   const size_t n = requests.size();
   auto collector = std::make_shared<BatchCollector>(n);
   for (size_t i = 0; i < n; ++i) {
     absl::StatusOr<RequestId> id =
-        scheduler_->Submit(std::move(requests[i]), std::make_shared<CollectingSink>(collector, i));
+        engine_->Submit(requests[i], std::make_shared<CollectingSink>(collector, i));
     if (!id.ok()) collector->Refused(i, id.status());
   }
   std::vector<std::string> texts;
@@ -186,45 +154,39 @@ absl::StatusOr<std::vector<InProcessGenerator::Output>> InProcessGenerator::RunA
 
 absl::StatusOr<std::vector<Image>> InProcessGenerator::DecodeImages(
     const std::vector<Output>& outputs) const {
-  const size_t patch_floats = static_cast<size_t>(processor_->config().image.num_patches()) *
-                              processor_->config().image.patch_dim();
   std::vector<Image> images;
   images.reserve(outputs.size());
   for (size_t i = 0; i < outputs.size(); ++i) {
-    if (outputs[i].patches.size() != patch_floats) {
-      return absl::InternalError(absl::StrCat("request ", i, " of the batch finished with ",
-                                              outputs[i].patches.size(), " image values, expected ",
-                                              patch_floats));
+    absl::StatusOr<Image> image = engine_->DecodeImage(outputs[i].patches);
+    if (!image.ok()) {
+      return absl::InternalError(
+          absl::StrCat("request ", i, " of the batch: ", image.status().message()));
     }
-    images.push_back(processor_->DecodeImage(outputs[i].patches));
+    images.push_back(*std::move(image));
   }
   return images;
 }
 
 absl::StatusOr<std::vector<Image>> InProcessGenerator::TextToImage(
     const std::vector<TextToImageTask>& tasks) {
-  std::vector<Request> requests;
-  requests.reserve(tasks.size());
-  for (const TextToImageTask& task : tasks) {
-    requests.push_back(ImageRequest(TaskKind::kTextToImage,
-                                    builder_.TextToImage(processor_->Tokenize(task.prompt)),
-                                    task.seed));
+  std::vector<TextToImageRequest> requests(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    requests[i].prompt = tasks[i].prompt;
+    requests[i].image = ImageRequestParams(tasks[i].seed);
   }
-  ASSIGN_OR_RETURN(std::vector<Output> outputs, RunAll(std::move(requests)));
+  ASSIGN_OR_RETURN(std::vector<Output> outputs, RunAll(requests));
   return DecodeImages(outputs);
 }
 
 absl::StatusOr<std::vector<std::string>> InProcessGenerator::Caption(
     const std::vector<CaptionTask>& tasks) {
-  std::vector<Request> requests;
-  requests.reserve(tasks.size());
-  for (const CaptionTask& task : tasks) {
-    // The trainer's captioning documents are `<s> [img] caption </s>`: no text before the caption.
-    BuiltPrompt p = builder_.Caption(PromptPart::Image(processor_->EncodeImage(task.image)), {});
-    requests.push_back(
-        TextRequest(TaskKind::kCaption, std::move(p.prompt), {processor_->config().tokens.eos}));
+  std::vector<CaptionRequest> requests(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    // No prompt: the trainer's captioning documents are `<s> [img] caption </s>`.
+    ASSIGN_OR_RETURN(requests[i].image, ToEncoded(tasks[i].image));
+    requests[i].text = TextRequestParams();
   }
-  ASSIGN_OR_RETURN(std::vector<Output> outputs, RunAll(std::move(requests)));
+  ASSIGN_OR_RETURN(std::vector<Output> outputs, RunAll(requests));
   std::vector<std::string> texts;
   texts.reserve(outputs.size());
   for (Output& o : outputs) texts.push_back(std::move(o.text));
@@ -233,16 +195,15 @@ absl::StatusOr<std::vector<std::string>> InProcessGenerator::Caption(
 
 absl::StatusOr<std::vector<std::string>> InProcessGenerator::Chat(
     const std::vector<ChatTask>& tasks) {
-  const SpecialTokens& t = processor_->config().tokens;
-  std::vector<Request> requests;
-  requests.reserve(tasks.size());
-  for (const ChatTask& task : tasks) {
-    BuiltPrompt p =
-        builder_.Chat({UserTurn({PromptPart::Image(processor_->EncodeImage(task.image)),
-                                 PromptPart::Text(processor_->Tokenize(task.question))})});
-    requests.push_back(TextRequest(TaskKind::kChat, std::move(p.prompt), {t.end_of_turn, t.eos}));
+  std::vector<ChatRequest> requests(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    ASSIGN_OR_RETURN(EncodedImage image, ToEncoded(tasks[i].image));
+    requests[i].messages.push_back(
+        {"user", {InputPart::Image(std::move(image.data)), InputPart::Text(tasks[i].question)}});
+    requests[i].max_images = 0;  // answers are words
+    requests[i].text = TextRequestParams();
   }
-  ASSIGN_OR_RETURN(std::vector<Output> outputs, RunAll(std::move(requests)));
+  ASSIGN_OR_RETURN(std::vector<Output> outputs, RunAll(requests));
   std::vector<std::string> texts;
   texts.reserve(outputs.size());
   for (Output& o : outputs) texts.push_back(std::move(o.text));
@@ -250,16 +211,13 @@ absl::StatusOr<std::vector<std::string>> InProcessGenerator::Chat(
 }
 
 absl::StatusOr<std::vector<Image>> InProcessGenerator::Edit(const std::vector<EditTask>& tasks) {
-  std::vector<Request> requests;
-  requests.reserve(tasks.size());
-  for (const EditTask& task : tasks) {
-    requests.push_back(
-        ImageRequest(TaskKind::kEdit,
-                     builder_.Edit(PromptPart::Image(processor_->EncodeImage(task.source)),
-                                   processor_->Tokenize(task.instruction)),
-                     task.seed));
+  std::vector<EditImageRequest> requests(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    ASSIGN_OR_RETURN(requests[i].image, ToEncoded(tasks[i].source));
+    requests[i].instruction = tasks[i].instruction;
+    requests[i].image_params = ImageRequestParams(tasks[i].seed);
   }
-  ASSIGN_OR_RETURN(std::vector<Output> outputs, RunAll(std::move(requests)));
+  ASSIGN_OR_RETURN(std::vector<Output> outputs, RunAll(requests));
   return DecodeImages(outputs);
 }
 

@@ -1,6 +1,7 @@
-// The in-process backend of infusion-eval: a ModelExecutor and a Scheduler in this process, with
-// the prompt templates of docs/model-format.md §7 (engine/prompt). Each batch is submitted to the
-// scheduler at once, so continuous batching runs its requests together.
+// The in-process backend of infusion-eval: an InferenceEngine in this process, given the same
+// typed requests as ServerGenerator sends over gRPC (so both backends get the same prompts,
+// defaults and validation). Each batch is submitted at once, so continuous batching runs its
+// requests together.
 #ifndef INFUSION_CLIENTS_EVAL_IN_PROCESS_GENERATOR_H_
 #define INFUSION_CLIENTS_EVAL_IN_PROCESS_GENERATOR_H_
 
@@ -11,11 +12,10 @@
 
 #include "absl/status/statusor.h"
 #include "clients/eval/generator.h"
-#include "engine/executor/model_executor.h"
-#include "engine/output/output_processor.h"
 #include "engine/processor/model_processor.h"
-#include "engine/prompt/prompt_builder.h"
-#include "scheduler/scheduler.h"
+#include "scheduler/request.h"
+#include "serving/inference_engine.h"
+#include "serving/requests.h"
 
 namespace infusion::eval {
 
@@ -34,7 +34,6 @@ class InProcessGenerator : public Generator {
  public:
   static absl::StatusOr<std::unique_ptr<InProcessGenerator>> Create(
       const InProcessOptions& options);
-  ~InProcessGenerator() override;  // stops the engine thread
 
   absl::StatusOr<std::vector<Image>> TextToImage(
       const std::vector<TextToImageTask>& tasks) override;
@@ -43,7 +42,7 @@ class InProcessGenerator : public Generator {
   absl::StatusOr<std::vector<Image>> Edit(const std::vector<EditTask>& tasks) override;
 
   // The model's tokenizer, codec and serving defaults.
-  const ModelProcessor& processor() const { return *processor_; }
+  const ModelProcessor& processor() const { return engine_->processor(); }
 
  private:
   // What one request produced.
@@ -52,23 +51,22 @@ class InProcessGenerator : public Generator {
     std::vector<float> patches;  // [n * patch_dim]; empty unless the request drew an image
   };
 
-  InProcessGenerator(const GenerationParams& params, std::unique_ptr<ModelProcessor> processor);
+  InProcessGenerator(const GenerationParams& params, std::unique_ptr<InferenceEngine> engine)
+      : params_(params), engine_(std::move(engine)) {}
 
-  // A request that draws one image after `prompt` (t2i, edit), guided against its uncond prefix.
-  Request ImageRequest(TaskKind kind, BuiltPrompt prompt, uint64_t seed) const;
-  // A request that writes text greedily until one of `stop_token_ids`.
-  Request TextRequest(TaskKind kind, std::vector<PromptPart> prompt,
-                      std::vector<int32_t> stop_token_ids) const;
-  // Submits every request at once and waits until all have finished.
-  absl::StatusOr<std::vector<Output>> RunAll(std::vector<Request> requests);
+  // Image parameters of a t2i or edit request: steps and guidance from the run's parameters
+  // (else the model's), the task's seed.
+  ImageParams ImageRequestParams(uint64_t seed) const;
+  // Text parameters of a caption or chat request: greedy, at most max_text_tokens.
+  TextParams TextRequestParams() const;
+  // Submits every request at once (Typed: one of serving/requests.h) and waits until all have
+  // finished.
+  template <typename Typed>
+  absl::StatusOr<std::vector<Output>> RunAll(const std::vector<Typed>& requests);
   absl::StatusOr<std::vector<Image>> DecodeImages(const std::vector<Output>& outputs) const;
 
   GenerationParams params_;
-  std::unique_ptr<ModelProcessor> processor_;
-  PromptBuilder builder_;
-  std::unique_ptr<ModelExecutor> executor_;
-  std::unique_ptr<OutputProcessor> runner_;
-  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<InferenceEngine> engine_;
 };
 
 }  // namespace infusion::eval

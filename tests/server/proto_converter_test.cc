@@ -12,14 +12,26 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
+// Requests go proto -> typed request (the converter) -> scheduler Request (the engine's Prepare,
+// which Submit runs): what a gRPC call would queue, without an engine thread.
 class ProtoConverterTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto processor = ModelProcessor::Create(INFUSION_TEST_MODEL_DIR);
-    ASSERT_TRUE(processor.ok()) << processor.status();
-    processor_ = processor->release();
+    InferenceEngineOptions options;
+    options.executor.model_dir = INFUSION_TEST_MODEL_DIR;
+    options.executor.kv_cache_bytes = size_t{4} << 20;
+    options.start_engine_thread = false;
+    auto engine = InferenceEngine::Create(options);
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    engine_ = engine->release();
+    processor_ = &engine_->processor();
   }
-  static void TearDownTestSuite() { delete processor_; }
+  static void TearDownTestSuite() { delete engine_; }
+
+  template <typename Proto>
+  static absl::StatusOr<Request> ToRequest(const Proto& proto) {
+    return engine_->Prepare(ProtoConverter::FromProto(proto));
+  }
 
   static v1::Image TestImage() {
     std::ifstream file(INFUSION_SOURCE_DIR "/tests/data/images/shapes/red_circle.png",
@@ -32,20 +44,22 @@ class ProtoConverterTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    ASSERT_NE(processor_, nullptr);
-    converter_ = std::make_unique<ProtoConverter>(processor_, ImageLimits{});
+    ASSERT_NE(engine_, nullptr);
+    converter_ = std::make_unique<ProtoConverter>(engine_);
   }
 
-  static ModelProcessor* processor_;
+  static InferenceEngine* engine_;
+  static const ModelProcessor* processor_;
   std::unique_ptr<ProtoConverter> converter_;
 };
 
-ModelProcessor* ProtoConverterTest::processor_ = nullptr;
+InferenceEngine* ProtoConverterTest::engine_ = nullptr;
+const ModelProcessor* ProtoConverterTest::processor_ = nullptr;
 
 TEST_F(ProtoConverterTest, TextToImageFollowsTheTemplateAndTheModelDefaults) {
   v1::TextToImageRequest proto;
   proto.set_prompt("a red circle");
-  absl::StatusOr<Request> r = converter_->ToRequest(proto);
+  absl::StatusOr<Request> r = ToRequest(proto);
   ASSERT_TRUE(r.ok()) << r.status();
   const GenerationConfig& defaults = processor_->generation();
   EXPECT_EQ(r->kind, TaskKind::kTextToImage);
@@ -63,7 +77,7 @@ TEST_F(ProtoConverterTest, TextToImageFollowsTheTemplateAndTheModelDefaults) {
   EXPECT_EQ(r->image.solver, DiffusionSolver::kDdim);
   EXPECT_EQ(r->preview_every, 0);
   // Unset seeds are drawn at random.
-  EXPECT_NE(r->image.seed, converter_->ToRequest(proto)->image.seed);
+  EXPECT_NE(r->image.seed, ToRequest(proto)->image.seed);
 }
 
 TEST_F(ProtoConverterTest, AFieldSetToZeroIsNotUnset) {
@@ -72,18 +86,43 @@ TEST_F(ProtoConverterTest, AFieldSetToZeroIsNotUnset) {
   proto.mutable_image()->set_guidance_scale(0.0f);  // unconditional; the default is 3
   proto.mutable_image()->set_seed(0);
   proto.mutable_image()->set_sampler("ddpm");
-  absl::StatusOr<Request> r = converter_->ToRequest(proto);
+  absl::StatusOr<Request> r = ToRequest(proto);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->image.guidance_scale, 0.0f);
   EXPECT_EQ(r->image.seed, 0u);
   EXPECT_EQ(r->image.solver, DiffusionSolver::kDdpm);
 }
 
+TEST_F(ProtoConverterTest, UnsetProtoFieldsStayUnsetForTheEngine) {
+  v1::ChatRequest proto;
+  v1::Message* m = proto.add_messages();
+  m->set_role("user");
+  m->add_parts()->set_text("hi");
+  m->add_parts();  // neither text nor image
+  proto.mutable_text()->set_temperature(0.0f);
+  proto.mutable_text()->add_stop("\n");
+  proto.mutable_image()->set_sampler("");
+  const ChatRequest r = ProtoConverter::FromProto(proto);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].role, "user");
+  ASSERT_EQ(r.messages[0].parts.size(), 2u);
+  EXPECT_EQ(r.messages[0].parts[0].kind, InputPart::Kind::kText);
+  EXPECT_EQ(r.messages[0].parts[0].text, "hi");
+  EXPECT_EQ(r.messages[0].parts[1].kind, InputPart::Kind::kNone);
+  EXPECT_EQ(r.text.temperature, 0.0f);
+  EXPECT_FALSE(r.text.max_tokens.has_value());
+  EXPECT_FALSE(r.text.seed.has_value());
+  EXPECT_THAT(r.text.stop, ElementsAre("\n"));
+  EXPECT_FALSE(r.max_images.has_value());
+  EXPECT_FALSE(r.image.sampler.has_value());  // "" is the API's "the model's default"
+  EXPECT_FALSE(r.image.steps.has_value());
+}
+
 TEST_F(ProtoConverterTest, CaptionPutsTheImageFirstAndStopsAtEos) {
   v1::CaptionRequest proto;
   *proto.mutable_image() = TestImage();
   proto.mutable_text()->set_temperature(0.5f);
-  absl::StatusOr<Request> r = converter_->ToRequest(proto);
+  absl::StatusOr<Request> r = ToRequest(proto);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->kind, TaskKind::kCaption);
   // <s> <boi> | 4 patches of 128 | <eoi>
@@ -102,7 +141,7 @@ TEST_F(ProtoConverterTest, ChatAppliesTheTemplateAndStopsAtTheEndOfTurn) {
   v1::Message* m = proto.add_messages();
   m->set_role("user");
   m->add_parts()->set_text("hi");
-  absl::StatusOr<Request> r = converter_->ToRequest(proto);
+  absl::StatusOr<Request> r = ToRequest(proto);
   ASSERT_TRUE(r.ok()) << r.status();
   std::vector<int32_t> expected = {2, 7};  // <s> <|user|>
   for (int32_t t : processor_->Tokenize("hi")) expected.push_back(t);
@@ -119,9 +158,9 @@ TEST_F(ProtoConverterTest, MaxTokensMustFitTheContextAfterThePrompt) {
   v1::CaptionRequest proto;
   *proto.mutable_image() = TestImage();
   proto.mutable_text()->set_max_tokens(249);
-  EXPECT_TRUE(converter_->ToRequest(proto).ok());
+  EXPECT_TRUE(ToRequest(proto).ok());
   proto.mutable_text()->set_max_tokens(250);
-  const absl::Status s = converter_->ToRequest(proto).status();
+  const absl::Status s = ToRequest(proto).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(
       s.message(),
@@ -134,40 +173,35 @@ TEST_F(ProtoConverterTest, ErrorsNameTheField) {
   *edit.mutable_image() = TestImage();
   edit.set_instruction("make it blue");
   edit.mutable_image_params()->set_steps(-3);
-  EXPECT_EQ(converter_->ToRequest(edit).status().message(),
-            "image_params.steps must be in [1, 1000], got -3");
+  EXPECT_EQ(ToRequest(edit).status().message(), "image_params.steps must be in [1, 1000], got -3");
   edit.mutable_image_params()->set_steps(10);
   edit.mutable_image_params()->set_preview_every(-1);
-  EXPECT_EQ(converter_->ToRequest(edit).status().message(),
-            "image_params.preview_every must be >= 0, got -1");
+  EXPECT_EQ(ToRequest(edit).status().message(), "image_params.preview_every must be >= 0, got -1");
 
   v1::GenerateRequest generate;
   generate.add_parts()->set_text("hello");
   generate.add_parts();  // neither text nor image
-  EXPECT_EQ(converter_->ToRequest(generate).status().message(),
-            "parts[1] has neither text nor image");
+  EXPECT_EQ(ToRequest(generate).status().message(), "parts[1] has neither text nor image");
   generate.mutable_parts(1)->set_text("there");
   generate.set_max_images(-1);
-  EXPECT_THAT(converter_->ToRequest(generate).status().message(), HasSubstr("max_images"));
+  EXPECT_THAT(ToRequest(generate).status().message(), HasSubstr("max_images"));
 
   v1::ChatRequest chat;
   chat.add_messages()->set_role("user");
-  EXPECT_EQ(converter_->ToRequest(chat).status().message(),
-            "messages[0].parts: the message is empty");
+  EXPECT_EQ(ToRequest(chat).status().message(), "messages[0].parts: the message is empty");
   // An empty assistant turn (the model ended its reply at once) is part of a valid history.
   chat.mutable_messages(0)->add_parts()->set_text("hello");
   chat.add_messages()->set_role("assistant");
   v1::Message* next = chat.add_messages();
   next->set_role("user");
   next->add_parts()->set_text("are you there?");
-  EXPECT_TRUE(converter_->ToRequest(chat).ok()) << converter_->ToRequest(chat).status();
+  EXPECT_TRUE(ToRequest(chat).ok()) << ToRequest(chat).status();
   chat.mutable_messages(1)->set_role("system");
-  EXPECT_EQ(converter_->ToRequest(chat).status().message(),
-            "messages[1].parts: the message is empty");
+  EXPECT_EQ(ToRequest(chat).status().message(), "messages[1].parts: the message is empty");
 
   v1::CaptionRequest caption;
   caption.mutable_image()->set_data("GIF89a");
-  EXPECT_THAT(converter_->ToRequest(caption).status().message(), HasSubstr("image.data: "));
+  EXPECT_THAT(ToRequest(caption).status().message(), HasSubstr("image.data: "));
 }
 
 TEST_F(ProtoConverterTest, EventsBecomeResponses) {

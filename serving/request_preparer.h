@@ -1,0 +1,70 @@
+// Typed requests (serving/requests.h) -> scheduler Requests, in one place: validation, every
+// INVALID_ARGUMENT a request's content earns naming its field ("text.top_p must be in (0, 1],
+// got 0", "messages[2].role ..."); the model's defaults (generation.json) for unset fields;
+// random seeds for unset seeds; the prompt templates (engine/prompt/prompt_builder.h); and the
+// checks that the prompt and what it asks for fit the model's context. InferenceEngine owns the
+// one instance; nothing else builds a Request for serving.
+//
+// Thread-safe. Preparing a request with images decodes and encodes them (the codec runs
+// LibTorch): never call it on the engine thread.
+#ifndef INFUSION_SERVING_REQUEST_PREPARER_H_
+#define INFUSION_SERVING_REQUEST_PREPARER_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "engine/codec/image.h"
+#include "engine/processor/model_processor.h"
+#include "engine/prompt/prompt_builder.h"
+#include "scheduler/request.h"
+#include "serving/requests.h"
+
+namespace infusion {
+
+class RequestPreparer {
+ public:
+  static constexpr float kMaxGuidanceScale = 50.0f;
+  static constexpr int kMaxImagesPerReply = 16;
+
+  // `processor` must outlive the preparer.
+  RequestPreparer(const ModelProcessor* processor, const ImageLimits& image_limits);
+
+  absl::StatusOr<Request> Prepare(const GenerateRequest& in) const;
+  absl::StatusOr<Request> Prepare(const TextToImageRequest& in) const;
+  absl::StatusOr<Request> Prepare(const CaptionRequest& in) const;
+  absl::StatusOr<Request> Prepare(const ChatRequest& in) const;
+  absl::StatusOr<Request> Prepare(const EditImageRequest& in) const;
+
+ private:
+  absl::StatusOr<SamplingParams> ToSamplingParams(const TextParams& in,
+                                                  std::vector<int32_t> stop_token_ids) const;
+  // Fills request->image and request->preview_every; `field` names the ImageParams in errors.
+  absl::Status ToImageParams(const ImageParams& in, absl::string_view field,
+                             Request* request) const;
+  absl::StatusOr<PromptPart> ToImagePart(const EncodedImage& in, absl::string_view field) const;
+  // The parts of a message or of an open-generation request; `field` names the list in errors.
+  absl::StatusOr<std::vector<ContentPart>> ToContentParts(const std::vector<InputPart>& parts,
+                                                          absl::string_view field) const;
+  // InvalidArgument when a text-generating request cannot fit max_tokens after its prompt.
+  absl::Status CheckTextFits(const Request& request, absl::string_view prompt_field) const;
+  // InvalidArgument when an image-generating request's prompt leaves no room for the image.
+  absl::Status CheckImageFits(const Request& request, absl::string_view prompt_field) const;
+  int Positions(const std::vector<PromptPart>& prompt) const;
+  uint64_t RandomSeed() const;
+
+  const ModelProcessor* const processor_;
+  const ImageLimits image_limits_;
+  const PromptBuilder builder_;
+  mutable absl::Mutex seed_mu_;
+  mutable absl::BitGen seed_gen_ ABSL_GUARDED_BY(seed_mu_);
+};
+
+}  // namespace infusion
+
+#endif  // INFUSION_SERVING_REQUEST_PREPARER_H_
