@@ -20,10 +20,10 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "data/dataset/dataset.h"
 #include "engine/model/model_config.h"
 #include "engine/sampler/rng.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "trainer/dataset.h"
 
 namespace infusion {
 
