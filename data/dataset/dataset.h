@@ -1,7 +1,7 @@
 // What the trainer learns from: datasets of examples, each example one document of the training
 // mix before tokenisation. The trainer's sequence builder (trainer/sequence_builder.h) turns an
-// example into tokens and image positions with the templates of docs/model-format.md §7.
-// Torch-free: infusion-eval reads the same datasets.
+// example into tokens and image positions with the layouts of engine/prompt/sequence_layout.h
+// (docs/model-format.md §7). Torch-free: infusion-eval reads the same datasets.
 #ifndef INFUSION_DATA_DATASET_DATASET_H_
 #define INFUSION_DATA_DATASET_DATASET_H_
 
