@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "trainer/seeds.h"
+#include "data/seeds/seeds.h"
 
 namespace infusion {
 

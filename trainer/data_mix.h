@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "trainer/dataset.h"
-#include "trainer/emoji_dataset.h"
+#include "data/dataset/dataset.h"
+#include "data/emoji/emoji_dataset.h"
+#include "data/text/text_dataset.h"
 #include "trainer/shapes_dataset.h"
-#include "trainer/text_dataset.h"
 
 namespace infusion {
 

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "data/dataset/dataset.h"
 #include "engine/codec/image_codec.h"
 #include "engine/model/model_config.h"
-#include "trainer/dataset.h"
 
 namespace infusion {
 

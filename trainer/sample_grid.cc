@@ -12,7 +12,8 @@
 #include "common/status_macros.h"
 #include "engine/model/model_directory.h"
 #include "engine/model/reference_forward.h"
-#include "engine/sampler/diffusion_sampler.h"
+#include "engine/prompt/prompt_builder.h"
+#include "engine/sampler/image_denoiser.h"
 
 namespace infusion {
 
@@ -67,10 +68,27 @@ SampleGridWriter::SampleGridWriter(const SampleOptions& options, const Tokenizer
       schedule_(schedule),
       caption_images_(std::move(caption_images)) {}
 
+// The reference forward's parts for `prompt` (PromptBuilder's parts, images clean), then `tail`.
+static std::vector<SequencePart> ReferenceParts(const std::vector<PromptPart>& prompt,
+                                                int64_t patch_dim, std::vector<SequencePart> tail) {
+  std::vector<SequencePart> parts;
+  for (const PromptPart& part : prompt) {
+    if (!part.is_image()) {
+      parts.push_back(SequencePart::Text(part.tokens));
+      continue;
+    }
+    const int64_t n = static_cast<int64_t>(part.image_patches.size()) / patch_dim;
+    float* patches = const_cast<float*>(part.image_patches.data());  // cloned at once
+    parts.push_back(
+        SequencePart::Image(at::from_blob(patches, {n, patch_dim}, at::kFloat).clone(), 0.0f));
+  }
+  for (SequencePart& part : tail) parts.push_back(std::move(part));
+  return parts;
+}
+
 at::Tensor SampleGridWriter::GenerateImage(TransfusionModelImpl& model, const std::string& prompt,
                                            uint64_t seed) const {
   const ModelConfig& config = model.config();
-  const SpecialTokens& t = config.tokens;
   const int64_t n = config.image.num_patches(), dim = config.image.patch_dim();
   DiffusionParams params;
   params.solver = DiffusionSolver::kDdim;
@@ -78,47 +96,47 @@ at::Tensor SampleGridWriter::GenerateImage(TransfusionModelImpl& model, const st
   params.guidance_scale = options_.guidance_scale;
   params.seed = seed;
   config.ApplyDiffusionTo(&params);
-  absl::StatusOr<DiffusionState> started = DiffusionState::Start(schedule_, params, n * dim);
+  absl::StatusOr<ImageDenoiser> started =
+      ImageDenoiser::Start(schedule_, params, /*image_index=*/0, n * dim);
   CHECK(started.ok()) << started.status();  // the options were validated
-  DiffusionState state = *std::move(started);
+  ImageDenoiser image = *std::move(started);
 
-  std::vector<int> conditional = {t.bos};
-  for (int id : tokenizer_.Encode(prompt)) conditional.push_back(id);
-  conditional.push_back(t.boi);
-  const std::vector<int> unconditional = {t.bos, t.boi};
-  auto predict = [&](const std::vector<int>& prefix, const at::Tensor& x, int32_t timestep) {
+  const BuiltPrompt built = PromptBuilder(config.tokens).TextToImage(tokenizer_.Encode(prompt));
+  auto predict = [&](const std::vector<PromptPart>& prefix, const at::Tensor& x) {
     ReferenceOutput out = ReferenceForward(
-        model, {SequencePart::Text(prefix), SequencePart::Image(x, static_cast<float>(timestep))});
+        model, ReferenceParts(prefix, dim,
+                              {SequencePart::Image(x, static_cast<float>(image.timestep()))}));
     return out.eps.contiguous();  // [n, dim]
   };
-  while (!Done(state)) {
-    const int32_t timestep = CurrentTimestep(state);
-    const at::Tensor x = at::from_blob(state.x.data(), {n, dim}, at::kFloat).clone();
-    at::Tensor eps = predict(conditional, x, timestep);
-    if (options_.guidance_scale != 1.0f) {
-      const at::Tensor uncond = predict(unconditional, x, timestep);
-      const absl::Span<float> out(eps.data_ptr<float>(), eps.numel());
-      ApplyGuidance(out, absl::Span<const float>(uncond.data_ptr<float>(), uncond.numel()),
-                    options_.guidance_scale, out);
-    }
-    Step(schedule_, params, eps.data_ptr<float>(), &state);
+  while (!image.done()) {
+    const at::Tensor x =
+        at::from_blob(const_cast<float*>(image.x().data()), {n, dim}, at::kFloat).clone();
+    const at::Tensor eps = predict(built.prompt, x);
+    const at::Tensor uncond = image.guided() ? predict(built.uncond_prompt, x) : at::Tensor();
+    image.Advance(eps.data_ptr<float>(), image.guided() ? uncond.data_ptr<float>() : nullptr,
+                  /*preview=*/nullptr);
   }
-  return at::from_blob(state.x.data(), {n, dim}, at::kFloat).clone();
+  std::vector<float> latents = std::move(image).TakeLatents();
+  return at::from_blob(latents.data(), {n, dim}, at::kFloat).clone();
 }
 
 std::string SampleGridWriter::Caption(TransfusionModelImpl& model,
                                       const at::Tensor& patches) const {
   const SpecialTokens& t = model.config().tokens;
-  std::vector<int> generated = {t.eoi};
+  const at::Tensor clean = patches.contiguous();
+  const PromptPart image = PromptPart::Image(
+      std::vector<float>(clean.data_ptr<float>(), clean.data_ptr<float>() + clean.numel()));
+  std::vector<PromptPart> sequence = PromptBuilder(t).Caption(image, /*prompt=*/{}).prompt;
+  CHECK(!sequence.back().is_image());  // the caption prompt ends with <eoi>
+  std::vector<int>& tokens = sequence.back().tokens;
+  const size_t prompt_end = tokens.size();
   for (int i = 0; i < options_.max_caption_tokens; ++i) {
-    ReferenceOutput out = ReferenceForward(
-        model, {SequencePart::Text({t.bos, t.boi}), SequencePart::Image(patches, 0.0f),
-                SequencePart::Text(generated)});
+    ReferenceOutput out = ReferenceForward(model, ReferenceParts(sequence, clean.size(1), {}));
     const int next = static_cast<int>(out.logits[out.logits.size(0) - 1].argmax().item<int64_t>());
     if (next == t.eos) break;
-    generated.push_back(next);
+    tokens.push_back(next);
   }
-  return tokenizer_.Decode(std::vector<int>(generated.begin() + 1, generated.end()));
+  return tokenizer_.Decode(std::vector<int>(tokens.begin() + prompt_end, tokens.end()));
 }
 
 absl::Status SampleGridWriter::Write(TransfusionModelImpl& model, int64_t step,

@@ -2,9 +2,11 @@
 //   OUT/samples/step_000500.png        text-to-image samples of fixed prompts, one per cell
 //   OUT/samples/step_000500_input.png  the images it was asked to caption
 //   OUT/samples/step_000500.txt        the prompts in grid order and the greedy captions
-// Images are drawn by DDIM with classifier-free guidance (engine/sampler), each model call a
-// full reference forward pass (engine/model/reference_forward.h): slow per sample, but a grid
-// is a handful of samples and needs no KV cache.
+// The prompts are the server's (engine/prompt/prompt_builder.h) and images are drawn by the
+// engine's denoising loop (engine/sampler/image_denoiser.h: DDIM with classifier-free guidance),
+// so a grid shows what the server would answer; each model call is a full reference forward pass
+// (engine/model/reference_forward.h): slow per sample, but a grid is a handful of samples and
+// needs no KV cache.
 #ifndef INFUSION_TRAINER_SAMPLE_GRID_H_
 #define INFUSION_TRAINER_SAMPLE_GRID_H_
 

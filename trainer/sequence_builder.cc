@@ -28,78 +28,72 @@ void Document::Truncate(int64_t length) {
 
 SequenceBuilder::SequenceBuilder(const Tokenizer& tokenizer, const SpecialTokens& tokens,
                                  int num_patches, const SequenceOptions& options)
-    : tokenizer_(tokenizer), tokens_(tokens), num_patches_(num_patches), options_(options) {}
+    : tokenizer_(tokenizer),
+      tokens_(tokens),
+      layouts_(tokens),
+      num_patches_(num_patches),
+      options_(options) {}
 
-void SequenceBuilder::AddText(absl::Span<const int> ids, bool target, Document* doc) const {
-  doc->tokens.insert(doc->tokens.end(), ids.begin(), ids.end());
-  doc->image_slot.insert(doc->image_slot.end(), ids.size(), -1);
-  doc->is_target.insert(doc->is_target.end(), ids.size(), target ? 1 : 0);
-}
-
-void SequenceBuilder::AddImage(DocumentImage image, bool boi_target, Document* doc) const {
-  AddToken(tokens_.boi, boi_target, doc);
-  const int slot = static_cast<int>(doc->images.size());
-  doc->images.push_back(image);
-  doc->tokens.insert(doc->tokens.end(), num_patches_, tokens_.pad);
-  doc->image_slot.insert(doc->image_slot.end(), num_patches_, slot);
-  doc->is_target.insert(doc->is_target.end(), num_patches_, 0);
-  AddToken(tokens_.eoi, /*target=*/false, doc);
+Document SequenceBuilder::Render(const SequenceLayout& layout, const std::vector<int64_t>& images,
+                                 int32_t max_timestep) const {
+  CHECK_EQ(static_cast<size_t>(layout.num_images()), images.size());
+  Document doc;
+  auto add = [&doc](int token, int slot, bool target) {
+    doc.tokens.push_back(token);
+    doc.image_slot.push_back(slot);
+    doc.is_target.push_back(target ? 1 : 0);
+  };
+  for (const LayoutRun& run : layout.runs) {
+    if (!run.is_image) {
+      for (int id : run.tokens) add(id, -1, run.target);
+      continue;
+    }
+    const int slot = static_cast<int>(doc.images.size());
+    doc.images.push_back(DocumentImage{images[slot], run.target, run.target ? max_timestep : 0});
+    add(tokens_.boi, -1, run.target);
+    for (int i = 0; i < num_patches_; ++i) add(tokens_.pad, slot, /*target=*/false);
+    add(tokens_.eoi, -1, /*target=*/false);
+  }
+  return doc;
 }
 
 Document SequenceBuilder::Build(const Example& example, Rng& rng) const {
-  const int32_t any_t = options_.num_train_timesteps - 1;
-  auto noised = [](int64_t image, int32_t max_t) { return DocumentImage{image, true, max_t}; };
-  auto clean = [](int64_t image) { return DocumentImage{image, false, 0}; };
-  Document doc;
-  AddToken(tokens_.bos, /*target=*/false, &doc);
+  auto encode = [this](const std::string& text) { return tokenizer_.Encode(text); };
+  SequenceLayout layout;
+  int32_t max_timestep = options_.num_train_timesteps - 1;
   switch (example.kind) {
     case ExampleKind::kText:
-      AddText(tokenizer_.Encode(example.text), /*target=*/true, &doc);
-      AddToken(tokens_.eos, /*target=*/true, &doc);
+      layout = layouts_.Interleaved({LayoutRun::Text(encode(example.text))});
       break;
     case ExampleKind::kCaptionFirst: {
       const bool captioned = rng.Uniform() >= options_.caption_dropout;
-      if (captioned) AddText(tokenizer_.Encode(example.text), /*target=*/true, &doc);
-      AddImage(noised(example.images[0], any_t), /*boi_target=*/true, &doc);
-      // Without its caption the document reads "<s> [img] </s>": an image with no text after
-      // it. Learning that </s> would teach captioning's prompt, "<s> [img]", to end at once.
-      AddToken(tokens_.eos, /*target=*/captioned, &doc);
+      layout = layouts_.TextToImage(captioned ? encode(example.text) : std::vector<int>{});
       break;
     }
     case ExampleKind::kImageFirst:
-      AddImage(noised(example.images[0], options_.image_first_max_timestep), /*boi_target=*/true,
-               &doc);
-      AddText(tokenizer_.Encode(example.text), /*target=*/true, &doc);
-      AddToken(tokens_.eos, /*target=*/true, &doc);
+      layout = layouts_.Caption(/*prompt=*/{}, encode(example.text));
+      max_timestep = options_.image_first_max_timestep;
       break;
     case ExampleKind::kChat: {
       // One user turn and answer per question; the image comes with the first question only.
-      auto turn = [&](const std::string& question, const std::string& answer, bool with_image) {
-        AddToken(tokens_.user, /*target=*/false, &doc);
-        if (with_image) AddImage(clean(example.images[0]), /*boi_target=*/false, &doc);
-        AddText(tokenizer_.Encode(question), /*target=*/false, &doc);
-        AddToken(tokens_.end_of_turn, /*target=*/false, &doc);
-        AddToken(tokens_.assistant, /*target=*/false, &doc);
-        AddText(tokenizer_.Encode(answer), /*target=*/true, &doc);
-        AddToken(tokens_.end_of_turn, /*target=*/true, &doc);
-      };
-      turn(example.prompt, example.text, /*with_image=*/true);
-      for (const auto& [question, answer] : example.follow_ups) turn(question, answer, false);
+      std::vector<LayoutMessage> messages = {
+          {ChatRole::kUser, {LayoutRun::Image(), LayoutRun::Text(encode(example.prompt))}}};
+      std::string reply = example.text;
+      for (const auto& [question, answer] : example.follow_ups) {
+        messages.push_back({ChatRole::kAssistant, {LayoutRun::Text(encode(reply))}});
+        messages.push_back({ChatRole::kUser, {LayoutRun::Text(encode(question))}});
+        reply = answer;
+      }
+      layout = layouts_.Chat(messages, encode(reply));
       break;
     }
-    case ExampleKind::kEdit:
-      AddToken(tokens_.user, /*target=*/false, &doc);
-      AddImage(clean(example.images[0]), /*boi_target=*/false, &doc);
-      if (rng.Uniform() >= options_.caption_dropout) {
-        AddText(tokenizer_.Encode(example.prompt), /*target=*/false, &doc);
-      }
-      AddToken(tokens_.end_of_turn, /*target=*/false, &doc);
-      AddToken(tokens_.assistant, /*target=*/false, &doc);
-      AddImage(noised(example.images[1], any_t), /*boi_target=*/true, &doc);
-      AddToken(tokens_.end_of_turn, /*target=*/true, &doc);
+    case ExampleKind::kEdit: {
+      const bool instructed = rng.Uniform() >= options_.caption_dropout;
+      layout = layouts_.Edit(instructed ? encode(example.prompt) : std::vector<int>{});
       break;
+    }
   }
-  return doc;
+  return Render(layout, example.images, max_timestep);
 }
 
 }  // namespace infusion

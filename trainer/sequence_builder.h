@@ -1,17 +1,19 @@
-// Examples -> token sequences, with the templates of docs/model-format.md §7 and the Transfusion
-// recipe (arXiv 2408.11039 §4.1), "[img]" standing for <boi>, the n patches, <eoi>:
-//   text           <bos> text <eos>
-//   caption first  <bos> caption [img] <eos>            the image noised, t in [0, T)
-//   image first    <bos> [img] caption <eos>            the image noised, t in [0, 500]
-//   chat           <bos> <user> [img] question <end> <assistant> answer <end>   image clean
+// Examples -> token sequences. Every document is a layout of engine/prompt/sequence_layout.h,
+// the templates the server's prompts are made of (docs/model-format.md §7), filled as the
+// Transfusion recipe (arXiv 2408.11039 §4.1) trains; "[img]" stands for <boi>, the n patches,
+// <eoi>:
+//   text           <bos> text <eos>                      interleaved, all text
+//   caption first  <bos> caption [img] <eos>             text-to-image; image noised, t in [0, T)
+//   image first    <bos> [img] caption <eos>             captioning; image noised, t in [0, 500]
+//   chat           <bos> <user> [img] question <end> <assistant> answer <end> (more turns)
+//                                                        image clean
 //   edit           <bos> <user> [source] instruction <end> <assistant> [target] <end>
-//                                                       source clean, target noised, t in [0, T)
-// Language-model targets are the tokens the model must learn to write: all text of text, caption
-// and captioning documents (a <bos> is given, never predicted), only the assistant's turn of chat
-// and edit documents (their prompts are given). <boi> is a target where the model must decide
-// to draw; <eoi> never is, since the engine closes every image itself. Caption dropout replaces
-// a caption-first caption or an edit instruction by nothing, so that the model also learns the
-// unconditional predictions that classifier-free guidance needs.
+//                                                        source clean, target noised, t in [0, T)
+// What the layout marks as the model's is learnt: all text of text, caption and captioning
+// documents (a <bos> is given, never predicted), only the assistant's turns of chat and edit
+// documents (their prompts are given); <boi> where the model must decide to draw. Caption dropout
+// replaces a caption-first caption or an edit instruction by nothing, which is the unconditional
+// layout that classifier-free guidance sends.
 #ifndef INFUSION_TRAINER_SEQUENCE_BUILDER_H_
 #define INFUSION_TRAINER_SEQUENCE_BUILDER_H_
 
@@ -19,11 +21,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/types/span.h"
+#include "data/dataset/dataset.h"
 #include "engine/model/model_config.h"
+#include "engine/prompt/sequence_layout.h"
 #include "engine/sampler/rng.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "trainer/dataset.h"
 
 namespace infusion {
 
@@ -67,13 +69,14 @@ class SequenceBuilder {
   int pad_token_id() const { return tokens_.pad; }
 
  private:
-  void AddText(absl::Span<const int> ids, bool target, Document* doc) const;
-  void AddToken(int id, bool target, Document* doc) const { AddText({id}, target, doc); }
-  // <boi> (a target when `boi_target`), the patches, <eoi>.
-  void AddImage(DocumentImage image, bool boi_target, Document* doc) const;
+  // Every run of `layout`; its i-th image is row `images[i]` of the image table, noised with t up
+  // to `max_timestep` when the layout marks it as the model's.
+  Document Render(const SequenceLayout& layout, const std::vector<int64_t>& images,
+                  int32_t max_timestep) const;
 
   const Tokenizer& tokenizer_;
   SpecialTokens tokens_;
+  SequenceLayouts layouts_;
   int num_patches_;
   SequenceOptions options_;
 };

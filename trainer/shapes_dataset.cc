@@ -4,13 +4,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "data/seeds/seeds.h"
 #include "data/shapes/captioned_scene.h"
 #include "data/shapes/edits.h"
 #include "data/shapes/questions.h"
 #include "data/shapes/render.h"
 #include "data/shapes/rng.h"
 #include "data/shapes/split.h"
-#include "trainer/seeds.h"
 
 namespace infusion {
 

@@ -17,8 +17,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "data/dataset/dataset.h"
 #include "data/shapes/scene.h"
-#include "trainer/dataset.h"
 
 namespace infusion {
 

@@ -14,11 +14,11 @@
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "data/seeds/seeds.h"
 #include "engine/model/model_directory.h"
 #include "engine/weights/state_dict.h"
 #include "trainer/latent_cache.h"
 #include "trainer/loss.h"
-#include "trainer/seeds.h"
 #include "trainer/train_log.h"
 
 namespace infusion {

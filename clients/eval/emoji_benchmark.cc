@@ -9,9 +9,9 @@
 #include "clients/eval/latent_index.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "data/emoji/emoji_dataset.h"
+#include "data/seeds/seeds.h"
 #include "data/shapes/rng.h"
-#include "trainer/emoji_dataset.h"
-#include "trainer/seeds.h"
 
 namespace infusion::eval {
 namespace {

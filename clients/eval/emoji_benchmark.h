@@ -3,8 +3,8 @@
 //               hit when the dataset image of that name is among its k nearest dataset images by
 //               L2 distance in normalised latent space (every dataset image is a candidate).
 //   captioning  the caption of a dataset image must be its name exactly.
-// The data is the trainer's (trainer/emoji_dataset.h: names lower-cased, skin-tone variants named
-// after their tones); the names are the training names — this measures how well the model learnt
+// The data is the trainer's (data/emoji/emoji_dataset.h: names lower-cased, skin-tone variants
+// named after their tones); the names are the training names — this measures how well the model learnt
 // them, not generalisation.
 #ifndef INFUSION_CLIENTS_EVAL_EMOJI_BENCHMARK_H_
 #define INFUSION_CLIENTS_EVAL_EMOJI_BENCHMARK_H_

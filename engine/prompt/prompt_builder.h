@@ -1,5 +1,6 @@
-// The sequence templates of docs/model-format.md §7, in one place: every endpoint builds its
-// prompt (and its classifier-free-guidance prefix) here. Torch-free.
+// The prompts the server sends, made from the layouts of sequence_layout.h (docs/model-format.md
+// §7), which the trainer's documents are made from too: every endpoint builds its prompt (and its
+// classifier-free-guidance prefix) here. Torch-free.
 #ifndef INFUSION_ENGINE_PROMPT_PROMPT_BUILDER_H_
 #define INFUSION_ENGINE_PROMPT_PROMPT_BUILDER_H_
 
@@ -9,13 +10,12 @@
 
 #include "engine/model/model_config.h"
 #include "engine/prompt/prompt_part.h"
+#include "engine/prompt/sequence_layout.h"
 
 namespace infusion {
 
 // A piece of user content: text (already tokenized) or an image (normalised patches).
 using ContentPart = PromptPart;
-
-enum class ChatRole { kSystem, kUser, kAssistant };
 
 struct ChatMessage {
   ChatRole role = ChatRole::kUser;
@@ -30,7 +30,7 @@ struct BuiltPrompt {
 
 class PromptBuilder {
  public:
-  explicit PromptBuilder(const SpecialTokens& tokens) : t_(tokens) {}
+  explicit PromptBuilder(const SpecialTokens& tokens) : t_(tokens), layouts_(tokens) {}
 
   // <s> {prompt} <boi>  |  uncond: <s> <boi>
   BuiltPrompt TextToImage(const std::vector<int32_t>& prompt) const;
@@ -43,15 +43,25 @@ class PromptBuilder {
   BuiltPrompt Edit(const ContentPart& source, const std::vector<int32_t>& instruction) const;
   // <s> parts (interleaved text and images, as given)
   BuiltPrompt Interleaved(const std::vector<ContentPart>& parts) const;
-  // The prefix used for CFG when the model opens an image by itself: <s> <boi>.
+  // The prefix used for CFG when the model opens an image by itself: <s> <boi>, the
+  // unconditional text-to-image prompt.
   std::vector<PromptPart> UnconditionalImagePrefix() const;
+
+  // The prompt of a request laid out as `layout`: its runs before the answer, the i-th image run
+  // being *images[i], then <boi> when the answer is an image. Adjacent text is one part.
+  // images: one for each image run before the answer, in order (the answer and what follows it
+  // are the model's).
+  std::vector<PromptPart> Prompt(const SequenceLayout& layout,
+                                 const std::vector<const ContentPart*>& images) const;
+
+  const SequenceLayouts& layouts() const { return layouts_; }
 
  private:
   // Appends tokens to the last text part of `out` (or a new one).
   static void AppendTokens(std::vector<PromptPart>* out, const std::vector<int32_t>& tokens);
-  void AppendImage(std::vector<PromptPart>* out, const ContentPart& image) const;
 
   SpecialTokens t_;
+  SequenceLayouts layouts_;
 };
 
 }  // namespace infusion

@@ -1,4 +1,4 @@
-#include "trainer/emoji_dataset.h"
+#include "data/emoji/emoji_dataset.h"
 
 #include <filesystem>
 #include <fstream>
@@ -10,8 +10,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "data/seeds/seeds.h"
 #include "nlohmann/json.hpp"
-#include "trainer/seeds.h"
 
 namespace infusion {
 

@@ -1,4 +1,4 @@
-#include "trainer/dataset.h"
+#include "data/dataset/dataset.h"
 
 #include "absl/strings/str_cat.h"
 

@@ -2,8 +2,8 @@
 // of at most chunk_chars characters (a line is never split; a longer line is an example of its
 // own and the packer cuts it to the row). Without files it reads the King James Bible of
 // Debian's bible-kjv, written once into the cache folder by its `bible` program.
-#ifndef INFUSION_TRAINER_TEXT_DATASET_H_
-#define INFUSION_TRAINER_TEXT_DATASET_H_
+#ifndef INFUSION_DATA_TEXT_TEXT_DATASET_H_
+#define INFUSION_DATA_TEXT_TEXT_DATASET_H_
 
 #include <memory>
 #include <string>
@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "trainer/dataset.h"
+#include "data/dataset/dataset.h"
 
 namespace infusion {
 
@@ -51,4 +51,4 @@ absl::StatusOr<std::string> EnsureKingJamesBible(const std::string& cache_dir);
 
 }  // namespace infusion
 
-#endif  // INFUSION_TRAINER_TEXT_DATASET_H_
+#endif  // INFUSION_DATA_TEXT_TEXT_DATASET_H_

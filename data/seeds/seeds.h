@@ -1,8 +1,8 @@
 // Seeds derived from a run's seed and a position in the run (a step, a batch row, a pool entry),
 // so that every random choice of the trainer is a pure function of where it happens: a resumed run
 // and a run over more processes draw exactly what an uninterrupted single process draws.
-#ifndef INFUSION_TRAINER_SEEDS_H_
-#define INFUSION_TRAINER_SEEDS_H_
+#ifndef INFUSION_DATA_SEEDS_SEEDS_H_
+#define INFUSION_DATA_SEEDS_SEEDS_H_
 
 #include <cstdint>
 #include <initializer_list>
@@ -35,4 +35,4 @@ inline uint64_t StableHash(std::string_view text) {
 
 }  // namespace infusion
 
-#endif  // INFUSION_TRAINER_SEEDS_H_
+#endif  // INFUSION_DATA_SEEDS_SEEDS_H_

@@ -1,4 +1,4 @@
-#include "trainer/text_dataset.h"
+#include "data/text/text_dataset.h"
 
 #include <unistd.h>
 

@@ -1,8 +1,9 @@
 // What the trainer learns from: datasets of examples, each example one document of the training
-// mix before tokenisation. The sequence builder (sequence_builder.h) turns an example into tokens
-// and image positions with the templates of docs/model-format.md §7.
-#ifndef INFUSION_TRAINER_DATASET_H_
-#define INFUSION_TRAINER_DATASET_H_
+// mix before tokenisation. The trainer's sequence builder (trainer/sequence_builder.h) turns an
+// example into tokens and image positions with the layouts of engine/prompt/sequence_layout.h
+// (docs/model-format.md §7). Torch-free: infusion-eval reads the same datasets.
+#ifndef INFUSION_DATA_DATASET_DATASET_H_
+#define INFUSION_DATA_DATASET_DATASET_H_
 
 #include <cstdint>
 #include <string>
@@ -55,4 +56,4 @@ class Dataset {
 
 }  // namespace infusion
 
-#endif  // INFUSION_TRAINER_DATASET_H_
+#endif  // INFUSION_DATA_DATASET_DATASET_H_

@@ -2,8 +2,8 @@
 // (img/google/64/*.png, Noto, Apache-2.0) and their Unicode names from its emoji.json (MIT),
 // lower-cased: "garlic", "waving hand: medium skin tone". scripts/fetch_emoji.sh fetches it.
 // Each draw goes caption -> image or, with probability image_first, image -> caption.
-#ifndef INFUSION_TRAINER_EMOJI_DATASET_H_
-#define INFUSION_TRAINER_EMOJI_DATASET_H_
+#ifndef INFUSION_DATA_EMOJI_EMOJI_DATASET_H_
+#define INFUSION_DATA_EMOJI_EMOJI_DATASET_H_
 
 #include <memory>
 #include <string>
@@ -11,7 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "trainer/dataset.h"
+#include "data/dataset/dataset.h"
 
 namespace infusion {
 
@@ -52,4 +52,4 @@ class EmojiDataset : public Dataset {
 
 }  // namespace infusion
 
-#endif  // INFUSION_TRAINER_EMOJI_DATASET_H_
+#endif  // INFUSION_DATA_EMOJI_EMOJI_DATASET_H_
