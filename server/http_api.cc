@@ -311,24 +311,24 @@ absl::StatusOr<CompletionCall> ParseCompletion(const Json& body) {
   return call;
 }
 
-absl::StatusOr<ImageGenerationCall> ParseImageGeneration(const Json& body) {
-  RETURN_IF_ERROR(CheckObject(body));
-  ImageGenerationCall call;
-  ASSIGN_OR_RETURN(call.model, ReadString(body, "model"));
-  const Json* prompt = Find(body, "prompt");
-  if (prompt == nullptr || !prompt->is_string()) return Bad("prompt", "must be a string");
-  call.request.prompt = prompt->get<std::string>();
+namespace {
+
+// The fields of both image endpoints: how many, which size and seed, the output format, and
+// infusion's extensions (denoising steps, guidance scale).
+absl::Status ReadImageOptions(const Json& body, ImageCallOptions* options, ImageParams* params) {
+  ASSIGN_OR_RETURN(options->model, ReadString(body, "model"));
   ASSIGN_OR_RETURN(std::optional<int64_t> n, ReadInteger(body, "n"));
   if (n.has_value() && (*n < 1 || *n > kMaxImagesPerCall)) {
     return Bad("n", absl::StrCat("must be in [1, ", kMaxImagesPerCall, "], got ", *n));
   }
-  call.n = static_cast<int>(n.value_or(1));
-  ASSIGN_OR_RETURN(call.size, ReadString(body, "size"));
-  if (call.size == "auto") call.size.clear();
+  options->n = static_cast<int>(n.value_or(1));
+  ASSIGN_OR_RETURN(options->size, ReadString(body, "size"));
+  if (options->size == "auto") options->size.clear();
   ASSIGN_OR_RETURN(std::string format, ReadString(body, "response_format"));
   if (!format.empty() && format != "b64_json") {
-    return Bad("response_format", absl::StrCat("must be \"b64_json\" (the server keeps no files), got \"",
-                                               format, "\""));
+    return Bad("response_format",
+               absl::StrCat("must be \"b64_json\" (the server keeps no files), got \"", format,
+                            "\""));
   }
   ASSIGN_OR_RETURN(std::string output_format, ReadString(body, "output_format"));
   if (!output_format.empty() && output_format != "png") {
@@ -336,10 +336,40 @@ absl::StatusOr<ImageGenerationCall> ParseImageGeneration(const Json& body) {
   }
   ASSIGN_OR_RETURN(bool stream, ReadBool(body, "stream"));
   if (stream) return Bad("stream", "is not supported for images yet");
-  ASSIGN_OR_RETURN(call.seed, ReadSeed(body));
-  // infusion's extensions: the denoising steps and the guidance scale.
-  RETURN_IF_ERROR(ReadInt32(body, "steps", &call.request.image.steps));
-  RETURN_IF_ERROR(ReadFloat(body, "guidance_scale", &call.request.image.guidance_scale));
+  ASSIGN_OR_RETURN(options->seed, ReadSeed(body));
+  RETURN_IF_ERROR(ReadInt32(body, "steps", &params->steps));
+  RETURN_IF_ERROR(ReadFloat(body, "guidance_scale", &params->guidance_scale));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ImageGenerationCall> ParseImageGeneration(const Json& body) {
+  RETURN_IF_ERROR(CheckObject(body));
+  ImageGenerationCall call;
+  const Json* prompt = Find(body, "prompt");
+  if (prompt == nullptr || !prompt->is_string()) return Bad("prompt", "must be a string");
+  call.request.prompt = prompt->get<std::string>();
+  RETURN_IF_ERROR(ReadImageOptions(body, &call.options, &call.request.image));
+  return call;
+}
+
+absl::StatusOr<ImageEditCall> ParseImageEdit(
+    const std::vector<std::pair<std::string, std::string>>& fields, std::string image) {
+  // A form's values are strings; those that read as JSON numbers or booleans count as such, so
+  // that one reader checks both endpoints.
+  Json body = Json::object();
+  for (const auto& [name, value] : fields) {
+    Json parsed = Json::parse(value, nullptr, /*allow_exceptions=*/false);
+    body[name] = parsed.is_number() || parsed.is_boolean() ? parsed : Json(value);
+  }
+  ImageEditCall call;
+  const Json* prompt = Find(body, "prompt");
+  if (prompt == nullptr || !prompt->is_string()) return Bad("prompt", "must be a string");
+  call.request.instruction = prompt->get<std::string>();
+  if (image.empty()) return Bad("image", "must be a PNG or JPEG file");
+  call.request.image.data = std::move(image);
+  RETURN_IF_ERROR(ReadImageOptions(body, &call.options, &call.request.image_params));
   return call;
 }
 

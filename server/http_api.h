@@ -54,16 +54,30 @@ struct CompletionCall {
 };
 absl::StatusOr<CompletionCall> ParseCompletion(const nlohmann::json& body);
 
-// POST /v1/images/generations.
-struct ImageGenerationCall {
-  TextToImageRequest request;  // request.image.seed: the first image's; image i uses seed + i
+// What /v1/images/generations and /v1/images/edits share.
+struct ImageCallOptions {
   std::string model;
-  int n = 1;
+  int n = 1;                     // images, each its own request; image i uses seed + i
   std::optional<uint64_t> seed;  // unset: the server draws one and reports it per image
   std::string size;              // empty: the model's size
 };
 inline constexpr int kMaxImagesPerCall = 8;
+
+// POST /v1/images/generations (JSON).
+struct ImageGenerationCall {
+  TextToImageRequest request;
+  ImageCallOptions options;
+};
 absl::StatusOr<ImageGenerationCall> ParseImageGeneration(const nlohmann::json& body);
+
+// POST /v1/images/edits (multipart/form-data): `fields` are the form's text fields by name,
+// `image` the bytes of its `image` file.
+struct ImageEditCall {
+  EditImageRequest request;
+  ImageCallOptions options;
+};
+absl::StatusOr<ImageEditCall> ParseImageEdit(
+    const std::vector<std::pair<std::string, std::string>>& fields, std::string image);
 
 // An error as the client sees it.
 struct Error {

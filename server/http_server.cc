@@ -287,6 +287,12 @@ void HttpServer::AddRoutes() {
             ImageGenerations(call, req, res);
           });
   });
+  s.Post("/v1/images/edits", [this](const httplib::Request& req, httplib::Response& res) {
+    Serve("ImageEdits", req, res,
+          [this](std::shared_ptr<Call> call, const httplib::Request& req, httplib::Response& res) {
+            ImageEdits(call, req, res);
+          });
+  });
   // Whatever cpp-httplib answers by itself (404 no route, 413 body too large, 400 unparsable
   // request) gets a body in OpenAI's shape too, so clients show a message instead of a parse error.
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -517,18 +523,22 @@ void HttpServer::RunText(std::shared_ptr<Call> call, const Typed& request, bool 
       });
 }
 
-void HttpServer::ImageGenerations(std::shared_ptr<Call> call, const httplib::Request& req,
-                                  httplib::Response& res) {
-  absl::StatusOr<Json> body = ParseBody(req);
-  absl::StatusOr<http::ImageGenerationCall> parsed =
-      body.ok() ? http::ParseImageGeneration(*body) : body.status();
-  absl::Status status = parsed.ok() ? CheckModel(parsed->model, env_.engine->model_name())
-                                    : parsed.status();
+namespace {
+
+void SetSeed(TextToImageRequest& request, uint64_t seed) { request.image.seed = seed; }
+void SetSeed(EditImageRequest& request, uint64_t seed) { request.image_params.seed = seed; }
+
+}  // namespace
+
+template <typename Typed>
+void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
+                           const http::ImageCallOptions& options, httplib::Response& res) {
+  absl::Status status = CheckModel(options.model, env_.engine->model_name());
   const int size = env_.engine->config().image.image_size;
   const std::string served = absl::StrCat(size, "x", size);
-  if (status.ok() && !parsed->size.empty() && parsed->size != served) {
+  if (status.ok() && !options.size.empty() && options.size != served) {
     status = absl::InvalidArgumentError(absl::StrCat(
-        "size must be \"", served, "\" (the only size this model draws), got \"", parsed->size,
+        "size must be \"", served, "\" (the only size this model draws), got \"", options.size,
         "\""));
   }
   if (!status.ok()) {
@@ -538,25 +548,25 @@ void HttpServer::ImageGenerations(std::shared_ptr<Call> call, const httplib::Req
   }
   // The seed of each image is returned with it, so that any one of them can be drawn again.
   uint64_t seed = 0;
-  if (parsed->seed.has_value()) {
-    seed = *parsed->seed;
+  if (options.seed.has_value()) {
+    seed = *options.seed;
   } else {
     thread_local absl::BitGen gen;
-    seed = absl::Uniform<uint64_t>(gen) >> 1;  // below 2^63: every client's integers hold it
+    seed = absl::Uniform<uint64_t>(gen) >> 11;  // below 2^53: exact as a JavaScript number
   }
   std::vector<std::shared_ptr<PullQueue>> queues;
   std::vector<RequestId> ids;
-  for (int i = 0; i < parsed->n && status.ok(); ++i) {
-    TextToImageRequest one = parsed->request;
-    one.image.seed = seed + i;
+  for (int i = 0; i < options.n && status.ok(); ++i) {
+    Typed one = request;
+    SetSeed(one, seed + i);
     one.options.name = call->request_id();
-    queues.push_back(std::make_shared<PullQueue>());
-    absl::StatusOr<RequestId> id = env_.engine->Submit(one, queues.back());
+    auto queue = std::make_shared<PullQueue>();
+    absl::StatusOr<RequestId> id = env_.engine->Submit(one, queue);
     if (id.ok()) {
+      queues.push_back(std::move(queue));
       ids.push_back(*id);
     } else {
       status = id.status();
-      queues.pop_back();
     }
   }
   Json data = Json::array();
@@ -579,6 +589,7 @@ void HttpServer::ImageGenerations(std::shared_ptr<Call> call, const httplib::Req
       break;
     }
     if (!status.ok()) continue;
+    // PNG encoding runs the codec on this handler's thread, never the engine's.
     absl::StatusOr<Image> image = env_.engine->DecodeImage(patches);
     absl::StatusOr<std::string> png = image.ok() ? EncodePng(*image) : image.status();
     if (!png.ok()) {
@@ -602,6 +613,44 @@ void HttpServer::ImageGenerations(std::shared_ptr<Call> call, const httplib::Req
                {"total_tokens", total.prompt_tokens},
                {"image_steps", total.image_steps}}}};
   res.set_content(Dump(reply), kJson);
+}
+
+void HttpServer::ImageGenerations(std::shared_ptr<Call> call, const httplib::Request& req,
+                                  httplib::Response& res) {
+  absl::StatusOr<Json> body = ParseBody(req);
+  absl::StatusOr<http::ImageGenerationCall> parsed =
+      body.ok() ? http::ParseImageGeneration(*body) : body.status();
+  if (!parsed.ok()) {
+    call->End(parsed.status());
+    SendError(res, http::ToError(parsed.status()));
+    return;
+  }
+  RunImages(std::move(call), parsed->request, parsed->options, res);
+}
+
+void HttpServer::ImageEdits(std::shared_ptr<Call> call, const httplib::Request& req,
+                            httplib::Response& res) {
+  absl::StatusOr<http::ImageEditCall> parsed =
+      absl::InvalidArgumentError("the request body must be multipart/form-data");
+  if (req.is_multipart_form_data()) {
+    std::vector<std::pair<std::string, std::string>> fields;
+    std::string image;
+    for (const auto& [name, part] : req.files) {
+      // OpenAI's clients name a single image "image", a list "image[]"; one is served.
+      if (name == "image" || name == "image[]") {
+        image = part.content;
+      } else if (part.filename.empty()) {
+        fields.emplace_back(name, part.content);
+      }
+    }
+    parsed = http::ParseImageEdit(fields, std::move(image));
+  }
+  if (!parsed.ok()) {
+    call->End(parsed.status());
+    SendError(res, http::ToError(parsed.status()));
+    return;
+  }
+  RunImages(std::move(call), parsed->request, parsed->options, res);
 }
 
 void HttpServer::ChatCompletions(std::shared_ptr<Call> call, const httplib::Request& req,

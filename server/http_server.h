@@ -35,6 +35,7 @@ namespace infusion {
 
 namespace http {
 struct FieldNames;
+struct ImageCallOptions;
 }  // namespace http
 
 class ApiKeyAuthenticator;
@@ -89,6 +90,13 @@ class HttpServer {
                    httplib::Response& res);
   void ImageGenerations(std::shared_ptr<Call> call, const httplib::Request& req,
                         httplib::Response& res);
+  void ImageEdits(std::shared_ptr<Call> call, const httplib::Request& req,
+                  httplib::Response& res);
+  // Submits `options.n` copies of an image request (seeds seed, seed + 1, ...) and answers their
+  // PNGs, or the first error.
+  template <typename Typed>
+  void RunImages(std::shared_ptr<Call> call, const Typed& request,
+                 const http::ImageCallOptions& options, httplib::Response& res);
   // Submits a text request and answers it whole, or as server-sent events when `stream`.
   // `prefix` (completions' echo) is written before the generated text.
   template <typename Typed>

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import OpenAI from 'openai';
+import OpenAI, { toFile } from 'openai';
 
 const SERVER = process.env.INFUSION_SERVER_BIN;
 const MODEL_DIR = process.env.INFUSION_TEST_MODEL_DIR;
@@ -240,6 +240,19 @@ describe('infusion-server over HTTP with the openai client', () => {
     assert.equal(again.data[0].b64_json, images.data[1].b64_json);
   });
 
+  test('image edits: a multipart upload, n = 2', async () => {
+    const image = await toFile(fs.readFileSync(IMAGE), 'red_circle.png', { type: 'image/png' });
+    const edits = await client.images.edit(
+      { model: MODEL, image, prompt: 'make the circle blue', n: 2, size: '32x32', steps: 2, seed: 3 });
+    assert.equal(edits.data.length, 2);
+    for (const edit of edits.data) {
+      assert.deepEqual(pngSize(Buffer.from(edit.b64_json, 'base64')), { width: 32, height: 32 });
+    }
+    assert.deepEqual(edits.data.map((i) => i.seed), [3, 4]);
+    const notImage = await toFile(Buffer.from('not an image'), 'x.png', { type: 'image/png' });
+    await expectError(client.images.edit({ image: notImage, prompt: 'make it blue' }), 400, 'image');
+  });
+
   test('400 names the field', async () => {
     await expectError(client.chat.completions.create({ model: MODEL, messages: [] }), 400, 'messages');
     await expectError(client.chat.completions.create(
@@ -348,5 +361,26 @@ describe('a burst beyond the queue', () => {
     const statuses = await Promise.all(calls);
     assert.ok(statuses.includes(429), `${statuses}`);
     assert.ok(statuses.includes(200), `${statuses}`);
+  });
+
+  test('a drain: /ready and new calls 503, the running call finishes, exit 0', async () => {
+    const client = server.client({ maxRetries: 0 });
+    await server.awaitIdle();
+    // An image of 1000 steps keeps the engine busy for a while (the queue takes one request).
+    const images = client.images.generate({ prompt: 'a red circle', steps: 1000, seed: 3 });
+    const deadline = Date.now() + 30_000;
+    while (await server.metric('infusion_requests_running') < 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    server.child.kill('SIGTERM');
+    while ((await fetch(`${server.url}/ready`)).status !== 503 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal((await fetch(`${server.url}/ready`)).status, 503);
+    await expectError(client.chat.completions.create({ model: MODEL, messages: HELLO }), 503);
+    assert.equal((await images).data.length, 1);
+    const { code, log } = await server.stop();
+    server = null;
+    assert.equal(code, 0, log);
   });
 });

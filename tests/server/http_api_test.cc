@@ -91,9 +91,9 @@ TEST(HttpApiTest, ImageGenerationChecksNAndFormat) {
   absl::StatusOr<ImageGenerationCall> call =
       ParseImageGeneration({{"prompt", "a red circle"}, {"n", 2}, {"size", "32x32"}, {"seed", 9}});
   ASSERT_TRUE(call.ok()) << call.status();
-  EXPECT_EQ(call->n, 2);
-  EXPECT_EQ(call->size, "32x32");
-  EXPECT_EQ(*call->seed, 9u);
+  EXPECT_EQ(call->options.n, 2);
+  EXPECT_EQ(call->options.size, "32x32");
+  EXPECT_EQ(*call->options.seed, 9u);
   EXPECT_EQ(ToError(ParseImageGeneration({{"prompt", "x"}, {"n", 0}}).status()).param, "n");
   EXPECT_EQ(ToError(ParseImageGeneration({{"prompt", "x"}, {"response_format", "url"}}).status())
                 .param,
