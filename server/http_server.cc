@@ -262,12 +262,12 @@ void HttpServer::AddRoutes() {
     res.set_content(Metrics(), kPrometheusText);
   });
   s.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
-    Serve("Models", req, res, [this](std::shared_ptr<Call>, const httplib::Request& req,
-                                     httplib::Response& res) { Models(req, res); });
+    Serve("Models", req, res, [this](std::shared_ptr<Call> call, const httplib::Request& req,
+                                     httplib::Response& res) { Models(*call, req, res); });
   });
   s.Get(R"(/v1/models/(.+))", [this](const httplib::Request& req, httplib::Response& res) {
-    Serve("Models", req, res, [this](std::shared_ptr<Call>, const httplib::Request& req,
-                                     httplib::Response& res) { Models(req, res); });
+    Serve("Models", req, res, [this](std::shared_ptr<Call> call, const httplib::Request& req,
+                                     httplib::Response& res) { Models(*call, req, res); });
   });
   s.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
     Serve("ChatCompletions", req, res,
@@ -369,19 +369,23 @@ std::string HttpServer::Metrics() const {
   return prometheus::TextSerializer().Serialize(families);
 }
 
-void HttpServer::Models(const httplib::Request& req, httplib::Response& res) {
+void HttpServer::Models(Call& call, const httplib::Request& req, httplib::Response& res) {
   const std::string& name = env_.engine->model_name();
   const Json model{{"id", name}, {"object", "model"}, {"created", created_}, {"owned_by", "infusion"}};
   if (req.matches.size() > 1) {
     if (req.matches[1].str() != name) {
-      SendError(res, http::ToError(absl::NotFoundError(absl::StrCat(
-                         "model must be \"", name, "\" (the one served here), got \"",
-                         req.matches[1].str(), "\""))));
+      const absl::Status unknown = absl::NotFoundError(absl::StrCat(
+          "model must be \"", name, "\" (the one served here), got \"", req.matches[1].str(),
+          "\""));
+      call.End(unknown);
+      SendError(res, http::ToError(unknown));
       return;
     }
+    call.End(absl::OkStatus());
     res.set_content(Dump(model), kJson);
     return;
   }
+  call.End(absl::OkStatus());
   res.set_content(Dump(Json{{"object", "list"}, {"data", Json::array({model})}}), kJson);
 }
 

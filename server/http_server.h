@@ -103,7 +103,7 @@ class HttpServer {
   void RunText(std::shared_ptr<Call> call, const Typed& request, bool chat, bool stream,
                bool include_usage, const std::string& prefix, const http::FieldNames& names,
                httplib::Response& res);
-  void Models(const httplib::Request& req, httplib::Response& res);
+  void Models(Call& call, const httplib::Request& req, httplib::Response& res);
   std::string Metrics() const;
 
   const Environment env_;

@@ -300,6 +300,9 @@ describe('infusion-server over HTTP with the openai client', () => {
     const text = await metrics.text();
     assert.match(text, /^# HELP /m);
     assert.ok(await server.metric('infusion_requests_total{code="OK",rpc="ChatCompletions"}') >= 1, text);
+    assert.ok(await server.metric('infusion_requests_total{code="OK",rpc="Models"}') >= 1, text);
+    assert.equal(await server.metric('infusion_requests_total{code="CANCELLED",rpc="Models"}'), 0);
+    assert.equal(await server.metric('infusion_requests_total{code="UNAUTHENTICATED",rpc="Models"}'), 2);
   });
 
   // The tiny model writes a whole reply in milliseconds, faster than a client can leave; so the
