@@ -4,7 +4,7 @@
 // an image), completions, images, and the errors (400 naming the field, 401, 404, 413, 429).
 //
 //   INFUSION_SERVER_BIN=... INFUSION_TEST_MODEL_DIR=... INFUSION_TEST_IMAGE=... node --test
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,6 +16,7 @@ import OpenAI, { toFile } from 'openai';
 const SERVER = process.env.INFUSION_SERVER_BIN;
 const MODEL_DIR = process.env.INFUSION_TEST_MODEL_DIR;
 const IMAGE = process.env.INFUSION_TEST_IMAGE;
+const PROMTOOL = process.env.INFUSION_PROMTOOL;
 const KEY = 'sk-test-key';
 const MODEL = path.basename(MODEL_DIR);
 const START_TIMEOUT_MS = 120_000;
@@ -303,6 +304,9 @@ describe('infusion-server over HTTP with the openai client', () => {
     assert.ok(await server.metric('infusion_requests_total{code="OK",rpc="Models"}') >= 1, text);
     assert.equal(await server.metric('infusion_requests_total{code="CANCELLED",rpc="Models"}'), 0);
     assert.equal(await server.metric('infusion_requests_total{code="UNAUTHENTICATED",rpc="Models"}'), 2);
+    assert.ok(PROMTOOL, 'promtool (Debian package prometheus) is needed');
+    const check = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
   });
 
   // The tiny model writes a whole reply in milliseconds, faster than a client can leave; so the
