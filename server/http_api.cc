@@ -334,8 +334,17 @@ absl::Status ReadImageOptions(const Json& body, ImageCallOptions* options, Image
   if (!output_format.empty() && output_format != "png") {
     return Bad("output_format", absl::StrCat("must be \"png\", got \"", output_format, "\""));
   }
-  ASSIGN_OR_RETURN(bool stream, ReadBool(body, "stream"));
-  if (stream) return Bad("stream", "is not supported for images yet");
+  ASSIGN_OR_RETURN(options->stream, ReadBool(body, "stream"));
+  if (options->stream && options->n != 1) {
+    return Bad("n", absl::StrCat("must be 1 when stream is true, got ", options->n));
+  }
+  std::optional<int32_t> partial;
+  RETURN_IF_ERROR(ReadInt32(body, "partial_images", &partial));
+  if (partial.has_value() && (*partial < 0 || *partial > kMaxPartialImages)) {
+    return Bad("partial_images",
+               absl::StrCat("must be in [0, ", kMaxPartialImages, "], got ", *partial));
+  }
+  options->partial_images = partial.value_or(0);
   ASSIGN_OR_RETURN(options->seed, ReadSeed(body));
   RETURN_IF_ERROR(ReadInt32(body, "steps", &params->steps));
   RETURN_IF_ERROR(ReadFloat(body, "guidance_scale", &params->guidance_scale));

@@ -60,8 +60,11 @@ struct ImageCallOptions {
   int n = 1;                     // images, each its own request; image i uses seed + i
   std::optional<uint64_t> seed;  // unset: the server draws one and reports it per image
   std::string size;              // empty: the model's size
+  bool stream = false;           // server-sent events: partial images, then the image (n = 1)
+  int partial_images = 0;        // previews streamed before the image, [0, 3] as OpenAI's
 };
 inline constexpr int kMaxImagesPerCall = 8;
+inline constexpr int kMaxPartialImages = 3;
 
 // POST /v1/images/generations (JSON).
 struct ImageGenerationCall {

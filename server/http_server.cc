@@ -54,9 +54,11 @@ absl::Status FinishStatus(const RequestEvent& finish) {
   return finish.status;
 }
 
+}  // namespace
+
 // A request's events for the handler thread that pulls them (cpp-httplib's handlers block; the
 // engine thread must not).
-class PullQueue : public EventSink {
+class HttpEventQueue : public EventSink {
  public:
   struct Timed {
     RequestEvent event;
@@ -82,6 +84,8 @@ class PullQueue : public EventSink {
   absl::Mutex mu_;
   std::deque<Timed> events_ ABSL_GUARDED_BY(mu_);
 };
+
+namespace {
 
 // The JSON of a text reply in OpenAI's two shapes: chat completions and (legacy) completions.
 struct TextFormat {
@@ -170,7 +174,7 @@ class HttpServer::Call {
   absl::Time arrival() const { return arrival_; }
 
   // The metrics of one event of the call's request.
-  void Observe(const PullQueue::Timed& timed) {
+  void Observe(const HttpEventQueue::Timed& timed) {
     const RequestEvent& event = timed.event;
     if (event.type == RequestEvent::Type::kText) {
       if (last_text_.has_value()) {
@@ -400,7 +404,7 @@ absl::Status CheckModel(const std::string& asked, const std::string& served) {
 
 // A streamed text reply: the state the content provider keeps between its calls.
 struct TextStream {
-  std::shared_ptr<PullQueue> events;
+  std::shared_ptr<HttpEventQueue> events;
   RequestId id = 0;
   TextFormat format;
   bool include_usage = false;
@@ -421,7 +425,7 @@ template <typename Typed>
 void HttpServer::RunText(std::shared_ptr<Call> call, const Typed& request, bool chat, bool stream,
                          bool include_usage, const std::string& prefix,
                          const http::FieldNames& names, httplib::Response& res) {
-  auto events = std::make_shared<PullQueue>();
+  auto events = std::make_shared<HttpEventQueue>();
   absl::StatusOr<RequestId> id = env_.engine->Submit(request, events);
   if (!id.ok()) {
     call->End(id.status());
@@ -435,7 +439,7 @@ void HttpServer::RunText(std::shared_ptr<Call> call, const Typed& request, bool 
     std::string text = prefix;
     bool cancelled = false;
     while (true) {
-      std::optional<PullQueue::Timed> next = events->Next(kPoll);
+      std::optional<HttpEventQueue::Timed> next = events->Next(kPoll);
       if (!next.has_value()) {
         // A drain past its grace period: the engine ends the request at its next step.
         if (stopping_ && !cancelled) engine->Cancel(*id);
@@ -476,7 +480,7 @@ void HttpServer::RunText(std::shared_ptr<Call> call, const Typed& request, bool 
             return false;
           }
         }
-        std::optional<PullQueue::Timed> next = state->events->Next(kPoll);
+        std::optional<HttpEventQueue::Timed> next = state->events->Next(kPoll);
         if (!next.has_value()) {
           if (stopping_) {
             engine->Cancel(state->id);
@@ -529,10 +533,120 @@ void HttpServer::RunText(std::shared_ptr<Call> call, const Typed& request, bool 
 
 namespace {
 
-void SetSeed(TextToImageRequest& request, uint64_t seed) { request.image.seed = seed; }
-void SetSeed(EditImageRequest& request, uint64_t seed) { request.image_params.seed = seed; }
+ImageParams& ParamsOf(TextToImageRequest& request) { return request.image; }
+ImageParams& ParamsOf(EditImageRequest& request) { return request.image_params; }
+const char* EventPrefix(const TextToImageRequest&) { return "image_generation"; }
+const char* EventPrefix(const EditImageRequest&) { return "image_edit"; }
+
+bool WriteSseEvent(httplib::DataSink& sink, const std::string& event, const Json& data) {
+  const std::string text = absl::StrCat("event: ", event, "\ndata: ", Dump(data), "\n\n");
+  return sink.write(text.data(), text.size());
+}
+
+// A streamed image: the state the content provider keeps between its calls.
+struct ImageStream {
+  std::shared_ptr<HttpEventQueue> events;
+  RequestId id = 0;
+  std::string prefix;  // "image_generation" | "image_edit"
+  std::string size;
+  uint64_t seed = 0;
+  int partial_images = 0;
+  int partials_sent = 0;
+  std::vector<float> image;  // the final patches
+  bool finished = false;
+  absl::Time last_write = absl::Now();
+};
 
 }  // namespace
+
+void HttpServer::StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEventQueue> events,
+                             RequestId id, const std::string& prefix, const std::string& size,
+                             uint64_t seed, int partial_images, httplib::Response& res) {
+  auto state = std::make_shared<ImageStream>();
+  state->events = std::move(events);
+  state->id = id;
+  state->prefix = prefix;
+  state->size = size;
+  state->seed = seed;
+  state->partial_images = partial_images;
+  InferenceEngine* engine = env_.engine;
+  res.set_header("Cache-Control", "no-cache");
+  res.set_chunked_content_provider(
+      "text/event-stream",
+      [this, engine, call, state](size_t /*offset*/, httplib::DataSink& sink) {
+        std::optional<HttpEventQueue::Timed> next = state->events->Next(kPoll);
+        if (!next.has_value()) {
+          if (stopping_) {
+            engine->Cancel(state->id);
+            return false;
+          }
+          if (absl::Now() - state->last_write > kProbeAfter) {
+            state->last_write = absl::Now();
+            static constexpr char kComment[] = ": waiting\n\n";
+            if (!sink.write(kComment, sizeof(kComment) - 1)) {
+              engine->Cancel(state->id);
+              return false;
+            }
+          }
+          return true;
+        }
+        call->Observe(*next);
+        RequestEvent& event = next->event;
+        const Json common{{"created_at", absl::ToUnixSeconds(call->arrival())},
+                          {"size", state->size},
+                          {"output_format", "png"},
+                          {"quality", "auto"},
+                          {"background", "opaque"},
+                          {"seed", state->seed}};
+        if (event.type == RequestEvent::Type::kImageProgress) {
+          if (event.patches.empty() || state->partials_sent >= state->partial_images) return true;
+          absl::StatusOr<Image> image = engine->DecodeImage(event.patches);
+          absl::StatusOr<std::string> png = image.ok() ? EncodePng(*image) : image.status();
+          if (!png.ok()) return true;  // a preview is a courtesy; the image still comes
+          Json partial = common;
+          partial["type"] = state->prefix + ".partial_image";
+          partial["b64_json"] = absl::Base64Escape(*png);
+          partial["partial_image_index"] = state->partials_sent++;
+          state->last_write = absl::Now();
+          if (!WriteSseEvent(sink, state->prefix + ".partial_image", partial)) {
+            engine->Cancel(state->id);
+            return false;
+          }
+          return true;
+        }
+        if (event.type == RequestEvent::Type::kImage) {
+          state->image = std::move(event.patches);
+          return true;
+        }
+        if (event.type != RequestEvent::Type::kFinish) return true;
+        state->finished = true;
+        absl::Status status = FinishStatus(event);
+        absl::StatusOr<std::string> png = absl::InternalError("no image");
+        if (status.ok()) {
+          absl::StatusOr<Image> image = engine->DecodeImage(state->image);
+          png = image.ok() ? EncodePng(*image) : image.status();
+          if (!png.ok()) status = absl::InternalError(absl::StrCat("image: ", png.status().message()));
+        }
+        call->End(status);
+        if (!status.ok()) {
+          WriteSseEvent(sink, "error", http::ErrorBody(http::ToError(status)));
+        } else {
+          Json completed = common;
+          completed["type"] = state->prefix + ".completed";
+          completed["b64_json"] = absl::Base64Escape(*png);
+          completed["usage"] = Json{{"input_tokens", event.usage.prompt_tokens},
+                                    {"output_tokens", 0},
+                                    {"total_tokens", event.usage.prompt_tokens},
+                                    {"image_steps", event.usage.image_steps}};
+          WriteSseEvent(sink, state->prefix + ".completed", completed);
+        }
+        sink.done();
+        return true;
+      },
+      [engine, state](bool /*success*/) {
+        if (!state->finished) engine->Cancel(state->id);
+      });
+}
 
 template <typename Typed>
 void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
@@ -558,13 +672,18 @@ void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
     thread_local absl::BitGen gen;
     seed = absl::Uniform<uint64_t>(gen) >> 11;  // below 2^53: exact as a JavaScript number
   }
-  std::vector<std::shared_ptr<PullQueue>> queues;
+  std::vector<std::shared_ptr<HttpEventQueue>> queues;
   std::vector<RequestId> ids;
   for (int i = 0; i < options.n && status.ok(); ++i) {
     Typed one = request;
-    SetSeed(one, seed + i);
+    ParamsOf(one).seed = seed + i;
+    if (options.partial_images > 0) {
+      // Previews evenly spread over the denoising steps; those past partial_images are dropped.
+      const int steps = ParamsOf(one).steps.value_or(env_.engine->generation().image_steps);
+      ParamsOf(one).preview_every = std::max(1, steps / (options.partial_images + 1));
+    }
     one.options.name = call->request_id();
-    auto queue = std::make_shared<PullQueue>();
+    auto queue = std::make_shared<HttpEventQueue>();
     absl::StatusOr<RequestId> id = env_.engine->Submit(one, queue);
     if (id.ok()) {
       queues.push_back(std::move(queue));
@@ -573,13 +692,18 @@ void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
       status = id.status();
     }
   }
+  if (options.stream && status.ok()) {
+    StreamImage(std::move(call), queues[0], ids[0], EventPrefix(request), served, seed,
+                options.partial_images, res);
+    return;
+  }
   Json data = Json::array();
   Usage total;
   for (size_t i = 0; i < queues.size(); ++i) {
     if (!status.ok()) env_.engine->Cancel(ids[i]);  // one failed: the call fails as a whole
     std::vector<float> patches;
     while (true) {
-      std::optional<PullQueue::Timed> next = queues[i]->Next(kPoll);
+      std::optional<HttpEventQueue::Timed> next = queues[i]->Next(kPoll);
       if (!next.has_value()) {
         if (stopping_) env_.engine->Cancel(ids[i]);
         continue;

@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "scheduler/request.h"
 #include "server/call_gate.h"
 
 namespace httplib {
@@ -39,6 +40,7 @@ struct ImageCallOptions;
 }  // namespace http
 
 class ApiKeyAuthenticator;
+class HttpEventQueue;
 class InferenceEngine;
 class ServerMetrics;
 
@@ -94,6 +96,10 @@ class HttpServer {
                   httplib::Response& res);
   // Submits `options.n` copies of an image request (seeds seed, seed + 1, ...) and answers their
   // PNGs, or the first error.
+  // The server-sent events of one image: `partial_images` previews, then the image.
+  void StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEventQueue> events, RequestId id,
+                   const std::string& prefix, const std::string& size, uint64_t seed,
+                   int partial_images, httplib::Response& res);
   template <typename Typed>
   void RunImages(std::shared_ptr<Call> call, const Typed& request,
                  const http::ImageCallOptions& options, httplib::Response& res);

@@ -254,6 +254,34 @@ describe('infusion-server over HTTP with the openai client', () => {
     await expectError(client.images.edit({ image: notImage, prompt: 'make it blue' }), 400, 'image');
   });
 
+  test('images streamed: partial images, then the completed image', async () => {
+    const params = { prompt: 'a red circle', steps: 6, seed: 11 };
+    const whole = await client.images.generate(params);
+    const events = [];
+    for await (const event of await client.images.generate(
+      { ...params, stream: true, partial_images: 2 })) {
+      events.push(event);
+    }
+    assert.deepEqual(events.map((e) => e.type), ['image_generation.partial_image',
+      'image_generation.partial_image', 'image_generation.completed']);
+    assert.deepEqual(events.slice(0, 2).map((e) => e.partial_image_index), [0, 1]);
+    for (const event of events) {
+      assert.deepEqual(pngSize(Buffer.from(event.b64_json, 'base64')), { width: 32, height: 32 });
+    }
+    // Previews do not change the image.
+    assert.equal(events[2].b64_json, whole.data[0].b64_json);
+    assert.equal(events[2].seed, 11);
+
+    const image = await toFile(fs.readFileSync(IMAGE), 'red_circle.png', { type: 'image/png' });
+    const edits = [];
+    for await (const event of await client.images.edit(
+      { image, prompt: 'make it blue', steps: 4, stream: true, partial_images: 1 })) {
+      edits.push(event.type);
+    }
+    assert.deepEqual(edits, ['image_edit.partial_image', 'image_edit.completed']);
+    await expectError(client.images.generate({ prompt: 'x', n: 2, stream: true }), 400, 'n');
+  });
+
   test('400 names the field', async () => {
     await expectError(client.chat.completions.create({ model: MODEL, messages: [] }), 400, 'messages');
     await expectError(client.chat.completions.create(
