@@ -241,6 +241,11 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   if (options.port != 0) s->port_ = options.port;
   httplib::Server* server = s->server_.get();
   s->thread_ = std::thread([server] { server->listen_after_bind(); });
+  // cpp-httplib 0.11's stop() does nothing until the listener runs, and has no call to wait for
+  // it: without this wait, a Stop() right after Start() (a failed warm-up) would hang.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!server->is_running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  if (!server->is_running()) return absl::InternalError("HTTP: the listener did not start");
   return s;
 }
 

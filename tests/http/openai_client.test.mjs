@@ -7,6 +7,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -23,7 +25,8 @@ const START_TIMEOUT_MS = 120_000;
 
 // The server process, its ports and its log.
 class Server {
-  static async start(flags) {
+  // `ca`: the server serves TLS with this certificate (PEM), which clients then trust.
+  static async start(flags, ca = undefined) {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infusion-http-'));
     const keys = path.join(dir, 'keys');
     fs.writeFileSync(keys, `# test keys\n${KEY}\n`);
@@ -46,9 +49,10 @@ class Server {
     const ports = Object.fromEntries(fs.readFileSync(portFile, 'utf8').trim().split('\n')
       .map((line) => line.split(' ')));
     assert.ok(ports.http, `no http line in the port file: ${JSON.stringify(ports)}`);
-    server.url = `http://127.0.0.1:${ports.http}`;
+    server.url = `${ca ? 'https' : 'http'}://127.0.0.1:${ports.http}`;
+    server.ca = ca;
     // /ready turns 200 after the warm-up request.
-    while ((await fetch(`${server.url}/ready`)).status !== 200) {
+    while ((await server.request('/ready')).status !== 200) {
       if (Date.now() > deadline) throw new Error(`never ready:\n${server.log()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -61,6 +65,26 @@ class Server {
   }
 
   log() { return fs.readFileSync(path.join(this.dir, 'log'), 'utf8'); }
+
+  // A plain request through node's own http(s) stack, trusting `ca` when the server has TLS.
+  request(route, { method = 'GET', body, key = KEY } = {}) {
+    const url = new URL(route, this.url);
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(url, {
+        method,
+        ca: this.ca,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (piece) => { text += piece; });
+        res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      });
+      req.on('error', reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+  }
 
   client(options = {}) {
     return new OpenAI({ baseURL: `${this.url}/v1`, apiKey: KEY, timeout: 60_000, ...options });
@@ -366,6 +390,38 @@ describe('infusion-server over HTTP with the openai client', () => {
     for (const call of await Promise.all(images)) assert.equal(call.data.length, 8);
     await server.awaitIdle();
     assert.equal(await server.metric('infusion_generation_tokens_total'), tokensBefore);
+  });
+});
+
+describe('HTTPS with --tls_cert and --tls_key', () => {
+  let server;
+
+  before(async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infusion-tls-'));
+    const cert = path.join(dir, 'server.crt');
+    const key = path.join(dir, 'server.key');
+    const openssl = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+      'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+    assert.equal(openssl.status, 0, `${openssl.stderr}`);
+    server = await Server.start([`--tls_cert=${cert}`, `--tls_key=${key}`], fs.readFileSync(cert));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  after(async () => {
+    if (server) {
+      const { code, log } = await server.stop();
+      assert.equal(code, 0, log);
+    }
+  });
+
+  test('ready and chat over TLS; plaintext gets no answer', async () => {
+    assert.equal((await server.request('/ready')).status, 200);
+    const reply = await server.request('/v1/chat/completions',
+      { method: 'POST', body: { messages: HELLO, max_tokens: 3 } });
+    assert.equal(reply.status, 200, reply.body);
+    assert.equal(JSON.parse(reply.body).object, 'chat.completion');
+    await assert.rejects(fetch(server.url.replace('https:', 'http:') + '/ready'));
   });
 });
 
