@@ -190,14 +190,27 @@ class HttpServer::Call {
         env_.metrics->ObserveQueueTime(absl::Seconds(event.usage.queue_seconds));
       }
       env_.metrics->ObserveLatency(route_, timed.time - arrival_);
+      usage_.prompt_tokens += event.usage.prompt_tokens;
+      usage_.generated_tokens += event.usage.generated_tokens;
+      usage_.image_steps += event.usage.image_steps;
     }
   }
 
-  // Counts the call once, with the outcome it ended with.
+  // Counts the call once, with the outcome it ended with, and logs it as one JSON line that log
+  // pipelines can parse, keyed by the request id the client sees in x-request-id.
   void End(const absl::Status& status) {
     if (ended_) return;
     ended_ = true;
     env_.metrics->CountRequest(route_, status.code());
+    const Json line{{"front_end", "http"},
+                    {"request_id", request_id_},
+                    {"route", route_},
+                    {"status", absl::StatusCodeToString(status.code())},
+                    {"prompt_tokens", usage_.prompt_tokens},
+                    {"generated_tokens", usage_.generated_tokens},
+                    {"image_steps", usage_.image_steps},
+                    {"latency_seconds", absl::ToDoubleSeconds(absl::Now() - arrival_)}};
+    LOG(INFO) << "request " << Dump(line);
   }
 
  private:
@@ -207,6 +220,7 @@ class HttpServer::Call {
   CallGate::Ticket ticket_;
   const absl::Time arrival_;
   std::optional<absl::Time> last_text_;
+  Usage usage_;  // summed over the call's requests (an image call has n)
   bool ended_ = false;
 };
 
@@ -447,15 +461,20 @@ void HttpServer::RunText(std::shared_ptr<Call> call, const Typed& request, bool 
       std::optional<HttpEventQueue::Timed> next = events->Next(kPoll);
       if (!next.has_value()) {
         // A drain past its grace period: the engine ends the request at its next step.
-        if (stopping_ && !cancelled) engine->Cancel(*id);
-        cancelled |= stopping_;
+        if (stopping_ && !cancelled) {
+          engine->Cancel(*id);
+          cancelled = true;
+        }
         continue;
       }
       call->Observe(*next);
       const RequestEvent& event = next->event;
       if (event.type == RequestEvent::Type::kText) text += event.text;
       if (event.type != RequestEvent::Type::kFinish) continue;
-      const absl::Status status = FinishStatus(event);
+      absl::Status status = FinishStatus(event);
+      if (cancelled && absl::IsCancelled(status)) {
+        status = absl::UnavailableError("the server is shutting down");
+      }
       call->End(status);
       if (!status.ok()) {
         SendError(res, http::ToError(status, names));

@@ -67,19 +67,19 @@ class Server {
   log() { return fs.readFileSync(path.join(this.dir, 'log'), 'utf8'); }
 
   // A plain request through node's own http(s) stack, trusting `ca` when the server has TLS.
-  request(route, { method = 'GET', body, key = KEY } = {}) {
+  request(route, { method = 'GET', body, key = KEY, headers = {} } = {}) {
     const url = new URL(route, this.url);
     const lib = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {
       const req = lib.request(url, {
         method,
         ca: this.ca,
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
       }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (piece) => { text += piece; });
-        res.on('end', () => resolve({ status: res.statusCode, body: text }));
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
       });
       req.on('error', reject);
       req.end(body === undefined ? undefined : JSON.stringify(body));
@@ -343,6 +343,23 @@ describe('infusion-server over HTTP with the openai client', () => {
     });
     assert.equal(big.status, 413);
     assert.ok((await big.json()).error.message.length > 0);
+  });
+
+  test('x-request-id is echoed, names the reply and the log line', async () => {
+    const reply = await server.request('/v1/chat/completions', {
+      method: 'POST', body: { messages: HELLO, max_tokens: 2 }, headers: { 'x-request-id': 'req-42' },
+    });
+    assert.equal(reply.status, 200, reply.body);
+    assert.equal(reply.headers['x-request-id'], 'req-42');
+    assert.equal(JSON.parse(reply.body).id, 'chatcmpl-req-42');
+    const line = server.log().split('\n').find((l) => l.includes('"request_id":"req-42"'));
+    assert.ok(line, server.log());
+    const logged = JSON.parse(line.slice(line.indexOf('{')));
+    assert.equal(logged.status, 'OK');
+    assert.equal(logged.route, 'ChatCompletions');
+    assert.equal(logged.generated_tokens, JSON.parse(reply.body).usage.completion_tokens);
+    // Without the header, one is made up.
+    assert.match((await server.request('/v1/models')).headers['x-request-id'], /^[0-9a-f]{16}$/);
   });
 
   test('health, ready and metrics', async () => {
