@@ -11,7 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev googletest libgtest-dev libgmock-dev
   prometheus python3-grpcio python3-grpc-tools python3-numpy
   bible-kjv libgloo-dev python3-yaml python3-matplotlib
-  python3-torch python3-sentencepiece
+  python3-torch python3-sentencepiece libcpp-httplib-dev nodejs
 )
 
 missing=()
@@ -30,3 +30,13 @@ if ((${#missing[@]})); then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 echo "setup: all ${#PACKAGES[@]} packages present"
+
+# Debian ships npm apart from nodejs; NodeSource's nodejs (which replaces Debian's) brings its own.
+if ! command -v npm >/dev/null; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+# The HTTP API's test client: the official `openai` package at the version package-lock.json pins.
+(cd "$(dirname "$0")/../tests/http" && npm ci --no-audit --no-fund --loglevel=error)
+echo "setup: tests/http node modules installed"

@@ -16,6 +16,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "server/api_key_authenticator.h"
+#include "server/http_server.h"
 #include "server/infusion_service.h"
 #include "server/metrics_endpoint.h"
 #include "server/proto_converter.h"
@@ -38,11 +39,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }
 
 // Written to a temporary name and renamed, so that a reader never sees half a file.
-absl::Status WritePortFile(const std::string& path, int port, int metrics_port) {
+absl::Status WritePortFile(const std::string& path, int port, int metrics_port, int http_port) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream file(tmp);
     file << "grpc " << port << "\nmetrics " << metrics_port << "\n";
+    if (http_port >= 0) file << "http " << http_port << "\n";
     if (!file.good()) return absl::InternalError(absl::StrCat(tmp, ": write failed"));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
@@ -86,13 +88,17 @@ absl::StatusOr<std::unique_ptr<InfusionServer>> InfusionServer::Create(
   RETURN_IF_ERROR(s->StartMetrics(options));
   s->workers_ = std::make_unique<WorkerPool>(options.stream_threads);
   RETURN_IF_ERROR(s->StartGrpc(options));
+  RETURN_IF_ERROR(s->StartHttp(options));
   if (!options.port_file.empty()) {
-    RETURN_IF_ERROR(WritePortFile(options.port_file, s->port_, s->metrics_port_));
+    RETURN_IF_ERROR(WritePortFile(options.port_file, s->port_, s->metrics_port_, s->http_port_));
   }
   LOG(INFO) << "listening: gRPC on " << options.host << ":" << s->port_ << ", metrics on "
-            << options.host << ":" << s->metrics_port_ << "/metrics";
+            << options.host << ":" << s->metrics_port_ << "/metrics"
+            << (s->http_ != nullptr ? absl::StrCat(", HTTP on ", options.host, ":", s->http_port_)
+                                    : "");
   RETURN_IF_ERROR(s->WarmUp());
   s->server_->GetHealthCheckService()->SetServingStatus(true);
+  if (s->http_ != nullptr) s->http_->SetReady(true);
   LOG(INFO) << "serving " << options.engine.executor.model_dir;
   return s;
 }
@@ -138,6 +144,26 @@ absl::Status InfusionServer::StartGrpc(const ServerOptions& options) {
   return absl::OkStatus();
 }
 
+absl::Status InfusionServer::StartHttp(const ServerOptions& options) {
+  if (options.http_port < 0) return absl::OkStatus();
+  HttpServerOptions http;
+  http.host = options.host;
+  http.port = options.http_port;
+  http.threads = options.http_threads;
+  http.max_body_bytes = static_cast<size_t>(options.max_message_bytes);
+  http.tls_cert = options.tls_cert;
+  http.tls_key = options.tls_key;
+  ASSIGN_OR_RETURN(http_, HttpServer::Start(http, HttpServer::Environment{
+                                                      engine_.get(),
+                                                      authenticator_.get(),
+                                                      &gate_,
+                                                      metrics_.get(),
+                                                      {registry_, collector_},
+                                                  }));
+  http_port_ = http_->port();
+  return absl::OkStatus();
+}
+
 // One request through every kind of step (prefill and decode; guided denoising), so that
 // LibTorch's first-call costs are paid before the first client's.
 absl::Status InfusionServer::WarmUp() {
@@ -167,11 +193,14 @@ void InfusionServer::Drain(absl::Duration grace) {
   // Cancels what is left: calls past the grace period and health Watch streams.
   server_->Shutdown(absl::ToChronoTime(absl::Now()));
   server_->Wait();
+  // HTTP calls past the grace period are cancelled while the engine still runs to end them.
+  if (http_ != nullptr) http_->Stop();
   engine_->Stop();
   LOG(INFO) << "drained";
 }
 
 InfusionServer::~InfusionServer() {
+  if (http_ != nullptr) http_->Stop();
   if (server_ != nullptr) {
     server_->Shutdown(absl::ToChronoTime(absl::Now()));
     server_->Wait();

@@ -1,9 +1,10 @@
 // infusion-server put together: the model and the engine, the gRPC service with standard health
-// checking and server reflection, and the Prometheus endpoint.
+// checking and server reflection, the Prometheus endpoint, and (with http_port) the
+// OpenAI-compatible HTTP API.
 //
 // Threads: gRPC's callback threads parse, convert and submit (the InferenceEngine validates);
 // the engine thread runs steps and queues events; a WorkerPool builds responses;
-// MetricsEndpoint's thread serves /metrics.
+// MetricsEndpoint's thread serves /metrics; HttpServer's pool serves HTTP calls.
 #ifndef INFUSION_SERVER_INFUSION_SERVER_H_
 #define INFUSION_SERVER_INFUSION_SERVER_H_
 
@@ -25,6 +26,7 @@ class Registry;
 namespace infusion {
 
 class ApiKeyAuthenticator;
+class HttpServer;
 class InfusionService;
 class InferenceEngine;
 class MetricsEndpoint;
@@ -46,6 +48,7 @@ class InfusionServer {
 
   int port() const { return port_; }
   int metrics_port() const { return metrics_port_; }
+  int http_port() const { return http_port_; }  // -1: HTTP off
 
   // Health NOT_SERVING and new calls refused (UNAVAILABLE); running calls get `grace` to finish,
   // then whatever still runs is cancelled (health Watch streams included); the engine stops.
@@ -56,6 +59,7 @@ class InfusionServer {
   InfusionServer() = default;
   absl::Status StartMetrics(const ServerOptions& options);
   absl::Status StartGrpc(const ServerOptions& options);
+  absl::Status StartHttp(const ServerOptions& options);
   absl::Status WarmUp();
 
   std::unique_ptr<InferenceEngine> engine_;
@@ -69,9 +73,11 @@ class InfusionServer {
   std::unique_ptr<WorkerPool> workers_;
   CallGate gate_;
   std::unique_ptr<InfusionService> service_;
+  std::unique_ptr<HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;  // declared last: shut down before everything it calls
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = -1;
 };
 
 }  // namespace infusion

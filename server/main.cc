@@ -24,8 +24,11 @@ ABSL_FLAG(std::string, model, "", "model directory (docs/model-format.md)");
 ABSL_FLAG(std::string, host, "0.0.0.0", "address to listen on ([::] for IPv6)");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 = any free port (see --port_file)");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 = any free port");
+ABSL_FLAG(int, http_port, -1,
+          "OpenAI-compatible HTTP API port (docs/api.md); 0 = any free port, -1 = off");
+ABSL_FLAG(int, http_threads, 64, "HTTP connections served at once (each stream holds one)");
 ABSL_FLAG(std::string, port_file, "",
-          "write 'grpc PORT' and 'metrics PORT' lines here once listening");
+          "write 'grpc PORT', 'metrics PORT' (and 'http PORT') lines here once listening");
 ABSL_FLAG(std::string, device, "cpu", "LibTorch device");
 ABSL_FLAG(int, threads, 0, "compute threads (LibTorch and OpenBLAS pools); 0 = number of cores");
 ABSL_FLAG(int, bf16_min_rows, 0,
@@ -37,7 +40,7 @@ ABSL_FLAG(int, max_tokens_per_step, 512, "step token budget: positions computed 
 ABSL_FLAG(int, max_running, 64, "requests the engine runs at once");
 ABSL_FLAG(int, max_queued, 256, "waiting requests; more are refused with RESOURCE_EXHAUSTED");
 ABSL_FLAG(bool, prefix_cache, true, "share KV blocks of identical prompt prefixes");
-ABSL_FLAG(int, max_message_mb, 64, "largest request message, MiB");
+ABSL_FLAG(int, max_message_mb, 64, "largest request message (gRPC) or body (HTTP), MiB");
 ABSL_FLAG(int64_t, max_image_bytes, 16 << 20, "largest encoded request image, bytes");
 ABSL_FLAG(int64_t, max_image_pixels, 4096LL * 4096, "largest request image, width x height");
 ABSL_FLAG(std::string, api_keys_file, "",
@@ -95,6 +98,8 @@ infusion::ServerOptions OptionsFromFlags() {
   o.host = absl::GetFlag(FLAGS_host);
   o.port = absl::GetFlag(FLAGS_port);
   o.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  o.http_port = absl::GetFlag(FLAGS_http_port);
+  o.http_threads = absl::GetFlag(FLAGS_http_threads);
   o.port_file = absl::GetFlag(FLAGS_port_file);
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) << 20;
   o.engine.image_limits.max_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_image_bytes));

@@ -15,6 +15,13 @@ absl::Status ServerOptions::Validate() const {
     return bad(absl::StrCat("metrics_port must be in [0, 65535], got ", metrics_port));
   }
   if (port != 0 && port == metrics_port) return bad("port and metrics_port must differ");
+  if (http_port < -1 || http_port > 65535) {
+    return bad(absl::StrCat("http_port must be in [-1, 65535], got ", http_port));
+  }
+  if (http_port > 0 && (http_port == port || http_port == metrics_port)) {
+    return bad("http_port must differ from port and metrics_port");
+  }
+  if (http_threads < 1) return bad("http_threads must be >= 1");
   if (max_message_bytes < 1024) {
     return bad(absl::StrCat("max_message_bytes must be >= 1024, got ", max_message_bytes));
   }

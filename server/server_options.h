@@ -18,9 +18,14 @@ struct ServerOptions {
   std::string host = "0.0.0.0";      // address both ports bind to
   int port = 50051;                  // gRPC; 0 = any free port (see port_file)
   int metrics_port = 9464;           // Prometheus text at /metrics; 0 = any free port
-  std::string port_file;             // when set, "grpc PORT\nmetrics PORT\n" is written here once
-                                     // both listen (for tests and scripts that ask for port 0)
-  int max_message_bytes = 64 << 20;  // largest request message gRPC accepts
+  // The OpenAI-compatible HTTP API (docs/api.md); 0 = any free port, -1 = off. Off by default so
+  // that several servers on one host (tests, benchmarks) do not collide on a fixed port.
+  int http_port = -1;
+  int http_threads = 64;             // HTTP connections served at once (a stream holds one)
+  std::string port_file;             // when set, "grpc PORT\nmetrics PORT\n" (and "http PORT\n") is
+                                     // written here once all listen (for tests and scripts that
+                                     // ask for port 0)
+  int max_message_bytes = 64 << 20;  // largest request message gRPC accepts, and HTTP body
   std::string api_keys_file;         // keys, one per line; when set every call needs "Bearer KEY"
   std::string tls_cert;              // PEM certificate chain and private key; both or neither
   std::string tls_key;

@@ -1,0 +1,494 @@
+// infusion-server's HTTP API driven by a client no one here wrote: the official `openai` npm
+// package (pinned in package-lock.json). Starts the real server on a tiny random-weight model with
+// API keys, and checks what an OpenAI client sees: the models list, chat (plain, streamed, with
+// an image), completions, images, and the errors (400 naming the field, 401, 404, 413, 429).
+//
+//   INFUSION_SERVER_BIN=... INFUSION_TEST_MODEL_DIR=... INFUSION_TEST_IMAGE=... node --test
+import { spawn, spawnSync } from 'node:child_process';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import OpenAI, { toFile } from 'openai';
+
+const SERVER = process.env.INFUSION_SERVER_BIN;
+const MODEL_DIR = process.env.INFUSION_TEST_MODEL_DIR;
+const IMAGE = process.env.INFUSION_TEST_IMAGE;
+const PROMTOOL = process.env.INFUSION_PROMTOOL;
+const KEY = 'sk-test-key';
+const MODEL = path.basename(MODEL_DIR);
+const START_TIMEOUT_MS = 120_000;
+
+// The server process, its ports and its log.
+class Server {
+  // `ca`: the server serves TLS with this certificate (PEM), which clients then trust.
+  static async start(flags, ca = undefined) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infusion-http-'));
+    const keys = path.join(dir, 'keys');
+    fs.writeFileSync(keys, `# test keys\n${KEY}\n`);
+    const portFile = path.join(dir, 'ports');
+    const log = fs.openSync(path.join(dir, 'log'), 'w');
+    const child = spawn(SERVER, [
+      `--model=${MODEL_DIR}`, '--host=127.0.0.1', '--port=0', '--metrics_port=0', '--http_port=0',
+      `--port_file=${portFile}`, '--threads=1', `--api_keys_file=${keys}`, ...flags,
+    ], { stdio: ['ignore', log, log] });
+    const server = new Server(child, dir);
+    const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+    server.exited = exited;
+    // The port file appears (renamed into place, never half-written) once every port listens.
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    while (!fs.existsSync(portFile)) {
+      const done = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 50))]);
+      if (done) throw new Error(`infusion-server exited (${JSON.stringify(done)}):\n${server.log()}`);
+      if (Date.now() > deadline) throw new Error(`no port file:\n${server.log()}`);
+    }
+    const ports = Object.fromEntries(fs.readFileSync(portFile, 'utf8').trim().split('\n')
+      .map((line) => line.split(' ')));
+    assert.ok(ports.http, `no http line in the port file: ${JSON.stringify(ports)}`);
+    server.url = `${ca ? 'https' : 'http'}://127.0.0.1:${ports.http}`;
+    server.ca = ca;
+    // /ready turns 200 after the warm-up request.
+    while ((await server.request('/ready')).status !== 200) {
+      if (Date.now() > deadline) throw new Error(`never ready:\n${server.log()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return server;
+  }
+
+  constructor(child, dir) {
+    this.child = child;
+    this.dir = dir;
+  }
+
+  log() { return fs.readFileSync(path.join(this.dir, 'log'), 'utf8'); }
+
+  // A plain request through node's own http(s) stack, trusting `ca` when the server has TLS.
+  request(route, { method = 'GET', body, key = KEY, headers = {} } = {}) {
+    const url = new URL(route, this.url);
+    const lib = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = lib.request(url, {
+        method,
+        ca: this.ca,
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
+      }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (piece) => { text += piece; });
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+      });
+      req.on('error', reject);
+      req.end(body === undefined ? undefined : JSON.stringify(body));
+    });
+  }
+
+  client(options = {}) {
+    return new OpenAI({ baseURL: `${this.url}/v1`, apiKey: KEY, timeout: 60_000, ...options });
+  }
+
+  async metric(series) {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    for (const line of text.split('\n')) {
+      if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+    }
+    return 0;  // a labelled counter appears at its first increment
+  }
+
+  // Waits until the engine holds no request and no KV block.
+  async awaitIdle(timeoutMs = 60_000) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (await this.metric('infusion_requests_running') === 0 &&
+          await this.metric('infusion_requests_waiting') === 0 &&
+          await this.metric('infusion_kv_cache_usage_ratio') === 0) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error('the engine did not become idle');
+  }
+
+  // SIGTERM (a drain); the exit code and the log.
+  async stop() {
+    this.child.kill('SIGTERM');
+    const { code } = await this.exited;
+    const log = this.log();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+    return { code, log };
+  }
+}
+
+function pngSize(bytes) {
+  assert.deepEqual([...bytes.subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20) };
+}
+
+async function expectError(promise, status, param) {
+  await assert.rejects(promise, (error) => {
+    assert.equal(error.status, status, `${error}`);
+    if (param !== undefined) assert.equal(error.param, param, `${error}`);
+    assert.ok(error.message.length > 0);
+    return true;
+  });
+}
+
+const HELLO = [{ role: 'user', content: 'a red circle' }];
+
+describe('infusion-server over HTTP with the openai client', () => {
+  let server;
+  let client;
+
+  before(async () => {
+    server = await Server.start(['--max_message_mb=1', '--max_image_bytes=65536', '--max_running=1']);
+    client = server.client();
+  });
+
+  after(async () => {
+    if (server) {
+      const { code, log } = await server.stop();
+      assert.equal(code, 0, log);
+    }
+  });
+
+  test('lists the model', async () => {
+    const models = [];
+    for await (const model of client.models.list()) models.push(model);
+    assert.deepEqual(models.map((m) => m.id), [MODEL]);
+    assert.equal((await client.models.retrieve(MODEL)).id, MODEL);
+  });
+
+  test('chat: plain and streamed give the same greedy reply, with usage', async () => {
+    const params = { model: MODEL, messages: HELLO, max_tokens: 12, temperature: 0, seed: 7 };
+    const whole = await client.chat.completions.create(params);
+    assert.equal(whole.object, 'chat.completion');
+    assert.equal(whole.choices.length, 1);
+    const reply = whole.choices[0];
+    assert.equal(reply.message.role, 'assistant');
+    assert.equal(typeof reply.message.content, 'string');
+    assert.ok(['stop', 'length'].includes(reply.finish_reason), reply.finish_reason);
+    assert.ok(whole.usage.prompt_tokens > 0);
+    assert.ok(whole.usage.completion_tokens >= 1 && whole.usage.completion_tokens <= 12);
+    assert.equal(whole.usage.total_tokens, whole.usage.prompt_tokens + whole.usage.completion_tokens);
+
+    const stream = await client.chat.completions.create(
+      { ...params, stream: true, stream_options: { include_usage: true } });
+    let text = '';
+    let role;
+    let finish;
+    let usage;
+    for await (const chunk of stream) {
+      assert.equal(chunk.object, 'chat.completion.chunk');
+      if (chunk.usage) usage = chunk.usage;
+      if (chunk.choices.length === 0) continue;
+      role ??= chunk.choices[0].delta.role;
+      text += chunk.choices[0].delta.content ?? '';
+      finish = chunk.choices[0].finish_reason ?? finish;
+    }
+    assert.equal(role, 'assistant');
+    assert.equal(text, reply.message.content);
+    assert.equal(finish, reply.finish_reason);
+    assert.deepEqual(usage, whole.usage);
+  });
+
+  test('chat stream ends with data: [DONE]', async () => {
+    const response = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: HELLO, max_tokens: 4, stream: true }),
+    });
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type'), /^text\/event-stream/);
+    const body = await response.text();
+    assert.ok(body.endsWith('data: [DONE]\n\n'), body);
+    assert.ok(body.startsWith('data: {'), body);
+  });
+
+  test('max_tokens = 1 ends with length', async () => {
+    const whole = await client.chat.completions.create(
+      { model: MODEL, messages: HELLO, max_completion_tokens: 1, ignore_eos: true });
+    assert.equal(whole.choices[0].finish_reason, 'length');
+    assert.equal(whole.usage.completion_tokens, 1);
+  });
+
+  test('completions: plain and streamed', async () => {
+    const params = { model: MODEL, prompt: 'a blue square', max_tokens: 8, temperature: 0 };
+    const whole = await client.completions.create(params);
+    assert.equal(whole.object, 'text_completion');
+    assert.equal(typeof whole.choices[0].text, 'string');
+    assert.ok(['stop', 'length'].includes(whole.choices[0].finish_reason));
+    assert.ok(whole.usage.completion_tokens >= 1);
+    let text = '';
+    for await (const chunk of await client.completions.create({ ...params, stream: true })) {
+      text += chunk.choices[0]?.text ?? '';
+    }
+    assert.equal(text, whole.choices[0].text);
+  });
+
+  test('chat with an image part (captioning)', async () => {
+    const png = fs.readFileSync(IMAGE).toString('base64');
+    const text = await client.chat.completions.create(
+      { model: MODEL, messages: [{ role: 'user', content: 'what is this?' }], max_tokens: 4 });
+    const withImage = await client.chat.completions.create({
+      model: MODEL,
+      max_tokens: 4,
+      messages: [
+        { role: 'system', content: 'You describe images.' },
+        {
+          role: 'user',
+          content: [
+            { type: 'image_url', image_url: { url: `data:image/png;base64,${png}` } },
+            { type: 'text', text: 'what is this?' },
+          ],
+        },
+      ],
+    });
+    assert.equal(typeof withImage.choices[0].message.content, 'string');
+    // The image's patches are prompt positions.
+    assert.ok(withImage.usage.prompt_tokens > text.usage.prompt_tokens + 4,
+      `${withImage.usage.prompt_tokens} vs ${text.usage.prompt_tokens}`);
+  });
+
+  test('images: n = 2 PNGs of the model size, each with its seed', async () => {
+    const images = await client.images.generate(
+      { model: MODEL, prompt: 'a red circle', n: 2, size: '32x32', response_format: 'b64_json',
+        steps: 2, seed: 5 });
+    assert.equal(images.data.length, 2);
+    for (const image of images.data) {
+      assert.deepEqual(pngSize(Buffer.from(image.b64_json, 'base64')), { width: 32, height: 32 });
+    }
+    assert.deepEqual(images.data.map((i) => i.seed), [5, 6]);
+    // The seed reproduces the image.
+    const again = await client.images.generate(
+      { prompt: 'a red circle', steps: 2, seed: 6 });
+    assert.equal(again.data[0].b64_json, images.data[1].b64_json);
+  });
+
+  test('image edits: a multipart upload, n = 2', async () => {
+    const image = await toFile(fs.readFileSync(IMAGE), 'red_circle.png', { type: 'image/png' });
+    const edits = await client.images.edit(
+      { model: MODEL, image, prompt: 'make the circle blue', n: 2, size: '32x32', steps: 2, seed: 3 });
+    assert.equal(edits.data.length, 2);
+    for (const edit of edits.data) {
+      assert.deepEqual(pngSize(Buffer.from(edit.b64_json, 'base64')), { width: 32, height: 32 });
+    }
+    assert.deepEqual(edits.data.map((i) => i.seed), [3, 4]);
+    const notImage = await toFile(Buffer.from('not an image'), 'x.png', { type: 'image/png' });
+    await expectError(client.images.edit({ image: notImage, prompt: 'make it blue' }), 400, 'image');
+  });
+
+  test('images streamed: partial images, then the completed image', async () => {
+    const params = { prompt: 'a red circle', steps: 6, seed: 11 };
+    const whole = await client.images.generate(params);
+    const events = [];
+    for await (const event of await client.images.generate(
+      { ...params, stream: true, partial_images: 2 })) {
+      events.push(event);
+    }
+    assert.deepEqual(events.map((e) => e.type), ['image_generation.partial_image',
+      'image_generation.partial_image', 'image_generation.completed']);
+    assert.deepEqual(events.slice(0, 2).map((e) => e.partial_image_index), [0, 1]);
+    for (const event of events) {
+      assert.deepEqual(pngSize(Buffer.from(event.b64_json, 'base64')), { width: 32, height: 32 });
+    }
+    // Previews do not change the image.
+    assert.equal(events[2].b64_json, whole.data[0].b64_json);
+    assert.equal(events[2].seed, 11);
+
+    const image = await toFile(fs.readFileSync(IMAGE), 'red_circle.png', { type: 'image/png' });
+    const edits = [];
+    for await (const event of await client.images.edit(
+      { image, prompt: 'make it blue', steps: 4, stream: true, partial_images: 1 })) {
+      edits.push(event.type);
+    }
+    assert.deepEqual(edits, ['image_edit.partial_image', 'image_edit.completed']);
+    await expectError(client.images.generate({ prompt: 'x', n: 2, stream: true }), 400, 'n');
+  });
+
+  test('400 names the field', async () => {
+    await expectError(client.chat.completions.create({ model: MODEL, messages: [] }), 400, 'messages');
+    await expectError(client.chat.completions.create(
+      { model: MODEL, messages: HELLO, temperature: -1 }), 400, 'temperature');
+    await expectError(client.chat.completions.create(
+      { model: MODEL, messages: HELLO, top_p: 2 }), 400, 'top_p');
+    await expectError(client.chat.completions.create(
+      { model: MODEL, messages: HELLO, max_completion_tokens: 0 }), 400, 'max_completion_tokens');
+    await expectError(client.chat.completions.create(
+      { model: MODEL, messages: [{ role: 'robot', content: 'hi' }] }), 400, 'messages[0].role');
+    await expectError(client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }],
+    }), 400, 'messages[0].content[0].image_url.url');
+    await expectError(client.images.generate({ prompt: 'a red circle', size: '1024x1024' }), 400, 'size');
+    await expectError(client.completions.create({ model: MODEL, prompt: '' }), 400, 'prompt');
+  });
+
+  test('401 for a wrong or missing key', async () => {
+    await expectError(server.client({ apiKey: 'sk-wrong' }).models.list(), 401);
+    const response = await fetch(`${server.url}/v1/models`);
+    assert.equal(response.status, 401);
+    assert.equal((await response.json()).error.code, 'invalid_api_key');
+  });
+
+  test('404 for an unknown model or route; 413 for a large body', async () => {
+    await expectError(client.chat.completions.create({ model: 'gpt-4o', messages: HELLO }), 404, 'model');
+    const route = await fetch(`${server.url}/v1/nothing`, { headers: { authorization: `Bearer ${KEY}` } });
+    assert.equal(route.status, 404);
+    assert.equal((await route.json()).error.code, 'not_found');
+    const big = await fetch(`${server.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(2 << 20) }] }),
+    });
+    assert.equal(big.status, 413);
+    assert.ok((await big.json()).error.message.length > 0);
+  });
+
+  test('x-request-id is echoed, names the reply and the log line', async () => {
+    const reply = await server.request('/v1/chat/completions', {
+      method: 'POST', body: { messages: HELLO, max_tokens: 2 }, headers: { 'x-request-id': 'req-42' },
+    });
+    assert.equal(reply.status, 200, reply.body);
+    assert.equal(reply.headers['x-request-id'], 'req-42');
+    assert.equal(JSON.parse(reply.body).id, 'chatcmpl-req-42');
+    const line = server.log().split('\n').find((l) => l.includes('"request_id":"req-42"'));
+    assert.ok(line, server.log());
+    const logged = JSON.parse(line.slice(line.indexOf('{')));
+    assert.equal(logged.status, 'OK');
+    assert.equal(logged.route, 'ChatCompletions');
+    assert.equal(logged.generated_tokens, JSON.parse(reply.body).usage.completion_tokens);
+    // Without the header, one is made up.
+    assert.match((await server.request('/v1/models')).headers['x-request-id'], /^[0-9a-f]{16}$/);
+  });
+
+  test('health, ready and metrics', async () => {
+    assert.equal((await fetch(`${server.url}/health`)).status, 200);
+    assert.equal((await fetch(`${server.url}/ready`)).status, 200);
+    const metrics = await fetch(`${server.url}/metrics`);
+    assert.equal(metrics.status, 200);
+    const text = await metrics.text();
+    assert.match(text, /^# HELP /m);
+    assert.ok(await server.metric('infusion_requests_total{code="OK",rpc="ChatCompletions"}') >= 1, text);
+    assert.ok(await server.metric('infusion_requests_total{code="OK",rpc="Models"}') >= 1, text);
+    assert.equal(await server.metric('infusion_requests_total{code="CANCELLED",rpc="Models"}'), 0);
+    assert.equal(await server.metric('infusion_requests_total{code="UNAUTHENTICATED",rpc="Models"}'), 2);
+    assert.ok(PROMTOOL, 'promtool (Debian package prometheus) is needed');
+    const check = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+  });
+
+  // The tiny model writes a whole reply in milliseconds, faster than a client can leave; so the
+  // stream waits in the queue behind images (the server runs one request at a time), and its
+  // client leaves there. The server's probe of the silent stream finds the closed connection and
+  // cancels the request before it ever runs.
+  test('a client that leaves cancels its stream', async () => {
+    await server.awaitIdle();
+    const cancelled = 'infusion_requests_total{code="CANCELLED",rpc="ChatCompletions"}';
+    const before = await server.metric(cancelled);
+    const tokensBefore = await server.metric('infusion_generation_tokens_total');
+    const images = [1, 2].map((seed) => client.images.generate(
+      { prompt: 'a red circle', n: 8, steps: 1000, seed }));
+    const deadline = Date.now() + 30_000;
+    while (await server.metric('infusion_requests_waiting') < 15 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const stream = await client.chat.completions.create(
+      { model: MODEL, messages: HELLO, max_tokens: 20, stream: true });
+    for await (const chunk of stream) {
+      assert.equal(chunk.choices[0].delta.role, 'assistant');
+      break;  // the client closes the connection
+    }
+    while (await server.metric(cancelled) === before && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await server.metric(cancelled), before + 1);
+    assert.ok(await server.metric('infusion_requests_waiting') > 0, 'the images ended first');
+    for (const call of await Promise.all(images)) assert.equal(call.data.length, 8);
+    await server.awaitIdle();
+    assert.equal(await server.metric('infusion_generation_tokens_total'), tokensBefore);
+  });
+});
+
+describe('HTTPS with --tls_cert and --tls_key', () => {
+  let server;
+
+  before(async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'infusion-tls-'));
+    const cert = path.join(dir, 'server.crt');
+    const key = path.join(dir, 'server.key');
+    const openssl = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt',
+      'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+    assert.equal(openssl.status, 0, `${openssl.stderr}`);
+    server = await Server.start([`--tls_cert=${cert}`, `--tls_key=${key}`], fs.readFileSync(cert));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  after(async () => {
+    if (server) {
+      const { code, log } = await server.stop();
+      assert.equal(code, 0, log);
+    }
+  });
+
+  test('ready and chat over TLS; plaintext gets no answer', async () => {
+    assert.equal((await server.request('/ready')).status, 200);
+    const reply = await server.request('/v1/chat/completions',
+      { method: 'POST', body: { messages: HELLO, max_tokens: 3 } });
+    assert.equal(reply.status, 200, reply.body);
+    assert.equal(JSON.parse(reply.body).object, 'chat.completion');
+    await assert.rejects(fetch(server.url.replace('https:', 'http:') + '/ready'));
+  });
+});
+
+describe('a burst beyond the queue', () => {
+  let server;
+
+  before(async () => {
+    server = await Server.start(['--max_running=1', '--max_queued=1']);
+  });
+
+  after(async () => {
+    if (server) {
+      const { code, log } = await server.stop();
+      assert.equal(code, 0, log);
+    }
+  });
+
+  test('429 with Retry-After, and the rest answered', async () => {
+    const client = server.client({ maxRetries: 0 });
+    const calls = Array.from({ length: 8 }, () => client.chat.completions.create(
+      { model: MODEL, messages: HELLO, max_tokens: 100, ignore_eos: true }).withResponse()
+      .then(() => 200, (error) => {
+        assert.equal(error.status, 429, `${error}`);
+        assert.equal(error.headers.get('retry-after'), '1');
+        assert.equal(error.code, 'queue_full');
+        return 429;
+      }));
+    const statuses = await Promise.all(calls);
+    assert.ok(statuses.includes(429), `${statuses}`);
+    assert.ok(statuses.includes(200), `${statuses}`);
+  });
+
+  test('a drain: /ready and new calls 503, the running call finishes, exit 0', async () => {
+    const client = server.client({ maxRetries: 0 });
+    await server.awaitIdle();
+    // An image of 1000 steps keeps the engine busy for a while (the queue takes one request).
+    const images = client.images.generate({ prompt: 'a red circle', steps: 1000, seed: 3 });
+    const deadline = Date.now() + 30_000;
+    while (await server.metric('infusion_requests_running') < 1 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    server.child.kill('SIGTERM');
+    while ((await fetch(`${server.url}/ready`)).status !== 503 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal((await fetch(`${server.url}/ready`)).status, 503);
+    await expectError(client.chat.completions.create({ model: MODEL, messages: HELLO }), 503);
+    assert.equal((await images).data.length, 1);
+    const { code, log } = await server.stop();
+    server = null;
+    assert.equal(code, 0, log);
+  });
+});
