@@ -56,6 +56,129 @@ std::string PngWithoutPixels(uint32_t width, uint32_t height) {
   return bytes;
 }
 
+// A PNG chunk: length, type, data and CRC.
+std::string Chunk(const std::string& type, const std::string& data) {
+  std::string chunk;
+  const auto be32 = [&chunk](uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8) chunk.push_back(static_cast<char>(v >> shift));
+  };
+  be32(static_cast<uint32_t>(data.size()));
+  const std::string body = type + data;
+  uint32_t crc = 0xFFFFFFFFu;
+  for (unsigned char byte : body) {
+    crc ^= byte;
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1)));
+  }
+  chunk += body;
+  be32(~crc);
+  return chunk;
+}
+
+// Deflate's bit order: fields least significant bit first, Huffman codes most significant first.
+class BitWriter {
+ public:
+  void Code(uint32_t code, int length) {
+    for (int i = length - 1; i >= 0; --i) Bit((code >> i) & 1);
+  }
+  void Bits(uint32_t value, int count) {
+    for (int i = 0; i < count; ++i) Bit((value >> i) & 1);
+  }
+  std::string bytes() const { return bytes_; }
+
+ private:
+  void Bit(uint32_t bit) {
+    if (used_ == 0) bytes_.push_back(0);
+    bytes_.back() = static_cast<char>(bytes_.back() | bit << used_);
+    used_ = (used_ + 1) % 8;
+  }
+  std::string bytes_;
+  int used_ = 0;
+};
+
+// A zlib stream that inflates to `n` (>= 1) zero bytes in about n / 160 bytes: one literal 0,
+// then copies of 258 bytes at distance 1, in one block of deflate's fixed Huffman code (RFC 1951
+// 3.2.6: literal 0 is 00110000, length 258 is symbol 285 = 11000101, distance 1 is 00000, end of
+// block is 0000000).
+std::string ZlibOfZeros(int64_t n) {
+  BitWriter bits;
+  bits.Bits(1, 1);  // the final block
+  bits.Bits(1, 2);  // fixed Huffman codes
+  bits.Code(0x30, 8);
+  int64_t left = n - 1;
+  for (; left >= 258; left -= 258) {
+    bits.Code(0xC5, 8);
+    bits.Code(0, 5);
+  }
+  for (; left > 0; --left) bits.Code(0x30, 8);
+  bits.Code(0, 7);
+  std::string zlib = "\x78\x01" + bits.bytes();
+  const uint32_t adler = static_cast<uint32_t>(n % 65521) << 16 | 1;  // a = 1, b = n
+  for (int shift = 24; shift >= 0; shift -= 8) zlib.push_back(static_cast<char>(adler >> shift));
+  return zlib;
+}
+
+// Bytes of filtered scanlines a PNG of this layout holds (a filter byte per row of each pass).
+int64_t PngDataBytes(int64_t width, int64_t height, int bits_per_pixel, bool interlaced) {
+  const auto rows = [bits_per_pixel](int64_t w, int64_t h) {
+    return w > 0 && h > 0 ? h * (1 + (w * bits_per_pixel + 7) / 8) : 0;
+  };
+  if (!interlaced) return rows(width, height);
+  // Adam7: each pass's first column and row, and its steps.
+  const int pass[7][4] = {{0, 0, 8, 8}, {4, 0, 8, 8}, {0, 4, 4, 8}, {2, 0, 4, 4},
+                          {0, 2, 2, 4}, {1, 0, 2, 2}, {0, 1, 1, 2}};
+  int64_t total = 0;
+  for (const auto& [x0, y0, dx, dy] : pass) {
+    total += rows((width - x0 + dx - 1) / dx, (height - y0 + dy - 1) / dy);
+  }
+  return total;
+}
+
+struct PngLayout {
+  int color_type = 2;  // 0 gray, 2 RGB, 4 gray+alpha, 6 RGBA
+  int bit_depth = 8;
+  bool interlaced = false;
+  int channels() const {
+    return color_type == 0 ? 1 : color_type == 2 ? 3 : color_type == 4 ? 2 : 4;
+  }
+};
+
+// A valid PNG of width x height whose samples are all zero (black, or transparent where there
+// is alpha); with `data_bytes` its compressed data inflates to that many bytes instead of the
+// exact size, as a decompression bomb's would.
+std::string ZeroPng(uint32_t width, uint32_t height, const PngLayout& layout,
+                    int64_t data_bytes = -1) {
+  if (data_bytes < 0) {
+    data_bytes =
+        PngDataBytes(width, height, layout.channels() * layout.bit_depth, layout.interlaced);
+  }
+  std::string header;
+  for (uint32_t v : {width, height}) {
+    for (int shift = 24; shift >= 0; shift -= 8) header.push_back(static_cast<char>(v >> shift));
+  }
+  header += {static_cast<char>(layout.bit_depth), static_cast<char>(layout.color_type), 0, 0,
+             static_cast<char>(layout.interlaced)};
+  return std::string("\x89PNG\r\n\x1a\n", 8) + Chunk("IHDR", header) +
+         Chunk("IDAT", ZlibOfZeros(data_bytes)) + Chunk("IEND", "");
+}
+
+// A JPEG that is only a start-of-image and a baseline frame header claiming width x height, one
+// component: enough for the header to be read, nothing to decode.
+std::string JpegHeaderOnly(uint16_t width, uint16_t height) {
+  std::string jpeg = "\xFF\xD8\xFF\xC0";
+  jpeg += {0,
+           11,
+           8,
+           static_cast<char>(height >> 8),
+           static_cast<char>(height & 0xFF),
+           static_cast<char>(width >> 8),
+           static_cast<char>(width & 0xFF),
+           1,
+           1,
+           0x11,
+           0};
+  return jpeg;
+}
+
 std::vector<uint8_t> Pixel(const Image& image, int x, int y) {
   const auto* p = &image.rgb[(static_cast<size_t>(y) * image.width + x) * 3];
   return {p[0], p[1], p[2]};
@@ -180,6 +303,155 @@ TEST(DecodeImageTest, RefusesTooManyPixelsFromTheHeaderAlone) {
               HasSubstr("2x2 = 4 pixels"));
 }
 
+TEST(DecodeImageTest, RefusesAbsurdAspectRatiosBeforeDecoding) {
+  // 1 x 16777216 is within the default pixel limit: resized to a square it used to take 13 GB.
+  absl::StatusOr<Image> strip = DecodeImage(PngWithoutPixels(1, 4096 * 4096));
+  EXPECT_EQ(strip.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(strip.status().message(),
+              HasSubstr("image is 1x16777216, an aspect ratio of more than 32:1, the limit"));
+  EXPECT_THAT(DecodeImage(PngWithoutPixels(33, 1)).status().message(), HasSubstr("aspect ratio"));
+
+  // 32:1 itself is allowed.
+  absl::StatusOr<Image> wide = DecodeImage(ZeroPng(2048, 64, PngLayout{}));
+  ASSERT_TRUE(wide.ok()) << wide.status();
+  EXPECT_EQ(wide->width, 2048);
+  EXPECT_EQ(wide->height, 64);
+}
+
+TEST(DecodeImageTest, RefusesPngDataThatInflatesBeyondItsPixels) {
+  // 1 x 1 pixel, 1.3 MB of compressed data inflating to 200 MB. Interlaced, stb_image accepts
+  // extra data after the image, so without the memory budget this decoded after allocating it
+  // all; not interlaced, it failed only after allocating it all.
+  for (bool interlaced : {true, false}) {
+    PngLayout layout;
+    layout.interlaced = interlaced;
+    const std::string bomb = ZeroPng(1, 1, layout, /*data_bytes=*/200 << 20);
+    ASSERT_LT(bomb.size(), 2u << 20);
+    absl::StatusOr<Image> image = DecodeImage(bomb);
+    EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument) << interlaced;
+    EXPECT_THAT(image.status().message(),
+                HasSubstr(absl::StrCat("image is 1x1 but decoding it needs more than ",
+                                       DecodeMemoryBudget(bomb.size(), 1),
+                                       " bytes, the memory limit for that many pixels")));
+  }
+  // The same 1 x 1 image with its exact data decodes: the budget stopped the bomb, not the image.
+  absl::StatusOr<Image> exact = DecodeImage(ZeroPng(1, 1, PngLayout{.interlaced = true}));
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  EXPECT_EQ(exact->rgb, (std::vector<uint8_t>{0, 0, 0}));
+}
+
+TEST(DecodeImageTest, EveryPngLayoutDecodesWithinTheMemoryBudget) {
+  // 16-bit RGBA interlaced is the costliest layout for stb_image (about 20 bytes per pixel);
+  // 2048 x 2048 makes the per-pixel part of the budget dominate its fixed part.
+  const PngLayout layouts[] = {{2, 8, false}, {6, 8, true},  {6, 16, false},
+                               {6, 16, true}, {0, 16, true}, {4, 16, true}};
+  for (const PngLayout& layout : layouts) {
+    SCOPED_TRACE(absl::StrCat("color type ", layout.color_type, ", ", layout.bit_depth,
+                              " bits, interlaced ", layout.interlaced));
+    absl::StatusOr<Image> image = DecodeImage(ZeroPng(2048, 2048, layout));
+    ASSERT_TRUE(image.ok()) << image.status();
+    ASSERT_EQ(image->rgb.size(), 2048u * 2048 * 3);
+    // Zero alpha is transparent, composited onto white; without alpha zero is black.
+    const uint8_t expected = layout.color_type >= 4 ? 255 : 0;
+    EXPECT_EQ(Pixel(*image, 2047, 2047), (std::vector<uint8_t>(3, expected)));
+  }
+}
+
+TEST(DecodeImageTest, ProgressiveJpegsDecodeWithinTheMemoryBudget) {
+  // Progressive JPEGs keep every coefficient of every component until the last scan; four
+  // full-resolution components (CMYK) cost the most.
+  for (const char* name : {"progressive_cmyk_1024.jpg", "progressive_rgb444_1024.jpg"}) {
+    absl::StatusOr<Image> image =
+        ReadImageFile(absl::StrCat(INFUSION_SOURCE_DIR "/tests/data/images/jpeg/", name));
+    ASSERT_TRUE(image.ok()) << image.status();
+    EXPECT_EQ(image->width, 1024);
+    EXPECT_EQ(image->height, 1024);
+  }
+  absl::StatusOr<Image> rgb =
+      ReadImageFile(INFUSION_SOURCE_DIR "/tests/data/images/jpeg/progressive_rgb444_1024.jpg");
+  ASSERT_TRUE(rgb.ok());
+  const std::vector<uint8_t> centre = Pixel(*rgb, 512, 512);
+  EXPECT_NEAR(centre[0], 10, 4);
+  EXPECT_NEAR(centre[1], 200, 4);
+  EXPECT_NEAR(centre[2], 30, 4);
+}
+
+TEST(DecodeImageTest, JpegWithAnOverflowingHuffmanTableDecodesNothingPastIt) {
+  // Found by fuzz/image_fuzzer.cc: a DHT segment whose 16 code-length counts add up to more than
+  // the 256 symbols a table holds. Debian's stb_image 2.27 wrote past its arrays on it (heap
+  // overflow). The vendored 2.30 stops at the bad table and returns what it decoded before it:
+  // nothing, so every pixel is the colour of zeroed buffers, not of whatever the heap held.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    // Leave a freed block of non-zero bytes for the decoder's allocations to reuse.
+    { std::vector<uint8_t> garbage(1 << 16, 0xA5); }
+    absl::StatusOr<Image> image =
+        ReadImageFile(INFUSION_SOURCE_DIR "/fuzz/corpus/image/crash_dht_counts_over_256.jpg");
+    ASSERT_TRUE(image.ok()) << image.status();
+    ASSERT_EQ(image->width, 8);
+    ASSERT_EQ(image->height, 8);
+    for (int y = 0; y < 8; ++y) {
+      for (int x = 0; x < 8; ++x) ASSERT_EQ(Pixel(*image, x, y), Pixel(*image, 0, 0)) << x << y;
+    }
+  }
+}
+
+TEST(DecodeImageTest, EmptyDataChunkBeforeTheDataIsValid) {
+  // Found by fuzz/image_fuzzer.cc (fuzz/corpus/image/crash_empty_idat_null_memcpy.png): a
+  // zero-length IDAT chunk before any data made stb_image memcpy into a null buffer, undefined
+  // behaviour even for 0 bytes. Empty IDAT chunks are valid PNG; the image must still decode.
+  std::string png = ZeroPng(3, 2, PngLayout{});
+  const size_t idat = png.find("IDAT") - 4;  // the chunk starts with its length
+  png.insert(idat, Chunk("IDAT", ""));
+  absl::StatusOr<Image> image = DecodeImage(png);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->rgb, std::vector<uint8_t>(3 * 2 * 3, 0));
+}
+
+TEST(DecodeImageTest, LargestAllowedImageDecodesAndResizes) {
+  // The default limit exactly: 4096 x 4096, 330 KB of PNG.
+  const std::string png = ZeroPng(4096, 4096, PngLayout{});
+  absl::StatusOr<Image> image = DecodeImage(png);
+  ASSERT_TRUE(image.ok()) << image.status();
+  EXPECT_EQ(image->width, 4096);
+  EXPECT_EQ(image->height, 4096);
+  const Image small = ResizeImage(*image, 64, 64);
+  EXPECT_EQ(small.rgb, std::vector<uint8_t>(64 * 64 * 3, 0));
+}
+
+TEST(DecodeImageTest, RefusesJpegClaimingHugeDimensionsFromTheHeaderAlone) {
+  absl::StatusOr<Image> image = DecodeImage(JpegHeaderOnly(65535, 65535));
+  EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(image.status().message(),
+              HasSubstr("65535x65535 = 4294836225 pixels, more than the limit of 16777216"));
+  // Within the limit, the same header gets as far as the check that there is image data.
+  EXPECT_EQ(DecodeImage(JpegHeaderOnly(64, 64)).status().message(),
+            "image is a JPEG without image data (no scan)");
+}
+
+TEST(DecodeImageTest, RefusesJpegWithTooManyScans) {
+  std::vector<uint8_t> rgb(16 * 16 * 3, 90);
+  std::string jpeg;
+  ASSERT_TRUE(stbi_write_jpg_to_func(Append, &jpeg, 16, 16, 3, rgb.data(), /*quality=*/90));
+  // Repeat its one scan (start-of-scan marker to end-of-image): stb_image decodes every copy
+  // again, so a progressive image's empty scans, a few bytes each, cost a pass over every block.
+  const size_t scan = jpeg.find("\xFF\xDA");
+  const size_t end = jpeg.rfind("\xFF\xD9");
+  ASSERT_NE(scan, std::string::npos);
+  ASSERT_EQ(end, jpeg.size() - 2);
+  std::string repeated = jpeg.substr(0, end);
+  for (int i = 0; i < 150; ++i) repeated += jpeg.substr(scan, end - scan);
+  repeated += "\xFF\xD9";
+
+  absl::StatusOr<Image> image = DecodeImage(repeated);
+  EXPECT_EQ(image.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(image.status().message(),
+              HasSubstr("image is a JPEG of 151 scans, more than the limit of 100"));
+  ImageLimits generous;
+  generous.max_jpeg_scans = 151;
+  EXPECT_TRUE(DecodeImage(repeated, generous).ok());
+  EXPECT_TRUE(DecodeImage(jpeg).ok());
+}
+
 TEST(ResizeImageTest, ShrinkingAveragesTheCoveredArea) {
   // 2x2 -> 1x1 is the mean of the four pixels: R (0+255+100+1)/4 = 89,
   // G (0+255+50+2)/4 = 76.75 -> 77, B (0+255+0+5)/4 = 65.
@@ -201,6 +473,33 @@ TEST(ResizeImageTest, GrowingInterpolatesBilinearly) {
   const Image row = MakeImage(2, 1, {0, 0, 0, 100, 100, 100});
   const Image resized = ResizeImage(row, 4, 1);
   EXPECT_EQ(resized.rgb, (std::vector<uint8_t>{0, 0, 0, 25, 25, 25, 75, 75, 75, 100, 100, 100}));
+}
+
+TEST(ResizeImageTest, AThinStripCostsWhatItsOutputNeeds) {
+  // A 1 x 4000000 column, its top half black and its bottom half 200, to 4096 x 2. Rows first,
+  // the intermediate would be 4000000 x 4096 pixels of float (196 GB); columns first it is 2 x 1.
+  Image strip = MakeImage(1, 4000000, std::vector<uint8_t>(4000000 * 3, 0));
+  std::fill(strip.rgb.begin() + 2000000 * 3, strip.rgb.end(), 200);
+  const Image resized = ResizeImage(strip, 4096, 2);
+  ASSERT_EQ(resized.rgb.size(), 4096u * 2 * 3);
+  EXPECT_EQ(Pixel(resized, 0, 0), (std::vector<uint8_t>{0, 0, 0}));
+  EXPECT_EQ(Pixel(resized, 4095, 0), (std::vector<uint8_t>{0, 0, 0}));
+  // Each output row averages 2000000 inputs: summed in float, this came out several levels off.
+  EXPECT_EQ(Pixel(resized, 0, 1), (std::vector<uint8_t>{200, 200, 200}));
+  EXPECT_EQ(Pixel(resized, 4095, 1), (std::vector<uint8_t>{200, 200, 200}));
+}
+
+TEST(ResizeImageTest, BothPassOrdersGiveTheSameImage) {
+  // 3 x 2 -> 2 x 3 goes columns first, 2 x 3 -> 3 x 2 rows first; a flat image stays flat and a
+  // gradient along x keeps its ends, whichever order ran.
+  const Image flat = MakeImage(3, 2, std::vector<uint8_t>(18, 77));
+  EXPECT_EQ(ResizeImage(flat, 2, 3).rgb, std::vector<uint8_t>(18, 77));
+  const Image gradient =
+      MakeImage(2, 3, {0, 0, 0, 100, 100, 100, 0, 0, 0, 100, 100, 100, 0, 0, 0, 100, 100, 100});
+  const Image wide = ResizeImage(gradient, 3, 2);
+  EXPECT_EQ(Pixel(wide, 0, 0), (std::vector<uint8_t>{0, 0, 0}));
+  EXPECT_EQ(Pixel(wide, 1, 1), (std::vector<uint8_t>{50, 50, 50}));
+  EXPECT_EQ(Pixel(wide, 2, 1), (std::vector<uint8_t>{100, 100, 100}));
 }
 
 TEST(ResizeImageTest, EqualSizeIsTheIdentity) {
