@@ -64,7 +64,11 @@ TEST(DataParallelTest, TwoProcessesMatchOne) {
     const at::Tensor a = *one->ReadF32(name), b = *two->ReadF32(name);
     max_difference = std::max(max_difference, (a - b).abs().max().item<double>());
   }
-  EXPECT_LT(max_difference, 1e-5);
+  // Summing the two halves' gradients in another order changes their last bits, and Adam's
+  // normalised update turns that into differences far above float rounding for parameters whose
+  // gradient is near zero: 1.4e-5 on this CPU. A real fault (each process training on the same
+  // half, no all-reduce) moves parameters by the order of one update, lr = 1e-2: 100x the bound.
+  EXPECT_LT(max_difference, 1e-4);
 
   const auto log_one = testing::ReadLog(dir + "/one/train_log.jsonl");
   const auto log_two = testing::ReadLog(dir + "/two/train_log.jsonl");
