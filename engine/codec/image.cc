@@ -274,8 +274,9 @@ absl::StatusOr<Image> DecodeImage(std::string_view bytes, const ImageLimits& lim
   }
   if (IsJpeg(bytes)) {
     const int64_t scans = CountJpegScanMarkers(bytes);
-    if (scans == 0)
+    if (scans == 0) {
       return absl::InvalidArgumentError("image is a JPEG without image data (no scan)");
+    }
     if (scans > limits.max_jpeg_scans) {
       return absl::InvalidArgumentError(absl::StrCat(
           "image is a JPEG of ", scans, " scans, more than the limit of ", limits.max_jpeg_scans));

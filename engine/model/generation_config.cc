@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/model/json_value.h"
 #include "nlohmann/json.hpp"
 
 namespace infusion {
@@ -33,19 +34,22 @@ absl::StatusOr<GenerationConfig> GenerationConfig::FromJson(const std::string& j
     return absl::InvalidArgumentError("generation config: not a JSON object");
   }
   GenerationConfig g;
-  try {
-    g.max_tokens = j.value("max_tokens", g.max_tokens);
-    g.temperature = j.value("temperature", g.temperature);
-    g.top_p = j.value("top_p", g.top_p);
-    g.top_k = j.value("top_k", g.top_k);
-    g.repetition_penalty = j.value("repetition_penalty", g.repetition_penalty);
-    g.image_steps = j.value("image_steps", g.image_steps);
-    g.guidance_scale = j.value("guidance_scale", g.guidance_scale);
-    g.sampler = j.value("sampler", g.sampler);
-    g.eta = j.value("eta", g.eta);
-  } catch (const Json::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("generation config: ", e.what()));
-  }
+  const auto read = [&j](const char* key, auto* out) -> absl::Status {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return absl::OkStatus();
+    const std::string what = JsonToValue(*it, out);
+    if (what.empty()) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat("generation config: '", key, "' ", what));
+  };
+  RETURN_IF_ERROR(read("max_tokens", &g.max_tokens));
+  RETURN_IF_ERROR(read("temperature", &g.temperature));
+  RETURN_IF_ERROR(read("top_p", &g.top_p));
+  RETURN_IF_ERROR(read("top_k", &g.top_k));
+  RETURN_IF_ERROR(read("repetition_penalty", &g.repetition_penalty));
+  RETURN_IF_ERROR(read("image_steps", &g.image_steps));
+  RETURN_IF_ERROR(read("guidance_scale", &g.guidance_scale));
+  RETURN_IF_ERROR(read("sampler", &g.sampler));
+  RETURN_IF_ERROR(read("eta", &g.eta));
   RETURN_IF_ERROR(g.Validate());
   return g;
 }

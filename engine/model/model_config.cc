@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/model/json_value.h"
 #include "nlohmann/json.hpp"
 
 namespace infusion {
@@ -17,16 +18,14 @@ absl::Status Invalid(const std::string& key, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat("config: '", key, "' ", what));
 }
 
-// Reads obj[key] into *out when present; a value of the wrong type is an error naming the key.
+// Reads obj[key] into *out when present; a value of the wrong type or out of range is an error
+// naming the key.
 template <typename T>
 absl::Status ReadOptional(const Json& obj, const std::string& prefix, const char* key, T* out) {
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return absl::OkStatus();
-  try {
-    *out = it->get<T>();
-  } catch (const Json::exception& e) {
-    return Invalid(prefix + key, absl::StrCat("has the wrong type: ", e.what()));
-  }
+  const std::string what = JsonToValue(*it, out);
+  if (!what.empty()) return Invalid(prefix + key, what);
   return absl::OkStatus();
 }
 

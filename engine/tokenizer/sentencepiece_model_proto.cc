@@ -197,7 +197,9 @@ absl::StatusOr<SentencePieceModelProto> SentencePieceModelProto::Parse(
         return ParseNormalizerSpec(f.bytes, &model.normalizer);
       case 5:
         RETURN_IF_ERROR(ExpectWireType(f, kLengthDelimited, "ModelProto.denormalizer_spec"));
-        if (!model.denormalizer) model.denormalizer.emplace();
+        // Not emplace(): clang (the fuzz build) cannot default-construct an optional's nested
+        // struct that has default member initializers.
+        if (!model.denormalizer) model.denormalizer = SentencePieceModelProto::NormalizerSpec();
         return ParseNormalizerSpec(f.bytes, &*model.denormalizer);
     }
     return absl::OkStatus();

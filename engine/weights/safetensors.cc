@@ -274,8 +274,11 @@ absl::StatusOr<TensorInfo> SafetensorsFile::Info(const std::string& name) const 
 absl::StatusOr<at::Tensor> SafetensorsFile::ReadF32(const std::string& name) const {
   ASSIGN_OR_RETURN(const TensorInfo info, Info(name));
   at::Tensor stored = at::empty(info.shape, at::TensorOptions().dtype(ScalarTypeOf(info.dtype)));
-  // The data section is not necessarily aligned for the element type: copy bytes.
-  std::memcpy(stored.data_ptr(), data_ + info.begin, info.end - info.begin);
+  // The data section is not necessarily aligned for the element type: copy bytes. A tensor with
+  // no elements has no storage (data_ptr() is null), and memcpy must not be given null.
+  if (info.end > info.begin) {
+    std::memcpy(stored.data_ptr(), data_ + info.begin, info.end - info.begin);
+  }
   return stored.to(at::kFloat);
 }
 
