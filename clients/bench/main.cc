@@ -21,13 +21,17 @@
 #include "absl/strings/str_split.h"
 #include "clients/bench/engine_bench.h"
 #include "clients/bench/grpc_driver.h"
+#include "clients/bench/http_driver.h"
 #include "clients/bench/in_process_driver.h"
 #include "clients/bench/report.h"
 
 ABSL_FLAG(std::string, model, "", "model directory (in-process and engine modes)");
 ABSL_FLAG(std::string, server, "",
           "host:port of an infusion-server: run the workloads over gRPC instead of in-process");
-ABSL_FLAG(std::string, api_key, "", "gRPC mode: API key, sent as a bearer token");
+ABSL_FLAG(std::string, api_key, "", "gRPC and HTTP modes: API key, sent as a bearer token");
+ABSL_FLAG(std::string, http, "",
+          "HTTP mode: base URL of a running infusion-server's OpenAI-compatible API "
+          "(e.g. http://localhost:8000)");
 ABSL_FLAG(bool, engine, false, "engine-only micro-benchmark (decode and denoise step times)");
 ABSL_FLAG(bool, profile, false,
           "engine mode: also break each step's time down by operator (LibTorch profiler)");
@@ -132,6 +136,18 @@ int RunOverGrpc() {
   return Report(rows);
 }
 
+int RunOverHttp() {
+  auto driver = HttpDriver::Create(absl::GetFlag(FLAGS_http), absl::GetFlag(FLAGS_api_key),
+                                   Workload());
+  if (!driver.ok()) {
+    std::fprintf(stderr, "infusion-bench: %s\n", driver.status().ToString().c_str());
+    return 1;
+  }
+  std::vector<LoadSummary> rows;
+  if (!RunEach(**driver, "http", &rows)) return 2;
+  return Report(rows);
+}
+
 int RunWorkloads(const ModelExecutorOptions& executor_options) {
   const WorkloadParams workload = Workload();
   SchedulerOptions continuous;
@@ -176,8 +192,9 @@ int main(int argc, char** argv) {
   executor_options.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);
   executor_options.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
   if (!absl::GetFlag(FLAGS_server).empty()) return infusion::bench::RunOverGrpc();
+  if (!absl::GetFlag(FLAGS_http).empty()) return infusion::bench::RunOverHttp();
   if (executor_options.model_dir.empty()) {
-    std::fprintf(stderr, "infusion-bench: --model or --server is required\n");
+    std::fprintf(stderr, "infusion-bench: --model, --server or --http is required\n");
     return 2;
   }
   return absl::GetFlag(FLAGS_engine) ? infusion::bench::RunEngine(executor_options)
