@@ -97,6 +97,11 @@ v1::TextToImageRequest TextToImage(const std::string& prompt, int steps, uint64_
 }
 
 // Waits until the engine holds no request and no KV block (the metrics say so).
+// How long a test waits for an event that must come (the server going idle, a counter moving)
+// before it fails: generous, so that a loaded machine slows the test down instead of failing it.
+// The scheduler's own tests check that a cancellation frees its blocks within one step.
+constexpr absl::Duration kGenerous = absl::Seconds(60);
+
 absl::Status AwaitIdle(const ServerProcess& server, absl::Duration timeout) {
   const absl::Time end = absl::Now() + timeout;
   std::string last;
@@ -347,7 +352,7 @@ TEST_F(ServerTest, DeadlineIsHonoured) {
   const absl::Status status =
       client_->TextToImage(TextToImage("a red circle", /*steps=*/1000), call).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kDeadlineExceeded) << status;
-  EXPECT_TRUE(AwaitIdle(*server_, absl::Seconds(5)).ok());
+  EXPECT_TRUE(AwaitIdle(*server_, kGenerous).ok());
 }
 
 TEST_F(ServerTest, CancellationMidImageFreesTheKvBlocks) {
@@ -365,9 +370,9 @@ TEST_F(ServerTest, CancellationMidImageFreesTheKvBlocks) {
       client_->TextToImage(TextToImage("a red circle", /*steps=*/1000), call).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kCancelled) << status;
   EXPECT_GT(usage_while_running, 0);
-  ASSERT_TRUE(AwaitIdle(*server_, absl::Seconds(5)).ok());
+  ASSERT_TRUE(AwaitIdle(*server_, kGenerous).ok());
   // The server saw the call end as cancelled.
-  const absl::Time end = absl::Now() + absl::Seconds(5);
+  const absl::Time end = absl::Now() + kGenerous;
   double cancelled = 0;
   while (absl::Now() < end && cancelled < 1) {
     cancelled = MetricValue(*HttpGet(server_->metrics_port(), "/metrics"),
