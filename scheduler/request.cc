@@ -30,6 +30,11 @@ const char* FinishReasonName(FinishReason reason) {
   return "unknown";
 }
 
+bool IsNormalEnd(FinishReason reason) {
+  return reason == FinishReason::kStop || reason == FinishReason::kLength ||
+         reason == FinishReason::kImage;
+}
+
 int PromptPositions(const std::vector<PromptPart>& prompt, int num_patches) {
   int n = 0;
   for (const PromptPart& part : prompt) {

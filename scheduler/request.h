@@ -52,6 +52,8 @@ struct Request {
 
 enum class FinishReason { kStop, kLength, kImage, kCancelled, kError, kTimeout };
 const char* FinishReasonName(FinishReason reason);  // "stop", "length", "image", ...
+// Whether the request ended as asked (stop, length, its image), not by a cancel, error or timeout.
+bool IsNormalEnd(FinishReason reason);
 
 struct Usage {
   int prompt_tokens = 0;     // prompt positions, image patches included

@@ -11,14 +11,7 @@
 
 namespace infusion {
 namespace {
-
 using Seq = ScheduledRequest;
-
-bool IsNormalEnd(FinishReason reason) {
-  return reason == FinishReason::kStop || reason == FinishReason::kLength ||
-         reason == FinishReason::kImage;
-}
-
 }  // namespace
 
 class Scheduler::Impl {
@@ -105,21 +98,27 @@ absl::StatusOr<RequestId> Scheduler::Impl::Submit(Request request,
   if (sink == nullptr) return absl::InvalidArgumentError("no event sink");
   RETURN_IF_ERROR(ValidateRequest(request, info_, model_.boi_token_id));
 
-  absl::MutexLock lock(&mu_);
-  if (stop_) return absl::UnavailableError("server shutting down");
-  if (static_cast<int>(inbox_.size()) + stats_.waiting >= options_.max_queued) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("request queue is full (", options_.max_queued, " waiting)"));
+  // Ids under the lock, the prompt's copy and keys outside it (it must not hold up the engine).
+  RequestId id;
+  SeqId cond_kv, uncond_kv;
+  {
+    absl::MutexLock lock(&mu_);
+    id = next_id_++;
+    cond_kv = next_kv_id_++;
+    uncond_kv = next_kv_id_++;
   }
-  const RequestId id = next_id_++;
-  const SeqId cond_kv = next_kv_id_++;
-  const SeqId uncond_kv = next_kv_id_++;
   auto seq = std::make_unique<Seq>(id, cond_kv, uncond_kv, info_.num_patches, model_.bos_token_id);
   seq->cond.Append(request.prompt);
   seq->req = std::move(request);
   seq->sink = std::move(sink);
   seq->submit_time = Now();
   seq->usage.prompt_tokens = seq->cond.size();
+  absl::MutexLock lock(&mu_);
+  if (stop_) return absl::UnavailableError("server shutting down");
+  if (static_cast<int>(inbox_.size()) + stats_.waiting >= options_.max_queued) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request queue is full (", options_.max_queued, " waiting)"));
+  }
   inbox_.push_back(std::move(seq));
   return id;
 }

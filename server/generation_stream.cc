@@ -18,11 +18,6 @@ class RejectedStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   void OnDone() override { delete this; }
 };
 
-bool IsNormalEnd(FinishReason reason) {
-  return reason == FinishReason::kStop || reason == FinishReason::kLength ||
-         reason == FinishReason::kImage;
-}
-
 }  // namespace
 
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerationStream::Reject(const grpc::Status& status) {

@@ -49,11 +49,6 @@ std::string RandomHex() {
   return absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16));
 }
 
-bool IsNormalEnd(FinishReason reason) {
-  return reason == FinishReason::kStop || reason == FinishReason::kLength ||
-         reason == FinishReason::kImage;
-}
-
 absl::Status FinishStatus(const RequestEvent& finish) {
   if (IsNormalEnd(finish.reason)) return absl::OkStatus();
   if (finish.status.ok()) return absl::InternalError("generation failed");
@@ -90,6 +85,37 @@ class HttpEventQueue : public EventSink {
   absl::Mutex mu_;
   std::deque<Timed> events_ ABSL_GUARDED_BY(mu_);
 };
+
+namespace {
+
+// The next event of a streamed reply, waiting at most kPoll. Without one, nullopt, and
+// *keep_streaming says whether the stream goes on: it ends (and the request is cancelled) when the
+// server is draining or the client is gone. Silence (queued, prefilling) is broken by an SSE
+// comment now and then, since only a write finds out whether the client is still there.
+std::optional<HttpEventQueue::Timed> NextStreamEvent(HttpEventQueue& events,
+                                                      const std::atomic<bool>& stopping,
+                                                      RequestId id, InferenceEngine* engine,
+                                                      httplib::DataSink& sink,
+                                                      absl::Time* last_write,
+                                                      bool* keep_streaming) {
+  std::optional<HttpEventQueue::Timed> next = events.Next(kPoll);
+  if (next.has_value()) return next;
+  *keep_streaming = true;
+  if (stopping) {
+    engine->Cancel(id);
+    *keep_streaming = false;
+  } else if (absl::Now() - *last_write > kProbeAfter) {
+    *last_write = absl::Now();
+    static constexpr char kComment[] = ": waiting\n\n";
+    if (!sink.write(kComment, sizeof(kComment) - 1)) {
+      engine->Cancel(id);
+      *keep_streaming = false;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 namespace {
 
@@ -510,24 +536,11 @@ void HttpServer::RunText(std::shared_ptr<Call> call, const Typed& request, bool 
             return false;
           }
         }
-        std::optional<HttpEventQueue::Timed> next = state->events->Next(kPoll);
-        if (!next.has_value()) {
-          if (stopping_) {
-            engine->Cancel(state->id);
-            return false;
-          }
-          // Silence (queued, prefilling): an SSE comment finds out whether the client is still
-          // there, since only a write can tell.
-          if (absl::Now() - state->last_write > kProbeAfter) {
-            state->last_write = absl::Now();
-            static constexpr char kComment[] = ": waiting\n\n";
-            if (!sink.write(kComment, sizeof(kComment) - 1)) {
-              engine->Cancel(state->id);
-              return false;
-            }
-          }
-          return true;
-        }
+        bool keep_streaming = true;
+        std::optional<HttpEventQueue::Timed> next = NextStreamEvent(
+            *state->events, stopping_, state->id, engine, sink, &state->last_write,
+            &keep_streaming);
+        if (!next.has_value()) return keep_streaming;
         call->Observe(*next);
         const RequestEvent& event = next->event;
         state->last_write = absl::Now();
@@ -604,22 +617,11 @@ void HttpServer::StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEve
   res.set_chunked_content_provider(
       "text/event-stream",
       [this, engine, call, state](size_t /*offset*/, httplib::DataSink& sink) {
-        std::optional<HttpEventQueue::Timed> next = state->events->Next(kPoll);
-        if (!next.has_value()) {
-          if (stopping_) {
-            engine->Cancel(state->id);
-            return false;
-          }
-          if (absl::Now() - state->last_write > kProbeAfter) {
-            state->last_write = absl::Now();
-            static constexpr char kComment[] = ": waiting\n\n";
-            if (!sink.write(kComment, sizeof(kComment) - 1)) {
-              engine->Cancel(state->id);
-              return false;
-            }
-          }
-          return true;
-        }
+        bool keep_streaming = true;
+        std::optional<HttpEventQueue::Timed> next = NextStreamEvent(
+            *state->events, stopping_, state->id, engine, sink, &state->last_write,
+            &keep_streaming);
+        if (!next.has_value()) return keep_streaming;
         call->Observe(*next);
         RequestEvent& event = next->event;
         const Json common{{"created_at", absl::ToUnixSeconds(call->arrival())},
