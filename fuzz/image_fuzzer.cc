@@ -12,14 +12,14 @@
 #include "fuzz/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using infusion::Image;
+  using infusion::engine::Image;
   // The server's limits, except the pixel count: 64 K instead of 16 M pixels keeps each input to
   // a few milliseconds under the sanitizers, so that a million inputs take an hour rather than
   // days; the code paths are the same, and tests/codec/image_test.cc covers the default limits.
-  infusion::ImageLimits limits;
+  infusion::engine::ImageLimits limits;
   limits.max_pixels = 256 * 256;
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
-  absl::StatusOr<Image> image = infusion::DecodeImage(bytes, limits);
+  absl::StatusOr<Image> image = infusion::engine::DecodeImage(bytes, limits);
   if (!image.ok()) {
     FUZZ_CHECK(image.status().code() == absl::StatusCode::kInvalidArgument);
     return 0;
@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(static_cast<int64_t>(image->width) * image->height <= limits.max_pixels);
   FUZZ_CHECK(image->rgb.size() == static_cast<size_t>(image->width) * image->height * 3);
 
-  const Image resized = infusion::ResizeImage(*image, 64, 64);  // the shipped models' size
+  const Image resized = infusion::engine::ResizeImage(*image, 64, 64);  // the shipped models' size
   FUZZ_CHECK(resized.width == 64 && resized.height == 64 && resized.rgb.size() == 64 * 64 * 3);
   // PNG encoding is left out: it only ever sees the server's own images, and under coverage
   // instrumentation it took nine tenths of each input's time.

@@ -12,14 +12,16 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  absl::StatusOr<infusion::ModelConfig> config = infusion::ModelConfig::FromJson(text);
+  absl::StatusOr<infusion::engine::ModelConfig> config =
+      infusion::engine::ModelConfig::FromJson(text);
   if (!config.ok()) {
     FUZZ_CHECK(config.status().code() == absl::StatusCode::kInvalidArgument);
     return 0;
   }
   FUZZ_CHECK(config->Validate().ok());
   const std::string json = config->ToJson();
-  absl::StatusOr<infusion::ModelConfig> again = infusion::ModelConfig::FromJson(json);
+  absl::StatusOr<infusion::engine::ModelConfig> again =
+      infusion::engine::ModelConfig::FromJson(json);
   FUZZ_CHECK(again.ok());
   FUZZ_CHECK(again->ToJson() == json);
   return 0;

@@ -29,7 +29,7 @@ void AbortOnLog(google::protobuf::LogLevel level, const char* filename, int line
 }
 
 template <typename T>
-void ParseAs(const infusion::RequestParser& parser, absl::string_view bytes) {
+void ParseAs(const infusion::server::RequestParser& parser, absl::string_view bytes) {
   T message;
   const absl::Status status = parser.Parse(bytes, &message);
   {
@@ -51,15 +51,15 @@ void ParseAs(const infusion::RequestParser& parser, absl::string_view bytes) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const infusion::RequestParser* const parser = [] {
+  static const infusion::server::RequestParser* const parser = [] {
     google::protobuf::SetLogHandler(&AbortOnLog);
-    auto created =
-        infusion::RequestParser::Create(infusion::v1::GenerateRequest::descriptor()->file());
+    auto created = infusion::server::RequestParser::Create(
+        infusion::v1::GenerateRequest::descriptor()->file());
     FUZZ_CHECK(created.ok());
     return created->release();
   }();
   if (size == 0) return 0;
-  using ParseFunction = void (*)(const infusion::RequestParser&, absl::string_view);
+  using ParseFunction = void (*)(const infusion::server::RequestParser&, absl::string_view);
   constexpr ParseFunction kParsers[] = {
       &ParseAs<infusion::v1::GenerateRequest>,  &ParseAs<infusion::v1::TextToImageRequest>,
       &ParseAs<infusion::v1::CaptionRequest>,   &ParseAs<infusion::v1::ChatRequest>,

@@ -14,14 +14,14 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const infusion::MemoryFile file(data, size);
-  absl::StatusOr<std::unique_ptr<infusion::SafetensorsFile>> opened =
-      infusion::SafetensorsFile::Open(file.path());
+  absl::StatusOr<std::unique_ptr<infusion::engine::SafetensorsFile>> opened =
+      infusion::engine::SafetensorsFile::Open(file.path());
   if (!opened.ok()) {
     FUZZ_CHECK(opened.status().code() == absl::StatusCode::kInvalidArgument);
     return 0;
   }
   for (const std::string& name : (*opened)->names()) {
-    absl::StatusOr<infusion::TensorInfo> info = (*opened)->Info(name);
+    absl::StatusOr<infusion::engine::TensorInfo> info = (*opened)->Info(name);
     FUZZ_CHECK(info.ok());
     int64_t elements = 1;
     for (int64_t dim : info->shape) elements *= dim;

@@ -14,13 +14,13 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const infusion::MemoryFile file(data, size);
-  absl::StatusOr<std::unique_ptr<infusion::Tokenizer>> tokenizer =
-      infusion::Tokenizer::Load(file.path());
+  absl::StatusOr<std::unique_ptr<infusion::engine::Tokenizer>> tokenizer =
+      infusion::engine::Tokenizer::Load(file.path());
   if (!tokenizer.ok()) {
     FUZZ_CHECK(tokenizer.status().code() == absl::StatusCode::kInvalidArgument);
     return 0;
   }
-  const infusion::Tokenizer& t = **tokenizer;
+  const infusion::engine::Tokenizer& t = **tokenizer;
   // Text with spaces, punctuation, multi-byte characters, a control character and a byte that is
   // not UTF-8 (the server refuses those, the tokenizer must still not crash on them).
   for (const char* text : {"", " ", "Hello, world!  a red circle", "ünïcödé 日本語 🙂",

@@ -5,7 +5,16 @@
 #include "common/status_macros.h"
 #include "engine/kv_cache/position_key.h"
 
-namespace infusion {
+namespace infusion::scheduler {
+
+using engine::AppendResult;
+using engine::KvCacheManager;
+using engine::PositionKeyForImagePatch;
+using engine::PositionKeyForToken;
+using engine::PromptPart;
+using engine::Span;
+using engine::SpanImage;
+using engine::SpanKind;
 
 void KvSequence::Append(const std::vector<PromptPart>& parts) {
   for (const PromptPart& part : parts) {
@@ -127,4 +136,4 @@ void KvSequence::Release(KvCacheManager* kv) {
   num_computed_ = 0;
 }
 
-}  // namespace infusion
+}  // namespace infusion::scheduler

@@ -15,7 +15,7 @@
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/prompt/prompt_part.h"
 
-namespace infusion {
+namespace infusion::scheduler {
 
 class KvSequence {
  public:
@@ -26,11 +26,11 @@ class KvSequence {
 
   // `kv_id` names the sequence in the KvCacheManager; `image_token` is the token id stored at
   // image positions (ignored by the model).
-  KvSequence(SeqId kv_id, int num_patches, int32_t image_token)
+  KvSequence(engine::SeqId kv_id, int num_patches, int32_t image_token)
       : kv_id_(kv_id), n_(num_patches), image_token_(image_token) {}
 
   // --- content ---
-  void Append(const std::vector<PromptPart>& parts);
+  void Append(const std::vector<engine::PromptPart>& parts);
   void AppendTokens(const std::vector<int32_t>& tokens);
   void AppendImage(std::vector<float> patches, uint64_t hash);
   // Drops the content; the sequence must hold no blocks.
@@ -51,30 +51,31 @@ class KvSequence {
   int num_uncomputed() const { return size() - num_computed_; }
   // The first position to compute: after the computed ones, or, before allocation, after the
   // prefix-cache hit it would get now.
-  int FirstToCompute(const KvCacheManager& kv) const;
+  int FirstToCompute(const engine::KvCacheManager& kv) const;
   // The positions [begin, end) to compute next, at most `max_len` of them, without splitting an
   // image (ChunkEnd); begin == end when nothing is left or no chunk fits.
-  std::pair<int, int> NextChunk(const KvCacheManager& kv, int max_len) const;
+  std::pair<int, int> NextChunk(const engine::KvCacheManager& kv, int max_len) const;
   // Free blocks that Reserve(end) would take now.
-  int BlocksToReserve(const KvCacheManager& kv, int end) const;
+  int BlocksToReserve(const engine::KvCacheManager& kv, int end) const;
   // Takes cache slots for positions [0, end): allocates the sequence (reusing cached prefix
   // blocks) or appends to it, adding a copy-on-write block copy to `block_copies` when needed.
   // Returns the first position to compute, which a smaller-than-planned prefix hit can move back.
-  absl::StatusOr<int> Reserve(KvCacheManager* kv, int end,
+  absl::StatusOr<int> Reserve(engine::KvCacheManager* kv, int end,
                               std::vector<std::pair<int32_t, int32_t>>* block_copies);
   // A span that computes positions [begin, end), which Reserve must have covered.
-  Span MakeSpan(const KvCacheManager& kv, SpanKind kind, int64_t request_id, int begin,
-                int end) const;
+  engine::Span MakeSpan(const engine::KvCacheManager& kv, engine::SpanKind kind, int64_t request_id,
+                        int begin, int end) const;
   // A span that reads the whole sequence and writes nothing: n noisy patches whose values and
   // timestep the runner supplies.
-  Span MakeDenoiseSpan(const KvCacheManager& kv, int64_t request_id, bool guidance_row) const;
+  engine::Span MakeDenoiseSpan(const engine::KvCacheManager& kv, int64_t request_id,
+                               bool guidance_row) const;
   // The K/V of positions [.., end) has been computed.
   void MarkComputed(int end) { num_computed_ = end; }
   // Frees the blocks (finished, cancelled, preempted); everything will be recomputed.
-  void Release(KvCacheManager* kv);
+  void Release(engine::KvCacheManager* kv);
 
  private:
-  const SeqId kv_id_;
+  const engine::SeqId kv_id_;
   const int n_;
   const int32_t image_token_;
   std::vector<int32_t> tokens_;
@@ -84,6 +85,6 @@ class KvSequence {
   bool allocated_ = false;
 };
 
-}  // namespace infusion
+}  // namespace infusion::scheduler
 
 #endif  // INFUSION_SCHEDULER_KV_SEQUENCE_H_

@@ -5,7 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::scheduler {
+
+using engine::ExecutorInfo;
+using engine::PromptPart;
 
 const char* TaskKindName(TaskKind kind) {
   switch (kind) {
@@ -79,4 +82,4 @@ absl::Status ValidateRequest(const Request& request, const ExecutorInfo& info, i
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::scheduler

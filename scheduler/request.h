@@ -15,7 +15,7 @@
 #include "engine/sampler/diffusion_params.h"
 #include "engine/sampler/sampling_params.h"
 
-namespace infusion {
+namespace infusion::scheduler {
 
 using RequestId = int64_t;
 
@@ -33,16 +33,16 @@ struct Request {
   TaskKind kind = TaskKind::kText;
   // The conditional prompt, template applied (engine/prompt/prompt_builder.h). When
   // `starts_with_image` the last token is <boi> and the request starts in image mode.
-  std::vector<PromptPart> prompt;
+  std::vector<engine::PromptPart> prompt;
   // The classifier-free-guidance prefix (ending with <boi>) used while denoising; empty: no CFG
   // (also when the guidance scale is 1).
-  std::vector<PromptPart> uncond_prompt;
+  std::vector<engine::PromptPart> uncond_prompt;
   bool starts_with_image = false;
   int max_images = 0;           // images the model may open with <boi> during text generation
   bool finish_after_image = false;  // t2i / edit: finish once the image is drawn (no commit)
 
-  SamplingParams text;    // max_tokens, temperature, stop ids/strings, seed, ...
-  DiffusionParams image;  // steps, solver, guidance, seed, ...
+  engine::SamplingParams text;    // max_tokens, temperature, stop ids/strings, seed, ...
+  engine::DiffusionParams image;  // steps, solver, guidance, seed, ...
   int preview_every = 0;  // emit a preview of the clean-image estimate every N steps (0 = never)
 
   int priority = 0;                           // higher runs first
@@ -75,12 +75,13 @@ struct RequestEvent {
 };
 
 // Positions a prompt occupies, an image counting as its patches.
-int PromptPositions(const std::vector<PromptPart>& prompt, int num_patches);
+int PromptPositions(const std::vector<engine::PromptPart>& prompt, int num_patches);
 
 // InvalidArgument when `request` can never run on a model of `info`: bad parameters, a prompt
 // token out of range, an image of the wrong size, an empty prompt, one too long for the model or
 // the KV cache, or an image request whose prompt does not end with <boi>.
-absl::Status ValidateRequest(const Request& request, const ExecutorInfo& info, int boi_token_id);
+absl::Status ValidateRequest(const Request& request, const engine::ExecutorInfo& info,
+                             int boi_token_id);
 
 // Receives a request's events, in order, exactly one kFinish last. Called on the engine thread:
 // implementations must not block (queue the event and return).
@@ -90,6 +91,6 @@ class EventSink {
   virtual void OnEvent(RequestEvent event) = 0;
 };
 
-}  // namespace infusion
+}  // namespace infusion::scheduler
 
 #endif  // INFUSION_SCHEDULER_REQUEST_H_

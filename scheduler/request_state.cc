@@ -1,6 +1,6 @@
 #include "scheduler/request_state.h"
 
-namespace infusion {
+namespace infusion::scheduler {
 namespace {
 
 using S = RequestState;
@@ -41,4 +41,4 @@ const char* RequestStateName(RequestState s) {
   return "unknown";
 }
 
-}  // namespace infusion
+}  // namespace infusion::scheduler

@@ -11,7 +11,7 @@
 #ifndef INFUSION_SCHEDULER_REQUEST_STATE_H_
 #define INFUSION_SCHEDULER_REQUEST_STATE_H_
 
-namespace infusion {
+namespace infusion::scheduler {
 
 enum class RequestState {
   kQueued,      // submitted, waiting for KV blocks (again, when preempted)
@@ -31,6 +31,6 @@ const char* RequestStateName(RequestState s);
 // Whether the lifecycle above allows `from` -> `to`.
 bool IsAllowedTransition(RequestState from, RequestState to);
 
-}  // namespace infusion
+}  // namespace infusion::scheduler
 
 #endif  // INFUSION_SCHEDULER_REQUEST_STATE_H_

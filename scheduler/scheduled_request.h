@@ -12,12 +12,15 @@
 #include "scheduler/request.h"
 #include "scheduler/request_state.h"
 
-namespace infusion {
+namespace infusion::scheduler {
 
 // Everything the scheduler knows about one request. Owned by the engine thread.
 struct ScheduledRequest {
-  ScheduledRequest(RequestId id, SeqId cond_kv, SeqId uncond_kv, int num_patches, int32_t image_token)
-      : id(id), cond(cond_kv, num_patches, image_token), uncond(uncond_kv, num_patches, image_token) {}
+  ScheduledRequest(RequestId id, engine::SeqId cond_kv, engine::SeqId uncond_kv, int num_patches,
+                   int32_t image_token)
+      : id(id),
+        cond(cond_kv, num_patches, image_token),
+        uncond(uncond_kv, num_patches, image_token) {}
 
   const RequestId id;
   Request req;
@@ -37,7 +40,7 @@ struct ScheduledRequest {
 struct Fill {
   ScheduledRequest* seq;
   bool uncond;
-  SpanKind kind;
+  engine::SpanKind kind;
   int begin;
   int end;
   bool want_logits;
@@ -59,6 +62,6 @@ struct SpanRef {
   int fill_index;  // kFill: index into Decisions::fills
 };
 
-}  // namespace infusion
+}  // namespace infusion::scheduler
 
 #endif  // INFUSION_SCHEDULER_SCHEDULED_REQUEST_H_

@@ -9,7 +9,20 @@
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "scheduler/scheduled_request.h"
 
-namespace infusion {
+namespace infusion::scheduler {
+
+using engine::ExecutorInfo;
+using engine::KvCacheManager;
+using engine::KvCacheManagerOptions;
+using engine::PromptPart;
+using engine::SeqId;
+using engine::Span;
+using engine::SpanKind;
+using engine::SpanOutput;
+using engine::StepOutput;
+using engine::StepPlan;
+using engine::StepRunner;
+
 namespace {
 using Seq = ScheduledRequest;
 }  // namespace
@@ -596,4 +609,4 @@ void Scheduler::Stop() { impl_->Stop(); }
 void Scheduler::WaitIdle() { impl_->WaitIdle(); }
 SchedulerStats Scheduler::Stats() const { return impl_->Stats(); }
 
-}  // namespace infusion
+}  // namespace infusion::scheduler

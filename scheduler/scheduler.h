@@ -27,7 +27,7 @@
 #include "engine/model/model_config.h"
 #include "scheduler/request.h"
 
-namespace infusion {
+namespace infusion::scheduler {
 
 struct SchedulerOptions {
   int max_tokens_per_step = 512;   // positions computed per step, all spans together
@@ -49,7 +49,7 @@ struct SchedulerModelInfo {
   int boi_token_id = 4;
   int eoi_token_id = 5;
 
-  static SchedulerModelInfo FromConfig(const ModelConfig& config);
+  static SchedulerModelInfo FromConfig(const engine::ModelConfig& config);
 };
 
 // Cumulative counters and current gauges, for metrics and tests.
@@ -80,7 +80,7 @@ class Scheduler {
  public:
   static absl::StatusOr<std::unique_ptr<Scheduler>> Create(const SchedulerOptions& options,
                                                            const SchedulerModelInfo& model,
-                                                           StepRunner* runner);
+                                                           engine::StepRunner* runner);
   ~Scheduler();
 
   // Queues a request. InvalidArgument when it cannot ever run (too long for the model or the
@@ -109,6 +109,6 @@ class Scheduler {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::scheduler
 
 #endif  // INFUSION_SCHEDULER_SCHEDULER_H_

@@ -1,7 +1,9 @@
 #include "absl/strings/str_cat.h"
 #include "scheduler/scheduler.h"
 
-namespace infusion {
+namespace infusion::scheduler {
+
+using engine::ModelConfig;
 
 SchedulerModelInfo SchedulerModelInfo::FromConfig(const ModelConfig& config) {
   SchedulerModelInfo info;
@@ -23,4 +25,4 @@ absl::Status SchedulerOptions::Validate() const {
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::scheduler

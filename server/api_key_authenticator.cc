@@ -8,7 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
-namespace infusion {
+namespace infusion::server {
 namespace {
 
 // Compares in time that depends on the lengths only, so response times do not reveal how much
@@ -60,4 +60,4 @@ absl::Status ApiKeyAuthenticator::Authenticate(absl::string_view authorization) 
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

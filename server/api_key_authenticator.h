@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace infusion {
+namespace infusion::server {
 
 class ApiKeyAuthenticator {
  public:
@@ -28,6 +28,6 @@ class ApiKeyAuthenticator {
   std::vector<std::string> keys_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_API_KEY_AUTHENTICATOR_H_

@@ -1,6 +1,6 @@
 #include "server/call_gate.h"
 
-namespace infusion {
+namespace infusion::server {
 
 std::optional<CallGate::Ticket> CallGate::TryEnter() {
   absl::MutexLock lock(&mu_);
@@ -30,4 +30,4 @@ bool CallGate::AwaitEmpty(absl::Time deadline) {
   return mu_.AwaitWithDeadline(absl::Condition(&empty), deadline);
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

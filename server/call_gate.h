@@ -10,7 +10,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace infusion {
+namespace infusion::server {
 
 class CallGate {
  public:
@@ -43,6 +43,6 @@ class CallGate {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_CALL_GATE_H_

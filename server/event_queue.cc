@@ -1,6 +1,8 @@
 #include "server/event_queue.h"
 
-namespace infusion {
+namespace infusion::server {
+
+using scheduler::RequestEvent;
 
 void EventQueue::OnEvent(RequestEvent event) {
   const absl::Time now = absl::Now();
@@ -25,4 +27,4 @@ std::optional<TimedEvent> EventQueue::Pop() {
   return next;
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

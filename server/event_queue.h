@@ -16,19 +16,19 @@
 #include "absl/time/time.h"
 #include "scheduler/request.h"
 
-namespace infusion {
+namespace infusion::server {
 
 struct TimedEvent {
-  RequestEvent event;
+  scheduler::RequestEvent event;
   absl::Time time;  // when the engine emitted it (latency metrics must not count the hand-off)
 };
 
-class EventQueue : public EventSink {
+class EventQueue : public scheduler::EventSink {
  public:
   explicit EventQueue(std::function<void()> wake) : wake_(std::move(wake)) {}
 
   // Engine thread.
-  void OnEvent(RequestEvent event) override;
+  void OnEvent(scheduler::RequestEvent event) override;
 
   // Consumer: the oldest event, or nullopt, which makes the queue idle (the next OnEvent wakes
   // the consumer again).
@@ -41,6 +41,6 @@ class EventQueue : public EventSink {
   bool consumer_active_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_EVENT_QUEUE_H_

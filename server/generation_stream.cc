@@ -9,7 +9,13 @@
 #include "infusion/v1/infusion.pb.h"
 #include "server/grpc_status.h"
 
-namespace infusion {
+namespace infusion::server {
+
+using scheduler::FinishReason;
+using scheduler::IsNormalEnd;
+using scheduler::RequestEvent;
+using scheduler::RequestId;
+
 namespace {
 
 class RejectedStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
@@ -148,4 +154,4 @@ void GenerationStream::End(const grpc::Status& status) {
   Finish(status);
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

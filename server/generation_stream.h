@@ -31,11 +31,11 @@
 #include "server/worker_pool.h"
 #include "serving/inference_engine.h"
 
-namespace infusion {
+namespace infusion::server {
 
 // What every stream uses; owned by the server, outliving every call.
 struct StreamEnvironment {
-  InferenceEngine* engine = nullptr;
+  serving::InferenceEngine* engine = nullptr;
   const ProtoConverter* converter = nullptr;
   WorkerPool* workers = nullptr;
   ServerMetrics* metrics = nullptr;
@@ -47,7 +47,8 @@ class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // the stream's sink) and streams its events; a refused submission (invalid request, queue full,
   // request that can never run) ends the call at once with its status. `arrival` is when the call
   // reached the server; `ticket` is held until the call is done, when the stream deletes itself.
-  using SubmitFn = absl::FunctionRef<absl::StatusOr<RequestId>(std::shared_ptr<EventSink>)>;
+  using SubmitFn = absl::FunctionRef<absl::StatusOr<scheduler::RequestId>(
+      std::shared_ptr<scheduler::EventSink>)>;
   static GenerationStream* Start(const StreamEnvironment& env, grpc::CallbackServerContext* context,
                                  std::string rpc, SubmitFn submit, absl::Time arrival,
                                  CallGate::Ticket ticket);
@@ -67,9 +68,9 @@ class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // the call is finished, or no event is left (the next one wakes the pump again).
   void Pump();
   // Serializes the response to `event` into write_buffer_.
-  absl::Status BuildResponse(const RequestEvent& event);
+  absl::Status BuildResponse(const scheduler::RequestEvent& event);
   void Observe(const TimedEvent& event);
-  grpc::Status FinishStatus(const RequestEvent& finish) const;
+  grpc::Status FinishStatus(const scheduler::RequestEvent& finish) const;
   void End(const grpc::Status& status);
 
   const StreamEnvironment env_;
@@ -82,7 +83,7 @@ class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // Set by Submit, which runs in the method handler: gRPC sets the reactor up, and may call
   // OnCancel, only after the handler returns.
   bool submitted_ = false;
-  RequestId id_ = 0;
+  scheduler::RequestId id_ = 0;
   std::atomic<bool> deadline_passed_{false};  // OnCancel ran because the deadline passed
 
   // The pump's state: touched by one thread at a time, handed over by StartWrite / OnWriteDone /
@@ -94,6 +95,6 @@ class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   std::optional<absl::Time> last_text_;       // when the previous text delta was emitted
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_GENERATION_STREAM_H_

@@ -9,13 +9,13 @@
 
 #include "absl/status/status.h"
 
-namespace infusion {
+namespace infusion::server {
 
 inline grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_GRPC_STATUS_H_

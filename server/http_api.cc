@@ -11,7 +11,14 @@
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
 
-namespace infusion::http {
+namespace infusion::server::http {
+
+using scheduler::FinishReason;
+using serving::ImageParams;
+using serving::InputMessage;
+using serving::InputPart;
+using serving::TextParams;
+
 namespace {
 
 using Json = nlohmann::json;
@@ -452,4 +459,4 @@ const char* FinishReasonString(FinishReason reason) {
   return reason == FinishReason::kLength ? "length" : "stop";
 }
 
-}  // namespace infusion::http
+}  // namespace infusion::server::http

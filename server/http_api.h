@@ -24,7 +24,7 @@
 #include "scheduler/request.h"
 #include "serving/requests.h"
 
-namespace infusion::http {
+namespace infusion::server::http {
 
 // How the client spelled fields the engine knows under another name, for error messages.
 struct FieldNames {
@@ -34,7 +34,7 @@ struct FieldNames {
 
 // POST /v1/chat/completions.
 struct ChatCompletionCall {
-  ChatRequest request;
+  serving::ChatRequest request;
   std::string model;  // empty when the client named none
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
@@ -44,7 +44,7 @@ absl::StatusOr<ChatCompletionCall> ParseChatCompletion(const nlohmann::json& bod
 
 // POST /v1/completions: a plain prompt continued as text (no chat template, no images).
 struct CompletionCall {
-  GenerateRequest request;
+  serving::GenerateRequest request;
   std::string model;
   bool stream = false;
   bool include_usage = false;
@@ -68,7 +68,7 @@ inline constexpr int kMaxPartialImages = 3;
 
 // POST /v1/images/generations (JSON).
 struct ImageGenerationCall {
-  TextToImageRequest request;
+  serving::TextToImageRequest request;
   ImageCallOptions options;
 };
 absl::StatusOr<ImageGenerationCall> ParseImageGeneration(const nlohmann::json& body);
@@ -76,7 +76,7 @@ absl::StatusOr<ImageGenerationCall> ParseImageGeneration(const nlohmann::json& b
 // POST /v1/images/edits (multipart/form-data): `fields` are the form's text fields by name,
 // `image` the bytes of its `image` file.
 struct ImageEditCall {
-  EditImageRequest request;
+  serving::EditImageRequest request;
   ImageCallOptions options;
 };
 absl::StatusOr<ImageEditCall> ParseImageEdit(
@@ -99,12 +99,12 @@ Error ToError(const absl::Status& status, const FieldNames& names = {});
 nlohmann::json ErrorBody(const Error& error);
 
 // OpenAI's finish_reason for a request that ended normally: "stop" or "length".
-const char* FinishReasonString(FinishReason reason);
+const char* FinishReasonString(scheduler::FinishReason reason);
 
 // The bytes of a `data:` URL holding a PNG or JPEG ("data:image/png;base64,..."); `field` names
 // the URL in errors. Other URLs are refused: the server fetches nothing.
 absl::StatusOr<std::string> DecodeDataUrl(const std::string& url, const std::string& field);
 
-}  // namespace infusion::http
+}  // namespace infusion::server::http
 
 #endif  // INFUSION_SERVER_HTTP_API_H_

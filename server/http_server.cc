@@ -26,7 +26,20 @@
 #include "server/server_metrics.h"
 #include "serving/inference_engine.h"
 
-namespace infusion {
+namespace infusion::server {
+
+using engine::EncodePng;
+using engine::Image;
+using scheduler::EventSink;
+using scheduler::IsNormalEnd;
+using scheduler::RequestEvent;
+using scheduler::RequestId;
+using scheduler::Usage;
+using serving::EditImageRequest;
+using serving::ImageParams;
+using serving::InferenceEngine;
+using serving::TextToImageRequest;
+
 namespace {
 
 using Json = nlohmann::json;
@@ -847,4 +860,4 @@ void HttpServer::Completions(std::shared_ptr<Call> call, const httplib::Request&
           parsed->include_usage, parsed->echo ? parsed->prompt : "", parsed->names, res);
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

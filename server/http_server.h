@@ -1,7 +1,7 @@
 // The OpenAI-compatible HTTP front end (docs/api.md, "HTTP"): an adapter of OpenAI's JSON onto
-// the same InferenceEngine the gRPC service calls, so both share validation, limits, defaults
-// and errors. cpp-httplib (Debian's libcpp-httplib-dev) does the HTTP; llama.cpp's server is
-// built on it the same way: one handler per route, server-sent events from a chunked content
+// the same serving::InferenceEngine the gRPC service calls, so both share validation, limits,
+// defaults and errors. cpp-httplib (Debian's libcpp-httplib-dev) does the HTTP; llama.cpp's server
+// is built on it the same way: one handler per route, server-sent events from a chunked content
 // provider.
 //
 // Threads: cpp-httplib's pool (`threads` of them) runs the handlers; a streamed response holds its
@@ -32,7 +32,11 @@ struct Request;
 struct Response;
 }  // namespace httplib
 
-namespace infusion {
+namespace infusion::serving {
+class InferenceEngine;
+}  // namespace infusion::serving
+
+namespace infusion::server {
 
 namespace http {
 struct FieldNames;
@@ -41,7 +45,6 @@ struct ImageCallOptions;
 
 class ApiKeyAuthenticator;
 class HttpEventQueue;
-class InferenceEngine;
 class ServerMetrics;
 
 struct HttpServerOptions {
@@ -58,7 +61,7 @@ class HttpServer {
   // Everything the handlers call; all must outlive the server. `authenticator` may be null (no
   // keys); `collectables` are what /metrics serves.
   struct Environment {
-    InferenceEngine* engine = nullptr;
+    serving::InferenceEngine* engine = nullptr;
     const ApiKeyAuthenticator* authenticator = nullptr;
     CallGate* gate = nullptr;  // shared with gRPC: a drain closes both
     ServerMetrics* metrics = nullptr;
@@ -97,9 +100,9 @@ class HttpServer {
   // Submits `options.n` copies of an image request (seeds seed, seed + 1, ...) and answers their
   // PNGs, or the first error.
   // The server-sent events of one image: `partial_images` previews, then the image.
-  void StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEventQueue> events, RequestId id,
-                   const std::string& prefix, const std::string& size, uint64_t seed,
-                   int partial_images, httplib::Response& res);
+  void StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEventQueue> events,
+                   scheduler::RequestId id, const std::string& prefix, const std::string& size,
+                   uint64_t seed, int partial_images, httplib::Response& res);
   template <typename Typed>
   void RunImages(std::shared_ptr<Call> call, const Typed& request,
                  const http::ImageCallOptions& options, httplib::Response& res);
@@ -122,6 +125,6 @@ class HttpServer {
   std::atomic<int64_t> next_id_{1};
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_HTTP_SERVER_H_

@@ -27,7 +27,16 @@
 #include "serving/inference_engine.h"
 #include "serving/request_stream.h"
 
-namespace infusion {
+namespace infusion::server {
+
+using engine::ModelConfig;
+using scheduler::RequestEvent;
+using serving::GenerateRequest;
+using serving::InferenceEngine;
+using serving::InputPart;
+using serving::RequestStream;
+using serving::TextToImageRequest;
+
 namespace {
 
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
@@ -209,4 +218,4 @@ InfusionServer::~InfusionServer() {
   if (engine_ != nullptr) engine_->Stop();
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

@@ -2,8 +2,8 @@
 // checking and server reflection, the Prometheus endpoint, and (with http_port) the
 // OpenAI-compatible HTTP API.
 //
-// Threads: gRPC's callback threads parse, convert and submit (the InferenceEngine validates);
-// the engine thread runs steps and queues events; a WorkerPool builds responses;
+// Threads: gRPC's callback threads parse, convert and submit (the serving::InferenceEngine
+// validates); the engine thread runs steps and queues events; a WorkerPool builds responses;
 // MetricsEndpoint's thread serves /metrics; HttpServer's pool serves HTTP calls.
 #ifndef INFUSION_SERVER_INFUSION_SERVER_H_
 #define INFUSION_SERVER_INFUSION_SERVER_H_
@@ -23,12 +23,15 @@ namespace prometheus {
 class Registry;
 }  // namespace prometheus
 
-namespace infusion {
+namespace infusion::serving {
+class InferenceEngine;
+}  // namespace infusion::serving
+
+namespace infusion::server {
 
 class ApiKeyAuthenticator;
 class HttpServer;
 class InfusionService;
-class InferenceEngine;
 class MetricsEndpoint;
 class ProtoConverter;
 class RequestParser;
@@ -62,7 +65,7 @@ class InfusionServer {
   absl::Status StartHttp(const ServerOptions& options);
   absl::Status WarmUp();
 
-  std::unique_ptr<InferenceEngine> engine_;
+  std::unique_ptr<serving::InferenceEngine> engine_;
   std::unique_ptr<ProtoConverter> converter_;
   std::unique_ptr<RequestParser> parser_;
   std::unique_ptr<ApiKeyAuthenticator> authenticator_;
@@ -80,6 +83,6 @@ class InfusionServer {
   int http_port_ = -1;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_INFUSION_SERVER_H_

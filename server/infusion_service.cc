@@ -6,7 +6,11 @@
 #include "server/grpc_status.h"
 #include "server/proto_converter.h"
 
-namespace infusion {
+namespace infusion::server {
+
+using scheduler::EventSink;
+using serving::InferenceEngine;
+
 namespace {
 
 absl::Status ShuttingDown() { return absl::UnavailableError("the server is shutting down"); }
@@ -92,4 +96,4 @@ grpc::ServerUnaryReactor* InfusionService::GetModelInfo(grpc::CallbackServerCont
   return reactor;
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

@@ -18,7 +18,7 @@
 #include "server/generation_stream.h"
 #include "server/request_parser.h"
 
-namespace infusion {
+namespace infusion::server {
 
 using InfusionServiceBase = v1::Infusion::WithRawCallbackMethod_Generate<
     v1::Infusion::WithRawCallbackMethod_TextToImage<v1::Infusion::WithRawCallbackMethod_Caption<
@@ -60,6 +60,6 @@ class InfusionService : public InfusionServiceBase {
   CallGate* const gate_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_INFUSION_SERVICE_H_

@@ -83,8 +83,8 @@ int AwaitSignal() {
   return byte;
 }
 
-infusion::ServerOptions OptionsFromFlags() {
-  infusion::ServerOptions o;
+infusion::server::ServerOptions OptionsFromFlags() {
+  infusion::server::ServerOptions o;
   o.engine.executor.model_dir = absl::GetFlag(FLAGS_model);
   o.engine.executor.device = absl::GetFlag(FLAGS_device);
   o.engine.executor.num_threads = absl::GetFlag(FLAGS_threads);
@@ -120,9 +120,9 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
 
   InstallSignalHandlers();  // a signal during start-up drains as soon as the server is up
-  const infusion::ServerOptions options = OptionsFromFlags();
-  absl::StatusOr<std::unique_ptr<infusion::InfusionServer>> server =
-      infusion::InfusionServer::Create(options);
+  const infusion::server::ServerOptions options = OptionsFromFlags();
+  absl::StatusOr<std::unique_ptr<infusion::server::InfusionServer>> server =
+      infusion::server::InfusionServer::Create(options);
   if (!server.ok()) {
     std::fprintf(stderr, "infusion-server: %s\n", server.status().ToString().c_str());
     return 1;

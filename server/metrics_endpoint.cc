@@ -22,7 +22,7 @@
 #include "absl/strings/strip.h"
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::server {
 namespace {
 
 constexpr size_t kMaxRequestBytes = 8192;
@@ -190,4 +190,4 @@ std::string MetricsEndpoint::Scrape() const {
   return prometheus::TextSerializer().Serialize(families);
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

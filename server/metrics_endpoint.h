@@ -17,7 +17,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace infusion {
+namespace infusion::server {
 
 class MetricsEndpoint {
  public:
@@ -44,6 +44,6 @@ class MetricsEndpoint {
   std::thread thread_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_METRICS_ENDPOINT_H_

@@ -7,7 +7,28 @@
 #include "common/status_macros.h"
 #include "engine/tokenizer/utf8.h"
 
-namespace infusion {
+namespace infusion::server {
+
+using engine::AppendWithReplacement;
+using engine::CodecName;
+using engine::EncodePng;
+using engine::GenerationConfig;
+using engine::Image;
+using engine::ModelConfig;
+using engine::PatchEncoderName;
+using scheduler::FinishReasonName;
+using scheduler::RequestEvent;
+using serving::CaptionRequest;
+using serving::ChatRequest;
+using serving::EditImageRequest;
+using serving::EncodedImage;
+using serving::GenerateRequest;
+using serving::ImageParams;
+using serving::InputMessage;
+using serving::InputPart;
+using serving::TextParams;
+using serving::TextToImageRequest;
+
 namespace {
 
 TextParams ToNative(const v1::TextParams& proto) {
@@ -175,4 +196,4 @@ v1::ModelInfo ProtoConverter::ModelInfo() const {
   return info;
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

@@ -15,30 +15,30 @@
 #include "serving/inference_engine.h"
 #include "serving/requests.h"
 
-namespace infusion {
+namespace infusion::server {
 
 class ProtoConverter {
  public:
   // `engine` must outlive the converter.
-  explicit ProtoConverter(const InferenceEngine* engine) : engine_(engine) {}
+  explicit ProtoConverter(const serving::InferenceEngine* engine) : engine_(engine) {}
 
-  static GenerateRequest FromProto(const v1::GenerateRequest& proto);
-  static TextToImageRequest FromProto(const v1::TextToImageRequest& proto);
-  static CaptionRequest FromProto(const v1::CaptionRequest& proto);
-  static ChatRequest FromProto(const v1::ChatRequest& proto);
-  static EditImageRequest FromProto(const v1::EditImageRequest& proto);
+  static serving::GenerateRequest FromProto(const v1::GenerateRequest& proto);
+  static serving::TextToImageRequest FromProto(const v1::TextToImageRequest& proto);
+  static serving::CaptionRequest FromProto(const v1::CaptionRequest& proto);
+  static serving::ChatRequest FromProto(const v1::ChatRequest& proto);
+  static serving::EditImageRequest FromProto(const v1::EditImageRequest& proto);
 
   // Image events become PNGs of the model's image size.
-  absl::StatusOr<v1::GenerateResponse> ToResponse(const RequestEvent& event) const;
+  absl::StatusOr<v1::GenerateResponse> ToResponse(const scheduler::RequestEvent& event) const;
 
   v1::ModelInfo ModelInfo() const;
 
  private:
   absl::StatusOr<std::string> ToPng(const std::vector<float>& patches) const;
 
-  const InferenceEngine* const engine_;
+  const serving::InferenceEngine* const engine_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_PROTO_CONVERTER_H_

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::server {
 namespace {
 
 using google::protobuf::Descriptor;
@@ -120,4 +120,4 @@ absl::Status RequestParser::Parse(absl::string_view bytes, Message* message) con
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

@@ -22,7 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace infusion {
+namespace infusion::server {
 
 class RequestParser {
  public:
@@ -41,6 +41,6 @@ class RequestParser {
   const google::protobuf::FileDescriptor* const file_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_REQUEST_PARSER_H_

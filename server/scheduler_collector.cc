@@ -4,7 +4,12 @@
 
 #include "engine/executor/step_plan.h"
 
-namespace infusion {
+namespace infusion::server {
+
+using engine::SpanKind;
+using engine::SpanKindName;
+using scheduler::SchedulerStats;
+
 namespace {
 
 prometheus::MetricFamily Family(std::string name, std::string help, prometheus::MetricType type) {
@@ -64,4 +69,4 @@ std::vector<prometheus::MetricFamily> SchedulerCollector::Collect() const {
   return families;
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

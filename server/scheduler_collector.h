@@ -13,19 +13,19 @@
 
 #include "serving/inference_engine.h"
 
-namespace infusion {
+namespace infusion::server {
 
 class SchedulerCollector : public prometheus::Collectable {
  public:
   // `engine` must outlive the collector's registration.
-  explicit SchedulerCollector(const InferenceEngine* engine) : engine_(engine) {}
+  explicit SchedulerCollector(const serving::InferenceEngine* engine) : engine_(engine) {}
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
-  const InferenceEngine* const engine_;
+  const serving::InferenceEngine* const engine_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_SCHEDULER_COLLECTOR_H_

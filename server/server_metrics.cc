@@ -3,7 +3,7 @@
 #include <cmath>
 #include <vector>
 
-namespace infusion {
+namespace infusion::server {
 namespace {
 
 // `n` bucket bounds from `first` on, each `factor` times the one before.
@@ -84,4 +84,4 @@ void ServerMetrics::ObserveQueueTime(absl::Duration d) {
   queue_time_.Observe(absl::ToDoubleSeconds(d));
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

@@ -20,7 +20,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
-namespace infusion {
+namespace infusion::server {
 
 class ServerMetrics {
  public:
@@ -47,6 +47,6 @@ class ServerMetrics {
   prometheus::Histogram& queue_time_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_SERVER_METRICS_H_

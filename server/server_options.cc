@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::server {
 
 absl::Status ServerOptions::Validate() const {
   RETURN_IF_ERROR(engine.Validate());
@@ -34,4 +34,4 @@ absl::Status ServerOptions::Validate() const {
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

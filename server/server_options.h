@@ -8,12 +8,12 @@
 #include "absl/time/time.h"
 #include "serving/inference_engine.h"
 
-namespace infusion {
+namespace infusion::server {
 
 struct ServerOptions {
   // The model and the engine: model directory, device, threads, KV-cache bytes (executor); step
   // token budget, queue limit, ... (scheduler); request image limits.
-  InferenceEngineOptions engine;
+  serving::InferenceEngineOptions engine;
 
   std::string host = "0.0.0.0";      // address both ports bind to
   int port = 50051;                  // gRPC; 0 = any free port (see port_file)
@@ -35,6 +35,6 @@ struct ServerOptions {
   absl::Status Validate() const;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_SERVER_OPTIONS_H_

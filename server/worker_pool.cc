@@ -1,6 +1,6 @@
 #include "server/worker_pool.h"
 
-namespace infusion {
+namespace infusion::server {
 
 WorkerPool::WorkerPool(int num_threads) {
   for (int i = 0; i < num_threads; ++i) threads_.emplace_back([this] { Work(); });
@@ -37,4 +37,4 @@ void WorkerPool::Work() {
   }
 }
 
-}  // namespace infusion
+}  // namespace infusion::server

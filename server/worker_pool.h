@@ -12,7 +12,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
-namespace infusion {
+namespace infusion::server {
 
 class WorkerPool {
  public:
@@ -31,6 +31,6 @@ class WorkerPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::server
 
 #endif  // INFUSION_SERVER_WORKER_POOL_H_

@@ -6,7 +6,22 @@
 #include "common/status_macros.h"
 #include "engine/output/output_processor.h"
 
-namespace infusion {
+namespace infusion::serving {
+
+using engine::Image;
+using engine::ImageConfig;
+using engine::ModelExecutor;
+using engine::ModelProcessor;
+using engine::OutputProcessor;
+using engine::OutputProcessorOptions;
+using scheduler::EventSink;
+using scheduler::Request;
+using scheduler::RequestId;
+using scheduler::Scheduler;
+using scheduler::SchedulerModelInfo;
+using scheduler::SchedulerOptions;
+using scheduler::SchedulerStats;
+
 namespace {
 
 std::string BaseName(std::string path) {
@@ -134,4 +149,4 @@ absl::StatusOr<Image> InferenceEngine::DecodeImage(const std::vector<float>& pat
   return processor_->DecodeImage(patches);
 }
 
-}  // namespace infusion
+}  // namespace infusion::serving

@@ -30,14 +30,17 @@
 #include "serving/request_preparer.h"
 #include "serving/requests.h"
 
-namespace infusion {
-
+namespace infusion::engine {
 class OutputProcessor;
+}  // namespace infusion::engine
+
+namespace infusion::serving {
 
 struct InferenceEngineOptions {
-  ModelExecutorOptions executor;  // model directory, device, threads, bf16, KV-cache size
-  SchedulerOptions scheduler;     // step token budget, running and queue limits, prefix cache
-  ImageLimits image_limits;       // request images: encoded bytes and pixels
+  engine::ModelExecutorOptions executor;  // model directory, device, threads, bf16, KV-cache size
+  scheduler::SchedulerOptions
+      scheduler;                     // step token budget, running and queue limits, prefix cache
+  engine::ImageLimits image_limits;  // request images: encoded bytes and pixels
   // false: no engine thread; requests are prepared and queued but never run (tests of request
   // preparation, which need no steps).
   bool start_engine_thread = true;
@@ -54,59 +57,65 @@ class InferenceEngine {
   // Prepares `request` (see Prepare) and queues it; its events go to `sink`, ending with exactly
   // one finish event. Errors: Prepare's; the scheduler's (ResourceExhausted when the queue is
   // full, InvalidArgument for a request that can never run, e.g. larger than the KV cache).
-  absl::StatusOr<RequestId> Submit(const GenerateRequest& request, std::shared_ptr<EventSink> sink);
-  absl::StatusOr<RequestId> Submit(const TextToImageRequest& request,
-                                   std::shared_ptr<EventSink> sink);
-  absl::StatusOr<RequestId> Submit(const CaptionRequest& request, std::shared_ptr<EventSink> sink);
-  absl::StatusOr<RequestId> Submit(const ChatRequest& request, std::shared_ptr<EventSink> sink);
-  absl::StatusOr<RequestId> Submit(const EditImageRequest& request,
-                                   std::shared_ptr<EventSink> sink);
+  absl::StatusOr<scheduler::RequestId> Submit(const GenerateRequest& request,
+                                              std::shared_ptr<scheduler::EventSink> sink);
+  absl::StatusOr<scheduler::RequestId> Submit(const TextToImageRequest& request,
+                                              std::shared_ptr<scheduler::EventSink> sink);
+  absl::StatusOr<scheduler::RequestId> Submit(const CaptionRequest& request,
+                                              std::shared_ptr<scheduler::EventSink> sink);
+  absl::StatusOr<scheduler::RequestId> Submit(const ChatRequest& request,
+                                              std::shared_ptr<scheduler::EventSink> sink);
+  absl::StatusOr<scheduler::RequestId> Submit(const EditImageRequest& request,
+                                              std::shared_ptr<scheduler::EventSink> sink);
 
   // What Submit would queue, without queueing it: validated (InvalidArgument naming the field),
   // unset fields filled from generation.json, unset seeds drawn, the prompt template applied.
   // For tests and tools that look at a request; Submit is the way in.
-  absl::StatusOr<Request> Prepare(const GenerateRequest& request) const;
-  absl::StatusOr<Request> Prepare(const TextToImageRequest& request) const;
-  absl::StatusOr<Request> Prepare(const CaptionRequest& request) const;
-  absl::StatusOr<Request> Prepare(const ChatRequest& request) const;
-  absl::StatusOr<Request> Prepare(const EditImageRequest& request) const;
+  absl::StatusOr<scheduler::Request> Prepare(const GenerateRequest& request) const;
+  absl::StatusOr<scheduler::Request> Prepare(const TextToImageRequest& request) const;
+  absl::StatusOr<scheduler::Request> Prepare(const CaptionRequest& request) const;
+  absl::StatusOr<scheduler::Request> Prepare(const ChatRequest& request) const;
+  absl::StatusOr<scheduler::Request> Prepare(const EditImageRequest& request) const;
 
   // Ends a request with FinishReason::kCancelled (status CANCELLED) at the next step, which frees
   // its KV blocks; a request that has already finished is left alone.
-  void Cancel(RequestId id);
+  void Cancel(scheduler::RequestId id);
 
   // Stops the engine thread; requests still queued or running get no more events. For shutdown,
   // once no sink may be called any more; the destructor does it too.
   void Stop();
 
-  SchedulerStats Stats() const;
+  scheduler::SchedulerStats Stats() const;
 
   // The patches of an image or preview event -> an image of the model's size. InvalidArgument
   // when `patches` is not one image's worth.
-  absl::StatusOr<Image> DecodeImage(const std::vector<float>& patches) const;
+  absl::StatusOr<engine::Image> DecodeImage(const std::vector<float>& patches) const;
 
   // Model facts.
   const std::string& model_name() const { return model_name_; }  // the directory's base name
-  const ModelConfig& config() const { return processor_->config(); }
-  const GenerationConfig& generation() const { return processor_->generation(); }  // defaults
-  const ImageLimits& image_limits() const { return image_limits_; }
+  const engine::ModelConfig& config() const { return processor_->config(); }
+  const engine::GenerationConfig& generation() const {
+    return processor_->generation();
+  }  // defaults
+  const engine::ImageLimits& image_limits() const { return image_limits_; }
   // The model's tokenizer and codec, for callers that need them beside requests (thread-safe).
-  const ModelProcessor& processor() const { return *processor_; }
+  const engine::ModelProcessor& processor() const { return *processor_; }
 
  private:
   InferenceEngine() = default;
   template <typename Typed>
-  absl::StatusOr<RequestId> PrepareAndSubmit(const Typed& request, std::shared_ptr<EventSink> sink);
+  absl::StatusOr<scheduler::RequestId> PrepareAndSubmit(const Typed& request,
+                                                        std::shared_ptr<scheduler::EventSink> sink);
 
   std::string model_name_;
-  ImageLimits image_limits_;
-  std::unique_ptr<ModelProcessor> processor_;
+  engine::ImageLimits image_limits_;
+  std::unique_ptr<engine::ModelProcessor> processor_;
   std::unique_ptr<RequestPreparer> preparer_;  // uses processor_
-  std::unique_ptr<ModelExecutor> executor_;
-  std::unique_ptr<OutputProcessor> runner_;  // runs steps on executor_
-  std::unique_ptr<Scheduler> scheduler_;  // declared after the runner it drives
+  std::unique_ptr<engine::ModelExecutor> executor_;
+  std::unique_ptr<engine::OutputProcessor> runner_;  // runs steps on executor_
+  std::unique_ptr<scheduler::Scheduler> scheduler_;  // declared after the runner it drives
 };
 
-}  // namespace infusion
+}  // namespace infusion::serving
 
 #endif  // INFUSION_SERVING_INFERENCE_ENGINE_H_

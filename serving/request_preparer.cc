@@ -6,7 +6,26 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::serving {
+
+using engine::BuiltPrompt;
+using engine::ChatMessage;
+using engine::ChatRole;
+using engine::ContentPart;
+using engine::DecodeImage;
+using engine::DiffusionParams;
+using engine::DiffusionSolver;
+using engine::GenerationConfig;
+using engine::Image;
+using engine::ImageLimits;
+using engine::ModelConfig;
+using engine::ModelProcessor;
+using engine::PromptPart;
+using engine::SamplingParams;
+using engine::SpecialTokens;
+using scheduler::Request;
+using scheduler::TaskKind;
+
 namespace {
 
 // `status` (a Validate() message that starts with the field's name) with the field's parent
@@ -268,4 +287,4 @@ absl::StatusOr<Request> RequestPreparer::Prepare(const EditImageRequest& in) con
   return r;
 }
 
-}  // namespace infusion
+}  // namespace infusion::serving

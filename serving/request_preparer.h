@@ -25,7 +25,7 @@
 #include "scheduler/request.h"
 #include "serving/requests.h"
 
-namespace infusion {
+namespace infusion::serving {
 
 class RequestPreparer {
  public:
@@ -33,38 +33,41 @@ class RequestPreparer {
   static constexpr int kMaxImagesPerReply = 16;
 
   // `processor` must outlive the preparer.
-  RequestPreparer(const ModelProcessor* processor, const ImageLimits& image_limits);
+  RequestPreparer(const engine::ModelProcessor* processor, const engine::ImageLimits& image_limits);
 
-  absl::StatusOr<Request> Prepare(const GenerateRequest& in) const;
-  absl::StatusOr<Request> Prepare(const TextToImageRequest& in) const;
-  absl::StatusOr<Request> Prepare(const CaptionRequest& in) const;
-  absl::StatusOr<Request> Prepare(const ChatRequest& in) const;
-  absl::StatusOr<Request> Prepare(const EditImageRequest& in) const;
+  absl::StatusOr<scheduler::Request> Prepare(const GenerateRequest& in) const;
+  absl::StatusOr<scheduler::Request> Prepare(const TextToImageRequest& in) const;
+  absl::StatusOr<scheduler::Request> Prepare(const CaptionRequest& in) const;
+  absl::StatusOr<scheduler::Request> Prepare(const ChatRequest& in) const;
+  absl::StatusOr<scheduler::Request> Prepare(const EditImageRequest& in) const;
 
  private:
-  absl::StatusOr<SamplingParams> ToSamplingParams(const TextParams& in,
-                                                  std::vector<int32_t> stop_token_ids) const;
+  absl::StatusOr<engine::SamplingParams> ToSamplingParams(
+      const TextParams& in, std::vector<int32_t> stop_token_ids) const;
   // Fills request->image and request->preview_every; `field` names the ImageParams in errors.
   absl::Status ToImageParams(const ImageParams& in, absl::string_view field,
-                             Request* request) const;
-  absl::StatusOr<PromptPart> ToImagePart(const EncodedImage& in, absl::string_view field) const;
+                             scheduler::Request* request) const;
+  absl::StatusOr<engine::PromptPart> ToImagePart(const EncodedImage& in,
+                                                 absl::string_view field) const;
   // The parts of a message or of an open-generation request; `field` names the list in errors.
-  absl::StatusOr<std::vector<ContentPart>> ToContentParts(const std::vector<InputPart>& parts,
-                                                          absl::string_view field) const;
+  absl::StatusOr<std::vector<engine::ContentPart>> ToContentParts(
+      const std::vector<InputPart>& parts, absl::string_view field) const;
   // InvalidArgument when a text-generating request cannot fit max_tokens after its prompt.
-  absl::Status CheckTextFits(const Request& request, absl::string_view prompt_field) const;
+  absl::Status CheckTextFits(const scheduler::Request& request,
+                             absl::string_view prompt_field) const;
   // InvalidArgument when an image-generating request's prompt leaves no room for the image.
-  absl::Status CheckImageFits(const Request& request, absl::string_view prompt_field) const;
-  int Positions(const std::vector<PromptPart>& prompt) const;
+  absl::Status CheckImageFits(const scheduler::Request& request,
+                              absl::string_view prompt_field) const;
+  int Positions(const std::vector<engine::PromptPart>& prompt) const;
   uint64_t RandomSeed() const;
 
-  const ModelProcessor* const processor_;
-  const ImageLimits image_limits_;
-  const PromptBuilder builder_;
+  const engine::ModelProcessor* const processor_;
+  const engine::ImageLimits image_limits_;
+  const engine::PromptBuilder builder_;
   mutable absl::Mutex seed_mu_;
   mutable absl::BitGen seed_gen_ ABSL_GUARDED_BY(seed_mu_);
 };
 
-}  // namespace infusion
+}  // namespace infusion::serving
 
 #endif  // INFUSION_SERVING_REQUEST_PREPARER_H_

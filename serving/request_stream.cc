@@ -2,7 +2,9 @@
 
 #include <utility>
 
-namespace infusion {
+namespace infusion::serving {
+
+using scheduler::RequestEvent;
 
 void RequestStream::OnEvent(RequestEvent event) {
   absl::MutexLock lock(&mu_);
@@ -20,4 +22,4 @@ std::optional<RequestEvent> RequestStream::Next() {
   return event;
 }
 
-}  // namespace infusion
+}  // namespace infusion::serving

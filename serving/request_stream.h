@@ -15,24 +15,24 @@
 #include "absl/synchronization/mutex.h"
 #include "scheduler/request.h"
 
-namespace infusion {
+namespace infusion::serving {
 
-class RequestStream : public EventSink {
+class RequestStream : public scheduler::EventSink {
  public:
   // Engine thread: queues the event and returns.
-  void OnEvent(RequestEvent event) override;
+  void OnEvent(scheduler::RequestEvent event) override;
 
   // Blocks until the request's next event and returns it; the finish event is the last one,
   // after which Next() returns nullopt at once. Blocks for good if the engine is stopped before
   // the request finishes, so only call it while the engine runs.
-  std::optional<RequestEvent> Next();
+  std::optional<scheduler::RequestEvent> Next();
 
  private:
   absl::Mutex mu_;
-  std::deque<RequestEvent> events_ ABSL_GUARDED_BY(mu_);
+  std::deque<scheduler::RequestEvent> events_ ABSL_GUARDED_BY(mu_);
   bool finish_returned_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-}  // namespace infusion
+}  // namespace infusion::serving
 
 #endif  // INFUSION_SERVING_REQUEST_STREAM_H_

@@ -17,7 +17,7 @@
 
 #include "absl/time/time.h"
 
-namespace infusion {
+namespace infusion::serving {
 
 // Text sampling (vLLM's / the OpenAI API's SamplingParams).
 struct TextParams {
@@ -119,6 +119,6 @@ struct EditImageRequest {
   RequestOptions options;
 };
 
-}  // namespace infusion
+}  // namespace infusion::serving
 
 #endif  // INFUSION_SERVING_REQUESTS_H_

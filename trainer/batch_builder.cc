@@ -7,7 +7,11 @@
 
 #include "data/seeds/seeds.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::DeriveSeed;
+using engine::NoiseSchedule;
+using engine::Rng;
 
 BatchBuilder::BatchBuilder(const DataMix& mix, const SequenceBuilder& sequences,
                            at::Tensor image_table, const NoiseSchedule& schedule, int64_t seq_len,
@@ -45,4 +49,4 @@ absl::StatusOr<TrainingBatch> BatchBuilder::Build(int64_t step, int64_t first_ro
   return PackRows(rows, seq_len_, sequences_.pad_token_id(), image_table_, noise, schedule_);
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -15,14 +15,14 @@
 #include "trainer/packer.h"
 #include "trainer/sequence_builder.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 class BatchBuilder {
  public:
   // image_table: [N, n, patch_dim] clean normalised patches of the mix's images. The mix, the
   // builder and the schedule must outlive this object.
   BatchBuilder(const DataMix& mix, const SequenceBuilder& sequences, at::Tensor image_table,
-               const NoiseSchedule& schedule, int64_t seq_len, uint64_t seed);
+               const engine::NoiseSchedule& schedule, int64_t seq_len, uint64_t seed);
 
   // Rows [first_row, first_row + num_rows) of the global batch of `step`. Each row draws
   // documents from the mix until the next one does not fit (packer.h), then a timestep and
@@ -33,11 +33,11 @@ class BatchBuilder {
   const DataMix& mix_;
   const SequenceBuilder& sequences_;
   at::Tensor image_table_;  // [N, n, patch_dim]
-  const NoiseSchedule& schedule_;
+  const engine::NoiseSchedule& schedule_;
   int64_t seq_len_;
   uint64_t seed_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_BATCH_BUILDER_H_

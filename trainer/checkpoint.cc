@@ -21,7 +21,13 @@
 #include "engine/weights/state_dict.h"
 #include "nlohmann/json.hpp"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::LoadStateDict;
+using engine::ModelConfig;
+using engine::SafetensorsFile;
+using engine::StateDict;
+using engine::WriteSafetensors;
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
@@ -166,4 +172,4 @@ absl::StatusOr<TrainingState> Checkpointer::Load(const std::string& checkpoint,
   return TrainingState{j["step"].get<int64_t>(), j["seed"].get<uint64_t>()};
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

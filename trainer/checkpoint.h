@@ -24,7 +24,7 @@
 #include "engine/model/model_config.h"
 #include "trainer/ema.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct TrainingState {
   int64_t step = 0;   // optimiser updates done
@@ -37,7 +37,7 @@ class Checkpointer {
   Checkpointer(std::string dir, int keep) : dir_(std::move(dir)), keep_(keep) {}
 
   // `ema` may be null.
-  absl::Status Save(const TrainingState& state, const ModelConfig& config,
+  absl::Status Save(const TrainingState& state, const engine::ModelConfig& config,
                     const std::string& tokenizer_path, const torch::nn::Module& model,
                     const Ema* ema, torch::optim::Optimizer& optimizer) const;
 
@@ -45,7 +45,7 @@ class Checkpointer {
   absl::StatusOr<std::string> Latest() const;
 
   // The model config saved in checkpoint folder `checkpoint`.
-  static absl::StatusOr<ModelConfig> LoadConfig(const std::string& checkpoint);
+  static absl::StatusOr<engine::ModelConfig> LoadConfig(const std::string& checkpoint);
   static std::string TokenizerPath(const std::string& checkpoint) {
     return checkpoint + "/tokenizer.model";
   }
@@ -62,6 +62,6 @@ class Checkpointer {
 // Writes `bytes` to `path` durably: PATH.tmp, fsync, rename, fsync of the folder.
 absl::Status WriteFileDurably(const std::string& path, const std::string& bytes);
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_CHECKPOINT_H_

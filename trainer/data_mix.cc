@@ -5,7 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::Dataset;
+using data::EmojiDataset;
+using data::Example;
+using data::TextDataset;
+using engine::Rng;
 
 absl::StatusOr<std::unique_ptr<DataMix>> DataMix::Create(
     const std::vector<DataSourceConfig>& sources, const std::string& cache_dir) {
@@ -73,4 +79,4 @@ std::vector<std::string> DataMix::Texts() const {
   return texts;
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -14,7 +14,7 @@
 #include "data/text/text_dataset.h"
 #include "trainer/shapes_dataset.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 // One entry of a training config's "data" list; the options of `kind` apply.
 struct DataSourceConfig {
@@ -22,8 +22,8 @@ struct DataSourceConfig {
   Kind kind = Kind::kShapes;
   double weight = 1.0;  // > 0; relative to the other sources' weights
   ShapesDataOptions shapes;
-  EmojiDataOptions emoji;
-  TextDataOptions text;
+  data::EmojiDataOptions emoji;
+  data::TextDataOptions text;
 };
 
 class DataMix {
@@ -33,13 +33,13 @@ class DataMix {
   static absl::StatusOr<std::unique_ptr<DataMix>> Create(
       const std::vector<DataSourceConfig>& sources, const std::string& cache_dir);
   // For tests and callers that build datasets themselves; weights > 0, one per dataset.
-  DataMix(std::vector<std::unique_ptr<Dataset>> datasets, std::vector<double> weights);
+  DataMix(std::vector<std::unique_ptr<data::Dataset>> datasets, std::vector<double> weights);
 
   // A dataset drawn by weight, one of its examples drawn uniformly, its image indices turned
   // into rows of the image table.
-  Example Draw(Rng& rng) const;
+  data::Example Draw(engine::Rng& rng) const;
 
-  const std::vector<std::unique_ptr<Dataset>>& datasets() const { return datasets_; }
+  const std::vector<std::unique_ptr<data::Dataset>>& datasets() const { return datasets_; }
   // The first row of dataset d's images in the image table.
   int64_t image_offset(size_t d) const { return image_offsets_[d]; }
   int64_t num_images() const { return image_offsets_.back(); }
@@ -47,11 +47,11 @@ class DataMix {
   std::vector<std::string> Texts() const;
 
  private:
-  std::vector<std::unique_ptr<Dataset>> datasets_;
+  std::vector<std::unique_ptr<data::Dataset>> datasets_;
   std::vector<double> cumulative_;      // [datasets] cumulative normalised weights
   std::vector<int64_t> image_offsets_;  // [datasets + 1]
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_DATA_MIX_H_

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct Distributed::Group {
   c10::intrusive_ptr<c10d::Store> store;
@@ -143,4 +143,4 @@ absl::Status Distributed::MainFirst(const std::function<absl::Status()>& work) {
   return work();
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct DistributedOptions {
   int world_size = 1;                     // processes in the run, >= 1
@@ -60,6 +60,6 @@ class Distributed {
   int main_first_calls_ = 0;      // names the store keys of MainFirst
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_DISTRIBUTED_H_

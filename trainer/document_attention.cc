@@ -9,7 +9,9 @@
 #include "common/logging.h"
 #include "engine/model/attention_mask.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::BuildAttentionMask;
 
 DocumentAttention::DocumentAttention(const at::Tensor& image_ids, const at::Tensor& doc_ids) {
   CHECK_EQ(image_ids.dim(), 2);
@@ -75,4 +77,4 @@ at::Tensor DocumentAttention::Forward(int /*layer*/, const at::Tensor& q, const 
   return at::cat(outputs).index_select(0, inverse_);
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

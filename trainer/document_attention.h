@@ -15,9 +15,9 @@
 
 #include "engine/model/attention_backend.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
-class DocumentAttention : public AttentionBackend {
+class DocumentAttention : public engine::AttentionBackend {
  public:
   // image_ids, doc_ids: [B, L] int64 as the packer lays them out (packer.h): each document is
   // one run of equal doc ids within its row.
@@ -39,6 +39,6 @@ class DocumentAttention : public AttentionBackend {
   std::vector<Group> groups_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_DOCUMENT_ATTENTION_H_

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 Ema::Ema(const torch::nn::Module& model, double decay) : decay_(decay) {
   torch::NoGradGuard no_grad;
@@ -53,4 +53,4 @@ absl::Status Ema::Restore(const std::vector<std::pair<std::string, at::Tensor>>&
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -15,7 +15,7 @@
 
 #include "absl/status/status.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 class Ema {
  public:
@@ -37,6 +37,6 @@ class Ema {
   std::vector<std::pair<std::string, at::Tensor>> tensors_;  // in named_parameters() order
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_EMA_H_

@@ -11,7 +11,17 @@
 #include "engine/codec/latents.h"
 #include "engine/weights/safetensors.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::Dataset;
+using engine::CodecName;
+using engine::Image;
+using engine::ImageCodec;
+using engine::ImageConfig;
+using engine::ImageToTensor;
+using engine::ResizeImage;
+using engine::SafetensorsFile;
+using engine::WriteSafetensors;
 
 static constexpr int64_t kEncodeBatch = 64;
 static constexpr char kTensorName[] = "latents";
@@ -89,4 +99,4 @@ LatentStats ComputeLatentStats(const at::Tensor& latents) {
   return stats;
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -14,17 +14,19 @@
 #include "engine/codec/image_codec.h"
 #include "engine/model/model_config.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 // CACHE_DIR/latents-<dataset images key>-<codec>-<image size>.safetensors.
-std::string LatentCachePath(const Dataset& dataset, const ImageConfig& image,
+std::string LatentCachePath(const data::Dataset& dataset, const engine::ImageConfig& image,
                             const std::string& cache_dir);
 
 // The raw latents [num_images, C, S, S] of every image of `dataset`, each resized to
 // image.image_size: read from the cache file, or encoded with `codec` and written there
 // atomically (an interrupted run leaves no half-written cache behind).
-absl::StatusOr<at::Tensor> LoadOrEncodeLatents(const Dataset& dataset, const ImageConfig& image,
-                                               ImageCodec& codec, const std::string& cache_dir);
+absl::StatusOr<at::Tensor> LoadOrEncodeLatents(const data::Dataset& dataset,
+                                               const engine::ImageConfig& image,
+                                               engine::ImageCodec& codec,
+                                               const std::string& cache_dir);
 
 // Per-channel mean and standard deviation of latents [N, C, S, S] (over images and cells): the
 // image.latent_mean / latent_std of a model trained on them. A constant channel gets a tiny
@@ -35,6 +37,6 @@ struct LatentStats {
 };
 LatentStats ComputeLatentStats(const at::Tensor& latents);
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_LATENT_CACHE_H_

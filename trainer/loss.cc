@@ -7,7 +7,12 @@
 
 #include "trainer/document_attention.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::ModelOutput;
+using engine::NoiseSchedule;
+using engine::PredictionType;
+using engine::TransfusionModelImpl;
 
 at::Tensor MinSnrWeights(const NoiseSchedule& schedule, double gamma, PredictionType prediction) {
   if (gamma <= 0) return at::Tensor();
@@ -56,4 +61,4 @@ LossTerms ComputeLoss(TransfusionModelImpl& model, const TrainingBatch& batch,
   return terms;
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

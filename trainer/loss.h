@@ -19,7 +19,7 @@
 #include "engine/sampler/noise_schedule.h"
 #include "trainer/packer.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct LossNormalizers {
   int64_t lm_targets = 0;      // language-model targets in the global batch
@@ -38,24 +38,24 @@ struct LossTerms {
 // error). Low-noise timesteps, whose fine-detail error dominates the plain loss, weigh less; every
 // t with SNR <= gamma (where layout and colour are decided) weighs as much as the objective gives
 // it. A [T] float tensor; undefined when gamma == 0 (every image weighs 1).
-at::Tensor MinSnrWeights(const NoiseSchedule& schedule, double gamma,
-                         PredictionType prediction = PredictionType::kEpsilon);
+at::Tensor MinSnrWeights(const engine::NoiseSchedule& schedule, double gamma,
+                         engine::PredictionType prediction = engine::PredictionType::kEpsilon);
 
 // How the diffusion term is formed.
 struct DiffusionObjective {
   double weight = 5.0;  // lambda
-  PredictionType prediction = PredictionType::kEpsilon;
+  engine::PredictionType prediction = engine::PredictionType::kEpsilon;
   at::Tensor timestep_weights;  // [T] (MinSnrWeights) weighting each image in `total`; or undefined
 };
 
 // One forward pass (attention document by document, document_attention.h) and the two terms.
-LossTerms ComputeLoss(TransfusionModelImpl& model, const TrainingBatch& batch,
+LossTerms ComputeLoss(engine::TransfusionModelImpl& model, const TrainingBatch& batch,
                       const LossNormalizers& normalizers, const DiffusionObjective& objective);
 
 // What the image output is trained towards: batch.noise, or the velocity of batch's noised images.
 // [J, n, P]; requires batch.noise.defined().
-at::Tensor DiffusionTarget(const TrainingBatch& batch, PredictionType prediction);
+at::Tensor DiffusionTarget(const TrainingBatch& batch, engine::PredictionType prediction);
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_LOSS_H_

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 absl::Status LrScheduleOptions::Validate() const {
   if (!(peak_lr > 0))
@@ -33,4 +33,4 @@ double LrSchedule::At(int64_t step) const {
   return o.min_lr + (o.peak_lr - o.min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

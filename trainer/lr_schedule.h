@@ -7,7 +7,7 @@
 
 #include "absl/status/status.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct LrScheduleOptions {
   double peak_lr = 1e-3;       // > 0: reached at the end of warm-up
@@ -33,6 +33,6 @@ class LrSchedule {
   LrScheduleOptions options_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_LR_SCHEDULE_H_

@@ -71,7 +71,12 @@ ABSL_FLAG(int, benchmark, 0,
           "time this many training steps against the machine's matrix-product rate, print the "
           "throughput and exit without writing a model");
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::CopyFile;
+using engine::DType;
+using engine::ParseDType;
+using engine::SetComputeThreads;
 
 static std::string TrainConfigCopy(const std::string& out) { return out + "/train_config.json"; }
 
@@ -146,7 +151,7 @@ static absl::Status Run() {
   return trainer->Train();
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 int main(int argc, char** argv) {
   infusion::PrepareComputeProcess(argv);
@@ -155,7 +160,7 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   absl::Status status;
   try {
-    status = infusion::Run();
+    status = infusion::trainer::Run();
   } catch (const std::exception& e) {  // c10d and LibTorch report failures by throwing
     status = absl::InternalError(e.what());
   }

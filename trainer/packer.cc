@@ -7,7 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::ModelInput;
+using engine::NoiseSchedule;
 
 // A text tail shorter than this has no token to learn from.
 static constexpr int64_t kMinTextTail = 2;
@@ -128,4 +131,4 @@ TrainingBatch PackRows(const std::vector<Row>& rows, int64_t length, int pad_tok
   return batch;
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -15,7 +15,7 @@
 #include "engine/sampler/noise_schedule.h"
 #include "trainer/sequence_builder.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 // The documents of one row, in order, at most `length` positions in all.
 using Row = std::vector<Document>;
@@ -33,7 +33,7 @@ struct ImageNoise {
 
 // The inputs and targets of one step's forward pass over R rows of L positions (T = R * L).
 struct TrainingBatch {
-  ModelInput input;             // token_ids, positions [T]; image_patches [I, n, P] (noised where a
+  engine::ModelInput input;     // token_ids, positions [T]; image_patches [I, n, P] (noised where a
                                 // target), image_timesteps [I], image_positions [I, n],
                                 // noise_images [J]
   at::Tensor image_ids;         // [R, L] int64: image of each position within its row, -1 for text
@@ -55,8 +55,8 @@ struct TrainingBatch {
 TrainingBatch PackRows(const std::vector<Row>& rows, int64_t length, int pad_token_id,
                        const at::Tensor& image_table,
                        const std::vector<std::vector<ImageNoise>>& noise,
-                       const NoiseSchedule& schedule);
+                       const engine::NoiseSchedule& schedule);
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_PACKER_H_

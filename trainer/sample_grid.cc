@@ -15,7 +15,26 @@
 #include "engine/prompt/prompt_builder.h"
 #include "engine/sampler/image_denoiser.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::BuiltPrompt;
+using engine::DiffusionParams;
+using engine::DiffusionSolver;
+using engine::Image;
+using engine::ImageDenoiser;
+using engine::ImageLatents;
+using engine::ModelConfig;
+using engine::NoiseSchedule;
+using engine::PromptBuilder;
+using engine::PromptPart;
+using engine::ReferenceForward;
+using engine::ReferenceOutput;
+using engine::SequencePart;
+using engine::SpecialTokens;
+using engine::Tokenizer;
+using engine::TransfusionModelImpl;
+using engine::WriteImageFile;
+using engine::WriteTextFile;
 
 static constexpr int kGridColumns = 4;
 static constexpr int kGridGap = 2;
@@ -170,4 +189,4 @@ absl::Status SampleGridWriter::Write(TransfusionModelImpl& model, int64_t step,
   return WriteTextFile(stem + ".txt", text);
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -23,7 +23,7 @@
 #include "engine/sampler/noise_schedule.h"
 #include "engine/tokenizer/tokenizer.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct SampleOptions {
   int every = 0;                     // steps between grids; 0: never
@@ -41,29 +41,30 @@ class SampleGridWriter {
  public:
   // caption_images: [K, n, patch_dim] clean normalised patches of the images to caption.
   // Everything referenced must outlive the writer.
-  SampleGridWriter(const SampleOptions& options, const Tokenizer& tokenizer, ImageLatents& latents,
-                   const NoiseSchedule& schedule, at::Tensor caption_images);
+  SampleGridWriter(const SampleOptions& options, const engine::Tokenizer& tokenizer,
+                   engine::ImageLatents& latents, const engine::NoiseSchedule& schedule,
+                   at::Tensor caption_images);
 
   // Samples with `model` (in eval mode, no autograd) and writes the three files into `dir`.
-  absl::Status Write(TransfusionModelImpl& model, int64_t step, const std::string& dir);
+  absl::Status Write(engine::TransfusionModelImpl& model, int64_t step, const std::string& dir);
 
  private:
   // n patches [n, patch_dim] for `prompt`, guided against the unconditional <bos> <boi>.
-  at::Tensor GenerateImage(TransfusionModelImpl& model, const std::string& prompt,
+  at::Tensor GenerateImage(engine::TransfusionModelImpl& model, const std::string& prompt,
                            uint64_t seed) const;
   // Greedy caption of patches [n, patch_dim] (clean), up to </s>.
-  std::string Caption(TransfusionModelImpl& model, const at::Tensor& patches) const;
+  std::string Caption(engine::TransfusionModelImpl& model, const at::Tensor& patches) const;
 
   SampleOptions options_;
-  const Tokenizer& tokenizer_;
-  ImageLatents& latents_;
-  const NoiseSchedule& schedule_;
+  const engine::Tokenizer& tokenizer_;
+  engine::ImageLatents& latents_;
+  const engine::NoiseSchedule& schedule_;
   at::Tensor caption_images_;  // [K, n, patch_dim]
 };
 
 // Lays images of equal size out in rows of `columns`, separated by `gap` white pixels.
-Image TileImages(const std::vector<Image>& images, int columns, int gap);
+engine::Image TileImages(const std::vector<engine::Image>& images, int columns, int gap);
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_SAMPLE_GRID_H_

@@ -3,7 +3,17 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::Example;
+using data::ExampleKind;
+using engine::ChatRole;
+using engine::LayoutMessage;
+using engine::LayoutRun;
+using engine::Rng;
+using engine::SequenceLayout;
+using engine::SpecialTokens;
+using engine::Tokenizer;
 
 absl::Status SequenceOptions::Validate() const {
   if (!(caption_dropout >= 0 && caption_dropout <= 1)) {
@@ -96,4 +106,4 @@ Document SequenceBuilder::Build(const Example& example, Rng& rng) const {
   return Render(layout, example.images, max_timestep);
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -27,7 +27,7 @@
 #include "engine/sampler/rng.h"
 #include "engine/tokenizer/tokenizer.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct SequenceOptions {
   double caption_dropout = 0.1;            // [0, 1]
@@ -60,27 +60,27 @@ struct Document {
 class SequenceBuilder {
  public:
   // `tokenizer` must outlive the builder.
-  SequenceBuilder(const Tokenizer& tokenizer, const SpecialTokens& tokens, int num_patches,
-                  const SequenceOptions& options);
+  SequenceBuilder(const engine::Tokenizer& tokenizer, const engine::SpecialTokens& tokens,
+                  int num_patches, const SequenceOptions& options);
 
   // `rng` decides the caption dropout.
-  Document Build(const Example& example, Rng& rng) const;
+  Document Build(const data::Example& example, engine::Rng& rng) const;
 
   int pad_token_id() const { return tokens_.pad; }
 
  private:
   // Every run of `layout`; its i-th image is row `images[i]` of the image table, noised with t up
   // to `max_timestep` when the layout marks it as the model's.
-  Document Render(const SequenceLayout& layout, const std::vector<int64_t>& images,
+  Document Render(const engine::SequenceLayout& layout, const std::vector<int64_t>& images,
                   int32_t max_timestep) const;
 
-  const Tokenizer& tokenizer_;
-  SpecialTokens tokens_;
-  SequenceLayouts layouts_;
+  const engine::Tokenizer& tokenizer_;
+  engine::SpecialTokens tokens_;
+  engine::SequenceLayouts layouts_;
   int num_patches_;
   SequenceOptions options_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_SEQUENCE_BUILDER_H_

@@ -12,7 +12,14 @@
 #include "data/shapes/rng.h"
 #include "data/shapes/split.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::DeriveSeed;
+using data::Example;
+using data::ExampleKind;
+using engine::Image;
+using engine::Rng;
+namespace shapes = data::shapes;
 
 absl::Status ShapesDataOptions::Validate() const {
   auto share = [](const char* field, double v) {
@@ -122,4 +129,4 @@ absl::StatusOr<Image> ShapesDataset::LoadImage(int64_t index) const {
   return Image{rendered.width, rendered.height, std::move(rendered.rgb)};
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

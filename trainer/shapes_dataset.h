@@ -20,7 +20,7 @@
 #include "data/dataset/dataset.h"
 #include "data/shapes/scene.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct ShapesDataOptions {
   int64_t pool_size = 20000;  // examples (> 0); edits hold two images, the others one
@@ -36,29 +36,29 @@ struct ShapesDataOptions {
   absl::Status Validate() const;  // InvalidArgument naming the field
 };
 
-class ShapesDataset : public Dataset {
+class ShapesDataset : public data::Dataset {
  public:
   static absl::StatusOr<std::unique_ptr<ShapesDataset>> Create(const ShapesDataOptions& options);
 
   std::string name() const override { return "shapes"; }
   int64_t size() const override { return static_cast<int64_t>(examples_.size()); }
-  Example Get(int64_t index, Rng& rng) const override;
+  data::Example Get(int64_t index, engine::Rng& rng) const override;
   std::vector<std::string> Texts() const override;
   int64_t num_images() const override { return static_cast<int64_t>(scenes_.size()); }
-  absl::StatusOr<Image> LoadImage(int64_t index) const override;
+  absl::StatusOr<engine::Image> LoadImage(int64_t index) const override;
   std::string ImagesKey() const override { return images_key_; }
   // The scene image `index` shows, index in [0, num_images()).
-  const shapes::Scene& scene(int64_t index) const { return scenes_[index]; }
+  const data::shapes::Scene& scene(int64_t index) const { return scenes_[index]; }
 
  private:
   explicit ShapesDataset(const ShapesDataOptions& options);
 
-  std::vector<Example> examples_;
-  std::vector<shapes::Scene> scenes_;  // the images, rendered on demand
+  std::vector<data::Example> examples_;
+  std::vector<data::shapes::Scene> scenes_;  // the images, rendered on demand
   int chat_turns_;
   std::string images_key_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_SHAPES_DATASET_H_

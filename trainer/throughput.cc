@@ -9,7 +9,10 @@
 
 #include "absl/strings/match.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::ModelConfig;
+using engine::TransfusionModelImpl;
 
 ParameterCounts CountParameters(const TransfusionModelImpl& model) {
   ParameterCounts counts;
@@ -59,4 +62,4 @@ double MeasureMatmulFlops(int64_t n, int repeats) {
   return 2.0 * static_cast<double>(n) * n * n / seconds[seconds.size() / 2];
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -11,7 +11,7 @@
 #include "engine/model/transfusion_model.h"
 #include "trainer/packer.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 // Parameter counts of the parts of a model that run on different positions.
 struct ParameterCounts {
@@ -20,7 +20,7 @@ struct ParameterCounts {
   int64_t lm_head = 0;   // the output projection (the embedding when tied): LM-loss positions
   int64_t total = 0;     // every parameter, the token embedding included
 };
-ParameterCounts CountParameters(const TransfusionModelImpl& model);
+ParameterCounts CountParameters(const engine::TransfusionModelImpl& model);
 
 // Training FLOPs (forward + backward) of one batch:
 //   6 * (backbone * tokens + image * patches + lm_head * lm_targets)
@@ -30,13 +30,13 @@ ParameterCounts CountParameters(const TransfusionModelImpl& model);
 // (and what DocumentAttention computes). The U-Net's convolutions apply their weights at several
 // latent cells per patch, which this count (one application per patch) leaves out, so it is a
 // lower bound for U-Net patch layers.
-double TrainingFlops(const ModelConfig& config, const ParameterCounts& params,
+double TrainingFlops(const engine::ModelConfig& config, const ParameterCounts& params,
                      const TrainingBatch& batch);
 
 // The float32 matrix-product rate of this machine: the median over `repeats` timings of
 // [n, n] x [n, n] (2 n^3 FLOPs each), in FLOP/s, with the current intra-op thread count.
 double MeasureMatmulFlops(int64_t n, int repeats);
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_THROUGHPUT_H_

@@ -9,7 +9,12 @@
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::EmojiDataOptions;
+using data::TextDataOptions;
+using engine::GenerationConfig;
+using engine::ModelConfig;
 
 using Json = nlohmann::json;
 
@@ -347,4 +352,4 @@ absl::StatusOr<TrainConfig> TrainConfig::FromFile(const std::string& path) {
   return config;
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -19,13 +19,13 @@
 #include "trainer/sample_grid.h"
 #include "trainer/sequence_builder.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct TrainConfig {
   // "model": the model's config.json inline, or the path of one. image.latent_mean and
   // image.latent_std may be left out (the usual case): they are then computed from the latents
   // of the training images before training starts.
-  ModelConfig model;
+  engine::ModelConfig model;
   bool compute_latent_stats = true;
 
   // "init_from": a model directory (config.json, model.safetensors, tokenizer.model, as
@@ -37,7 +37,7 @@ struct TrainConfig {
   // "tokenizer": {"path": an existing tokenizer.model} or {"vocab_size", "model_type"} of one
   // trained on the texts of the data mix.
   std::string tokenizer_path;
-  TokenizerTrainOptions tokenizer;
+  engine::TokenizerTrainOptions tokenizer;
 
   std::vector<DataSourceConfig> data;           // "data": at least one source
   std::string cache_dir = ".cache/train";       // latents (and the default text corpus)
@@ -62,7 +62,7 @@ struct TrainConfig {
   int checkpoint_every = 500;  // steps between checkpoints; 0: only at the end
   int keep_checkpoints = 2;
   SampleOptions samples;        // "samples"
-  GenerationConfig generation;  // "generation": the exported model's serving defaults
+  engine::GenerationConfig generation;  // "generation": the exported model's serving defaults
 
   absl::Status Validate() const;
 
@@ -72,6 +72,6 @@ struct TrainConfig {
   static absl::StatusOr<TrainConfig> FromFile(const std::string& path);
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_TRAIN_CONFIG_H_

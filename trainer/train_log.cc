@@ -9,7 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
 
-namespace infusion {
+namespace infusion::trainer {
 
 using Json = nlohmann::json;
 
@@ -78,4 +78,4 @@ void ProgressLine::Show(const StepMetrics& m, double seconds_per_step) {
   std::fflush(out_);
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

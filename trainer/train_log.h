@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct StepMetrics {
   int64_t step = 0;  // optimiser updates done
@@ -59,6 +59,6 @@ class ProgressLine {
   bool line_open_ = false;
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_TRAIN_LOG_H_

@@ -21,7 +21,25 @@
 #include "trainer/loss.h"
 #include "trainer/train_log.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::StableHash;
+using engine::CodecName;
+using engine::CopyFile;
+using engine::DiffusionConfig;
+using engine::ImageLatents;
+using engine::LoadStateDict;
+using engine::ModelConfig;
+using engine::ModelDirectory;
+using engine::ModelExport;
+using engine::NoiseSchedule;
+using engine::NoiseScheduleOptions;
+using engine::PatchEncoderName;
+using engine::StateDict;
+using engine::Tokenizer;
+using engine::TrainTokenizer;
+using engine::WriteModelDirectory;
+using engine::WriteTextFile;
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -307,7 +325,7 @@ absl::Status Trainer::BuildModel() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<StepResult> Trainer::RunStep(int64_t step) {
+absl::StatusOr<TrainStepResult> Trainer::RunStep(int64_t step) {
   const int64_t rows = config_.batch_size / distributed_.world_size();
   ASSIGN_OR_RETURN(TrainingBatch batch, batches_->Build(step, distributed_.rank() * rows, rows));
   const int64_t noise_elements = batch.noise.defined() ? batch.noise.numel() : 0;
@@ -319,7 +337,7 @@ absl::StatusOr<StepResult> Trainer::RunStep(int64_t step) {
   const LossNormalizers normalizers{static_cast<int64_t>(counts[0].item<double>()),
                                     static_cast<int64_t>(counts[1].item<double>())};
 
-  StepResult result;
+  TrainStepResult result;
   result.lr = lr_->At(step);
   for (auto& group : optimizer_->param_groups()) group.options().set_lr(result.lr);
   LossTerms terms;
@@ -381,7 +399,7 @@ absl::Status Trainer::Train() {
   const Clock::time_point start = Clock::now();
   Clock::time_point window_start = start;
   int64_t window_steps = 0, window_tokens = 0;
-  StepResult last;
+  TrainStepResult last;
   while (step_ < total) {
     ASSIGN_OR_RETURN(last, RunStep(step_));
     ++step_;
@@ -415,7 +433,7 @@ absl::Status Trainer::Train() {
   return Export(options_.out_dir, step_ > first_step ? &last : nullptr);
 }
 
-absl::Status Trainer::Export(const std::string& out, const StepResult* last) {
+absl::Status Trainer::Export(const std::string& out, const TrainStepResult* last) {
   if (!distributed_.is_main()) return absl::OkStatus();
   ModelExport e;
   e.model = model_;
@@ -464,7 +482,7 @@ absl::StatusOr<BenchmarkReport> Trainer::Benchmark(int steps) {
   int64_t tokens = 0;
   const Clock::time_point start = Clock::now();
   for (int i = 0; i < steps; ++i) {
-    ASSIGN_OR_RETURN(StepResult r, RunStep(step_ + 1 + i));
+    ASSIGN_OR_RETURN(TrainStepResult r, RunStep(step_ + 1 + i));
     flops += r.flops;
     tokens += r.tokens;
   }
@@ -482,4 +500,4 @@ absl::StatusOr<BenchmarkReport> Trainer::Benchmark(int steps) {
   return report;
 }
 
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -40,7 +40,7 @@
 #include "trainer/throughput.h"
 #include "trainer/train_config.h"
 
-namespace infusion {
+namespace infusion::trainer {
 
 struct TrainerOptions {
   std::string out_dir;        // the model directory, log, checkpoints and samples
@@ -48,13 +48,13 @@ struct TrainerOptions {
   std::string checkpoint;     // with resume: this checkpoint (a folder, or a name in
                               // out_dir/checkpoints) instead of the latest
   bool show_progress = true;  // the progress line on stderr (rank 0)
-  DType export_dtype = DType::kF32;  // of the exported model.safetensors
+  engine::DType export_dtype = engine::DType::kF32;  // of the exported model.safetensors
 
   absl::Status Validate() const;
 };
 
 // What one step did, over all processes.
-struct StepResult {
+struct TrainStepResult {
   double loss = 0, loss_lm = 0, loss_diffusion = 0;
   double grad_norm = 0;
   double lr = 0;
@@ -93,7 +93,7 @@ class Trainer {
   absl::Status ExportTo(const std::string& dir) { return Export(dir, nullptr); }
 
   int64_t step() const { return step_; }
-  const ModelConfig& model_config() const { return config_.model; }
+  const engine::ModelConfig& model_config() const { return config_.model; }
 
  private:
   Trainer(const TrainConfig& config, const TrainerOptions& options, Distributed& distributed);
@@ -104,11 +104,11 @@ class Trainer {
   absl::Status BuildModel();
   absl::Status LoadInitWeights();
 
-  absl::StatusOr<StepResult> RunStep(int64_t step);
+  absl::StatusOr<TrainStepResult> RunStep(int64_t step);
   absl::Status SaveCheckpoint();
   absl::Status WriteSamples();
   // `last` is null when this process trained no step.
-  absl::Status Export(const std::string& dir, const StepResult* last);
+  absl::Status Export(const std::string& dir, const TrainStepResult* last);
 
   TrainConfig config_;
   TrainerOptions options_;
@@ -116,11 +116,11 @@ class Trainer {
   std::string checkpoint_to_resume_;  // empty for a fresh run
 
   std::unique_ptr<DataMix> mix_;
-  std::unique_ptr<ImageLatents> latents_;  // the codec, and latents <-> patches
+  std::unique_ptr<engine::ImageLatents> latents_;  // the codec, and latents <-> patches
   at::Tensor raw_latents_;                 // [N, C, S, S] of the mix's images
   std::string tokenizer_path_;
-  std::unique_ptr<Tokenizer> tokenizer_;
-  std::unique_ptr<NoiseSchedule> schedule_;
+  std::unique_ptr<engine::Tokenizer> tokenizer_;
+  std::unique_ptr<engine::NoiseSchedule> schedule_;
   DiffusionObjective objective_;  // lambda, prediction type, min-SNR weights
   std::unique_ptr<SequenceBuilder> sequences_;
   std::unique_ptr<BatchBuilder> batches_;
@@ -137,6 +137,6 @@ class Trainer {
   int64_t step_ = 0;  // optimiser updates done
 };
 
-}  // namespace infusion
+}  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_TRAINER_H_

@@ -18,6 +18,22 @@
 #include "engine/model/model_config.h"
 
 namespace infusion::bench {
+
+using engine::ExecutorInfo;
+using engine::HashCombine;
+using engine::ImageConfig;
+using engine::KvCacheManager;
+using engine::KvCacheManagerOptions;
+using engine::ModelConfig;
+using engine::ModelExecutor;
+using engine::ModelExecutorOptions;
+using engine::PatchEncoderKind;
+using engine::SeqId;
+using engine::Span;
+using engine::SpanKind;
+using engine::SpanResult;
+using engine::StepPlan;
+
 namespace {
 
 using Clock = std::chrono::steady_clock;

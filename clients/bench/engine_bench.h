@@ -58,8 +58,8 @@ struct EngineBenchOptions {
   std::vector<int> dtype_rows = {1, 32, 256};
 };
 
-absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& executor_options,
-                                                 const EngineBenchOptions& options);
+absl::StatusOr<EngineBenchResult> RunEngineBench(
+    const engine::ModelExecutorOptions& executor_options, const EngineBenchOptions& options);
 
 }  // namespace infusion::bench
 

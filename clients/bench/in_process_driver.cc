@@ -5,6 +5,18 @@
 #include "common/status_macros.h"
 
 namespace infusion::bench {
+
+using engine::ModelExecutorOptions;
+using scheduler::EventSink;
+using scheduler::RequestEvent;
+using scheduler::RequestId;
+using scheduler::SchedulerOptions;
+using serving::ChatRequest;
+using serving::InferenceEngine;
+using serving::InferenceEngineOptions;
+using serving::InputPart;
+using serving::TextToImageRequest;
+
 namespace {
 
 // Records event times of one request; Wait() blocks until its finish event.

@@ -17,24 +17,25 @@ namespace infusion::bench {
 class InProcessDriver : public Driver {
  public:
   static absl::StatusOr<std::unique_ptr<InProcessDriver>> Create(
-      const ModelExecutorOptions& executor_options, const SchedulerOptions& scheduler_options,
-      const WorkloadParams& workload);
+      const engine::ModelExecutorOptions& executor_options,
+      const scheduler::SchedulerOptions& scheduler_options, const WorkloadParams& workload);
   ~InProcessDriver() override;
 
   RequestTiming Run(WorkKind kind, int index) override;
-  SchedulerStats Stats() const { return engine_->Stats(); }
+  scheduler::SchedulerStats Stats() const { return engine_->Stats(); }
   std::optional<EngineCounters> Counters() const override {
-    const SchedulerStats stats = engine_->Stats();
+    const scheduler::SchedulerStats stats = engine_->Stats();
     return EngineCounters{stats.steps, stats.step_seconds, stats.forward_seconds};
   }
 
  private:
   InProcessDriver() = default;
   // Prepares and submits request `index` of `kind`, its events going to `sink`.
-  absl::StatusOr<RequestId> Submit(WorkKind kind, int index, std::shared_ptr<EventSink> sink);
+  absl::StatusOr<scheduler::RequestId> Submit(WorkKind kind, int index,
+                                              std::shared_ptr<scheduler::EventSink> sink);
 
   WorkloadParams workload_;
-  std::unique_ptr<InferenceEngine> engine_;
+  std::unique_ptr<serving::InferenceEngine> engine_;
 };
 
 }  // namespace infusion::bench

@@ -55,6 +55,10 @@ ABSL_FLAG(int, max_tokens_per_step, 512, "scheduler: positions per step");
 ABSL_FLAG(double, max_image_share, 0.75, "scheduler: image share of a step while text waits");
 
 namespace infusion::bench {
+
+using engine::ModelExecutorOptions;
+using scheduler::SchedulerOptions;
+
 namespace {
 
 int RunEngine(const ModelExecutorOptions& executor_options) {
@@ -186,7 +190,7 @@ int main(int argc, char** argv) {
   for (std::string& a : storage) args.push_back(a.data());
   absl::SetProgramUsageMessage("infusion-bench --model DIR [--engine | --workload ...]");
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
-  infusion::ModelExecutorOptions executor_options;
+  infusion::engine::ModelExecutorOptions executor_options;
   executor_options.model_dir = absl::GetFlag(FLAGS_model);
   executor_options.num_threads = absl::GetFlag(FLAGS_threads);
   executor_options.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);

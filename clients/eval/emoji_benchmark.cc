@@ -14,6 +14,14 @@
 #include "data/shapes/rng.h"
 
 namespace infusion::eval {
+
+using data::DeriveSeed;
+using data::EmojiDataOptions;
+using data::EmojiDataset;
+using engine::Image;
+using engine::ResizeImage;
+namespace shapes = data::shapes;
+
 namespace {
 
 enum Stream : uint64_t { kSampleStream = 1, kNoiseStream };

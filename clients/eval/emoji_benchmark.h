@@ -45,7 +45,8 @@ struct EmojiResults {
 
 // Images -> the vectors retrieval compares, one per image, all of one length
 // (LatentEncoder::Encode: normalised latent patches, flattened). Called with batches of images.
-using ImageEncoder = std::function<std::vector<std::vector<float>>(const std::vector<Image>&)>;
+using ImageEncoder =
+    std::function<std::vector<std::vector<float>>(const std::vector<engine::Image>&)>;
 
 absl::StatusOr<EmojiResults> RunEmojiBenchmark(const EmojiBenchmarkOptions& options,
                                                Generator& generator, const ImageEncoder& encode);

@@ -5,6 +5,8 @@
 
 namespace infusion::eval {
 
+using engine::DiffusionParams;
+
 absl::Status GenerationParams::Validate() const {
   if (image_steps && (*image_steps < 1 || *image_steps > DiffusionParams::kMaxSteps)) {
     return absl::InvalidArgumentError(absl::StrCat(

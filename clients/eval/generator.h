@@ -34,18 +34,18 @@ struct TextToImageTask {
 };
 
 struct CaptionTask {
-  Image image;  // any size; the backend resizes it to the model's
+  engine::Image image;  // any size; the backend resizes it to the model's
 };
 
 // One user turn holding the image, then the question; the reply is read greedily to the end of
 // the assistant's turn.
 struct ChatTask {
-  Image image;
+  engine::Image image;
   std::string question;
 };
 
 struct EditTask {
-  Image source;
+  engine::Image source;
   std::string instruction;
   uint64_t seed = 0;  // of the initial noise
 };
@@ -58,12 +58,12 @@ class Generator {
  public:
   virtual ~Generator() = default;
 
-  virtual absl::StatusOr<std::vector<Image>> TextToImage(
+  virtual absl::StatusOr<std::vector<engine::Image>> TextToImage(
       const std::vector<TextToImageTask>& tasks) = 0;
   virtual absl::StatusOr<std::vector<std::string>> Caption(
       const std::vector<CaptionTask>& tasks) = 0;
   virtual absl::StatusOr<std::vector<std::string>> Chat(const std::vector<ChatTask>& tasks) = 0;
-  virtual absl::StatusOr<std::vector<Image>> Edit(const std::vector<EditTask>& tasks) = 0;
+  virtual absl::StatusOr<std::vector<engine::Image>> Edit(const std::vector<EditTask>& tasks) = 0;
 };
 
 }  // namespace infusion::eval

@@ -11,6 +11,21 @@
 #include "common/status_macros.h"
 
 namespace infusion::eval {
+
+using engine::EncodePng;
+using engine::Image;
+using scheduler::EventSink;
+using scheduler::RequestEvent;
+using scheduler::RequestId;
+using serving::CaptionRequest;
+using serving::ChatRequest;
+using serving::EditImageRequest;
+using serving::EncodedImage;
+using serving::InferenceEngine;
+using serving::InferenceEngineOptions;
+using serving::InputPart;
+using serving::TextToImageRequest;
+
 namespace {
 
 // Gathers the outputs of one batch. Sinks call it on the engine thread (briefly, under a mutex);

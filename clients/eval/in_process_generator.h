@@ -35,14 +35,14 @@ class InProcessGenerator : public Generator {
   static absl::StatusOr<std::unique_ptr<InProcessGenerator>> Create(
       const InProcessOptions& options);
 
-  absl::StatusOr<std::vector<Image>> TextToImage(
+  absl::StatusOr<std::vector<engine::Image>> TextToImage(
       const std::vector<TextToImageTask>& tasks) override;
   absl::StatusOr<std::vector<std::string>> Caption(const std::vector<CaptionTask>& tasks) override;
   absl::StatusOr<std::vector<std::string>> Chat(const std::vector<ChatTask>& tasks) override;
-  absl::StatusOr<std::vector<Image>> Edit(const std::vector<EditTask>& tasks) override;
+  absl::StatusOr<std::vector<engine::Image>> Edit(const std::vector<EditTask>& tasks) override;
 
   // The model's tokenizer, codec and serving defaults.
-  const ModelProcessor& processor() const { return engine_->processor(); }
+  const engine::ModelProcessor& processor() const { return engine_->processor(); }
 
  private:
   // What one request produced.
@@ -51,7 +51,8 @@ class InProcessGenerator : public Generator {
     std::vector<float> patches;  // [n * patch_dim]; empty unless the request drew an image
   };
 
-  InProcessGenerator(const GenerationParams& params, std::unique_ptr<InferenceEngine> engine)
+  InProcessGenerator(const GenerationParams& params,
+                     std::unique_ptr<serving::InferenceEngine> engine)
       : params_(params), engine_(std::move(engine)) {}
 
   // Image parameters of a t2i or edit request: steps and guidance from the run's parameters
@@ -63,10 +64,10 @@ class InProcessGenerator : public Generator {
   // finished.
   template <typename Typed>
   absl::StatusOr<std::vector<Output>> RunAll(const std::vector<Typed>& requests);
-  absl::StatusOr<std::vector<Image>> DecodeImages(const std::vector<Output>& outputs) const;
+  absl::StatusOr<std::vector<engine::Image>> DecodeImages(const std::vector<Output>& outputs) const;
 
   GenerationParams params_;
-  std::unique_ptr<InferenceEngine> engine_;
+  std::unique_ptr<serving::InferenceEngine> engine_;
 };
 
 }  // namespace infusion::eval

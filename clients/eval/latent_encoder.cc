@@ -10,6 +10,11 @@
 
 namespace infusion::eval {
 
+using engine::Image;
+using engine::ImageLatents;
+using engine::ModelConfig;
+using engine::ModelDirectory;
+
 LatentEncoder::LatentEncoder(std::unique_ptr<ImageLatents> latents)
     : latents_(std::move(latents)) {}
 

@@ -12,9 +12,9 @@
 #include "absl/status/statusor.h"
 #include "engine/codec/image.h"
 
-namespace infusion {
+namespace infusion::engine {
 class ImageLatents;
-}
+}  // namespace infusion::engine
 
 namespace infusion::eval {
 
@@ -25,11 +25,11 @@ class LatentEncoder {
   ~LatentEncoder();
 
   // One [n * patch_dim] vector of normalised latent patches per image, in order.
-  std::vector<std::vector<float>> Encode(const std::vector<Image>& images) const;
+  std::vector<std::vector<float>> Encode(const std::vector<engine::Image>& images) const;
 
  private:
-  explicit LatentEncoder(std::unique_ptr<ImageLatents> latents);
-  std::unique_ptr<ImageLatents> latents_;
+  explicit LatentEncoder(std::unique_ptr<engine::ImageLatents> latents);
+  std::unique_ptr<engine::ImageLatents> latents_;
 };
 
 }  // namespace infusion::eval

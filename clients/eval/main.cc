@@ -62,6 +62,10 @@ ABSL_FLAG(int, text_lines, 1000, "text: lines scored, from the end of the file")
 ABSL_FLAG(std::string, cache_dir, ".cache/eval", "text: where the Bible text is written");
 
 namespace infusion::eval {
+
+using engine::GenerationConfig;
+using engine::Image;
+
 namespace {
 
 constexpr char kUsage[] =
@@ -116,7 +120,7 @@ absl::StatusOr<Backend> MakeBackend() {
              {"sampler", defaults.sampler}};
     b.generator = std::move(g);
   } else {
-    ServerOptions options;
+    ServerGeneratorOptions options;
     options.client.server = server;
     options.client.api_key = absl::GetFlag(FLAGS_api_key);
     options.concurrency = absl::GetFlag(FLAGS_concurrency);

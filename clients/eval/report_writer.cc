@@ -12,6 +12,9 @@
 #include "common/status_macros.h"
 
 namespace infusion::eval {
+
+using engine::WriteImageFile;
+
 namespace {
 
 constexpr char kResultsFile[] = "results.json";

@@ -15,6 +15,9 @@
 #pragma GCC diagnostic pop
 
 namespace infusion::eval {
+
+using engine::Image;
+
 namespace {
 
 constexpr int kLineHeight = 12;  // stb_easy_font's glyphs are 7 px high, descenders included 9

@@ -13,7 +13,7 @@
 namespace infusion::eval {
 
 struct GridCell {
-  Image image;                  // every cell of a grid has the same size
+  engine::Image image;          // every cell of a grid has the same size
   std::string label;            // word-wrapped under the image; lines past label_lines dropped
   std::optional<bool> correct;  // frames the image green (true) or red (false) when set
 };
@@ -31,7 +31,7 @@ struct GridLayout {
 };
 
 // `cells` must be non-empty with images of one size.
-Image DrawGrid(const std::vector<GridCell>& cells, const GridLayout& layout = {});
+engine::Image DrawGrid(const std::vector<GridCell>& cells, const GridLayout& layout = {});
 
 // `text` broken at spaces into lines of at most `max_width` pixels of stb_easy_font; a word
 // wider than a line gets a line of its own.

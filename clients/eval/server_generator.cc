@@ -9,6 +9,11 @@
 #include "common/status_macros.h"
 
 namespace infusion::eval {
+
+using engine::DecodeImage;
+using engine::EncodePng;
+using engine::Image;
+
 namespace {
 
 absl::StatusOr<v1::Image> ToProtoImage(const Image& image) {
@@ -29,7 +34,7 @@ absl::StatusOr<Image> TheImage(const client::StreamResult& result) {
 
 }  // namespace
 
-absl::Status ServerOptions::Validate() const {
+absl::Status ServerGeneratorOptions::Validate() const {
   if (concurrency < 1) {
     return absl::InvalidArgumentError(absl::StrCat("concurrency must be >= 1, got ", concurrency));
   }
@@ -38,7 +43,7 @@ absl::Status ServerOptions::Validate() const {
 }
 
 absl::StatusOr<std::unique_ptr<ServerGenerator>> ServerGenerator::Create(
-    const ServerOptions& options) {
+    const ServerGeneratorOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   ASSIGN_OR_RETURN(std::unique_ptr<client::InfusionClient> client,
                    client::InfusionClient::Create(options.client));

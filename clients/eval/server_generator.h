@@ -15,7 +15,7 @@
 
 namespace infusion::eval {
 
-struct ServerOptions {
+struct ServerGeneratorOptions {
   client::ClientOptions client;
   int concurrency = 32;  // calls in flight
   GenerationParams params;
@@ -25,19 +25,21 @@ struct ServerOptions {
 
 class ServerGenerator : public Generator {
  public:
-  static absl::StatusOr<std::unique_ptr<ServerGenerator>> Create(const ServerOptions& options);
+  static absl::StatusOr<std::unique_ptr<ServerGenerator>> Create(
+      const ServerGeneratorOptions& options);
 
-  absl::StatusOr<std::vector<Image>> TextToImage(
+  absl::StatusOr<std::vector<engine::Image>> TextToImage(
       const std::vector<TextToImageTask>& tasks) override;
   absl::StatusOr<std::vector<std::string>> Caption(const std::vector<CaptionTask>& tasks) override;
   absl::StatusOr<std::vector<std::string>> Chat(const std::vector<ChatTask>& tasks) override;
-  absl::StatusOr<std::vector<Image>> Edit(const std::vector<EditTask>& tasks) override;
+  absl::StatusOr<std::vector<engine::Image>> Edit(const std::vector<EditTask>& tasks) override;
 
   // The served model's name (its directory's base name).
   absl::StatusOr<std::string> ModelName() const;
 
  private:
-  ServerGenerator(const ServerOptions& options, std::unique_ptr<client::InfusionClient> client)
+  ServerGenerator(const ServerGeneratorOptions& options,
+                  std::unique_ptr<client::InfusionClient> client)
       : options_(options), client_(std::move(client)) {}
 
   // Runs call(i) for every i in [0, n) on `concurrency` threads; the first error, naming i.
@@ -45,7 +47,7 @@ class ServerGenerator : public Generator {
   v1::TextParams TextParams() const;
   v1::ImageParams ImageParams(uint64_t seed) const;
 
-  ServerOptions options_;
+  ServerGeneratorOptions options_;
   std::unique_ptr<client::InfusionClient> client_;
 };
 

@@ -15,6 +15,12 @@
 #include "data/shapes/render.h"
 
 namespace infusion::eval {
+
+using data::DeriveSeed;
+using engine::Image;
+using engine::ResizeImage;
+namespace shapes = data::shapes;
+
 namespace {
 
 using shapes::PromptCategory;

@@ -47,11 +47,11 @@ struct ShapesBenchmarkOptions {
 // of the other lists do not change it.
 struct ShapesTaskSet {
   // prompts_per_category of each category, category by category in kAllCategories order.
-  std::vector<shapes::CaptionedScene> prompts;
+  std::vector<data::shapes::CaptionedScene> prompts;
   std::vector<uint64_t> prompt_seeds;  // the noise of each prompt's image
-  std::vector<shapes::CaptionedScene> captioning;
-  std::vector<shapes::ChatSample> chats;
-  std::vector<shapes::Edit> edits;
+  std::vector<data::shapes::CaptionedScene> captioning;
+  std::vector<data::shapes::ChatSample> chats;
+  std::vector<data::shapes::Edit> edits;
   std::vector<uint64_t> edit_seeds;
 };
 
@@ -68,7 +68,7 @@ struct CaptionMetrics {
   int color = 0;
   int position = 0;
 
-  void Add(const shapes::CaptionScore& score);
+  void Add(const data::shapes::CaptionScore& score);
   double exact_match() const { return images == 0 ? 0.0 : static_cast<double>(exact) / images; }
   Json ToJson() const;
 };
@@ -82,7 +82,8 @@ struct PlacementMetrics {
   int row = 0;
   int column = 0;
 
-  void Add(const shapes::PromptSpec& spec, const std::vector<shapes::ObjectLabel>& detected);
+  void Add(const data::shapes::PromptSpec& spec,
+           const std::vector<data::shapes::ObjectLabel>& detected);
   Json ToJson() const;  // {"objects", "found", "row", "column"}: shares of `objects`
 };
 
@@ -96,18 +97,18 @@ struct TextMistake {
   Json ToJson() const;  // {"image", "question", "expected", "got"}, the first two for chat only
 };
 
-inline constexpr int kNumCategories = static_cast<int>(shapes::kAllCategories.size());
+inline constexpr int kNumCategories = static_cast<int>(data::shapes::kAllCategories.size());
 
 struct ShapesResults {
   std::array<Accuracy, kNumCategories> categories;  // indexed by PromptCategory
   PlacementMetrics placement;                       // over every prompt that places objects
   CaptionMetrics captioning;
   Accuracy chat;
-  std::array<Accuracy, shapes::kAllQuestionKinds.size()> chat_kinds;  // by QuestionKind
+  std::array<Accuracy, data::shapes::kAllQuestionKinds.size()> chat_kinds;  // by QuestionKind
   std::vector<TextMistake> caption_mistakes;  // every wrong caption, in task order
   std::vector<TextMistake> chat_mistakes;     // every wrong answer, in task order
   Accuracy edits;
-  std::array<Accuracy, shapes::kAllEditKinds.size()> edit_kinds;  // by EditKind
+  std::array<Accuracy, data::shapes::kAllEditKinds.size()> edit_kinds;  // by EditKind
   // One per category (its first grid_samples images), then "edits" (source | result pairs).
   std::vector<SampleGrid> grids;
 
@@ -123,19 +124,21 @@ absl::StatusOr<ShapesResults> RunShapesBenchmark(const ShapesTaskSet& tasks,
                                                  Generator& generator);
 
 // Scoring, one sample at a time. Images of any size are resized to the detector's 64×64.
-absl::StatusOr<std::vector<shapes::ObjectLabel>> DetectInImage(const Image& image);
-absl::StatusOr<bool> ImageSatisfies(const shapes::PromptSpec& spec, const Image& image);
+absl::StatusOr<std::vector<data::shapes::ObjectLabel>> DetectInImage(const engine::Image& image);
+absl::StatusOr<bool> ImageSatisfies(const data::shapes::PromptSpec& spec,
+                                    const engine::Image& image);
 // The reply with surrounding whitespace removed equals the answer.
 bool AnswerMatches(const std::string& reply, const std::string& answer);
-absl::StatusOr<bool> EditMatches(const shapes::Scene& target, const Image& edited);
+absl::StatusOr<bool> EditMatches(const data::shapes::Scene& target, const engine::Image& edited);
 
 // The kind of a question asked about `scene` (one of Questions(scene, kind) holds it).
-shapes::QuestionKind QuestionKindOf(const shapes::Scene& scene, const std::string& question);
-std::string QuestionKindName(shapes::QuestionKind kind);  // "color", "shape", ...
-std::string EditKindName(shapes::EditKind kind);          // "recolor", "move", ...
+data::shapes::QuestionKind QuestionKindOf(const data::shapes::Scene& scene,
+                                          const std::string& question);
+std::string QuestionKindName(data::shapes::QuestionKind kind);  // "color", "shape", ...
+std::string EditKindName(data::shapes::EditKind kind);          // "recolor", "move", ...
 
 // A rendered scene as an Image (the same HWC layout).
-Image RenderScene(const shapes::Scene& scene);
+engine::Image RenderScene(const data::shapes::Scene& scene);
 
 }  // namespace infusion::eval
 

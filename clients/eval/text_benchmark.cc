@@ -20,6 +20,17 @@
 #include "engine/tokenizer/tokenizer.h"
 
 namespace infusion::eval {
+
+using data::EnsureKingJamesBible;
+using engine::LoadTransfusionModel;
+using engine::ModelConfig;
+using engine::ModelDirectory;
+using engine::ReferenceForward;
+using engine::ReferenceOutput;
+using engine::SequencePart;
+using engine::SetComputeThreads;
+using engine::Tokenizer;
+
 namespace {
 
 // The last `count` non-empty lines of `path`, joined by '\n' as the trainer joins them.

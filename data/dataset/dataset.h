@@ -14,7 +14,7 @@
 #include "engine/codec/image.h"
 #include "engine/sampler/rng.h"
 
-namespace infusion {
+namespace infusion::data {
 
 enum class ExampleKind {
   kText,          // plain text, language modelling only
@@ -42,18 +42,18 @@ class Dataset {
   virtual int64_t size() const = 0;      // number of examples, > 0
   // Example `index` in [0, size()). `rng` makes the choices a dataset leaves to each draw (which
   // way round a caption pair goes); a dataset whose examples are fixed ignores it.
-  virtual Example Get(int64_t index, Rng& rng) const = 0;
+  virtual Example Get(int64_t index, engine::Rng& rng) const = 0;
   // Every text its examples hold: the corpus the tokenizer is trained on.
   virtual std::vector<std::string> Texts() const = 0;
 
   // Images, which the latent cache encodes once. Examples refer to them by index.
   virtual int64_t num_images() const { return 0; }
   // Image `index` in [0, num_images()), at its own size; errors name the file.
-  virtual absl::StatusOr<Image> LoadImage(int64_t index) const;
+  virtual absl::StatusOr<engine::Image> LoadImage(int64_t index) const;
   // Changes whenever the images would: names the latent cache's file.
   virtual std::string ImagesKey() const { return name(); }
 };
 
-}  // namespace infusion
+}  // namespace infusion::data
 
 #endif  // INFUSION_DATA_DATASET_DATASET_H_

@@ -13,7 +13,11 @@
 #include "data/seeds/seeds.h"
 #include "nlohmann/json.hpp"
 
-namespace infusion {
+namespace infusion::data {
+
+using engine::Image;
+using engine::ReadImageFile;
+using engine::Rng;
 
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
@@ -118,4 +122,4 @@ absl::StatusOr<Image> EmojiDataset::LoadImage(int64_t index) const {
   return ReadImageFile(emoji_[index].image);
 }
 
-}  // namespace infusion
+}  // namespace infusion::data

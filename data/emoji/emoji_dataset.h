@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "data/dataset/dataset.h"
 
-namespace infusion {
+namespace infusion::data {
 
 struct EmojiDataOptions {
   std::string dir = ".cache/emoji/package";  // holds emoji.json and img/google/64/
@@ -31,10 +31,10 @@ class EmojiDataset : public Dataset {
 
   std::string name() const override { return "emoji"; }
   int64_t size() const override { return static_cast<int64_t>(emoji_.size()); }
-  Example Get(int64_t index, Rng& rng) const override;
+  Example Get(int64_t index, engine::Rng& rng) const override;
   std::vector<std::string> Texts() const override;
   int64_t num_images() const override { return size(); }
-  absl::StatusOr<Image> LoadImage(int64_t index) const override;
+  absl::StatusOr<engine::Image> LoadImage(int64_t index) const override;
   std::string ImagesKey() const override { return images_key_; }
 
  private:
@@ -50,6 +50,6 @@ class EmojiDataset : public Dataset {
   std::string images_key_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::data
 
 #endif  // INFUSION_DATA_EMOJI_EMOJI_DATASET_H_

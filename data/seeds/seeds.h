@@ -8,7 +8,7 @@
 #include <initializer_list>
 #include <string_view>
 
-namespace infusion {
+namespace infusion::data {
 
 // SplitMix64's finaliser (Steele et al. 2014): a bijection that scatters nearby inputs.
 inline uint64_t MixBits(uint64_t x) {
@@ -33,6 +33,6 @@ inline uint64_t StableHash(std::string_view text) {
   return h;
 }
 
-}  // namespace infusion
+}  // namespace infusion::data
 
 #endif  // INFUSION_DATA_SEEDS_SEEDS_H_

@@ -5,7 +5,7 @@
 
 #include "data/shapes/sampler.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 ObjectConstraint SampleConstraint(Rng& rng) {
@@ -89,4 +89,4 @@ CaptionedScene SamplePrompt(PromptCategory category, Split split, Rng& rng) {
   }
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

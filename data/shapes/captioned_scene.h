@@ -10,7 +10,7 @@
 #include "data/shapes/scene.h"
 #include "data/shapes/split.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 struct CaptionedScene {
   std::string caption;  // FormatPrompt(spec)
@@ -37,6 +37,6 @@ inline CaptionedScene SampleCaptioning(Split split, Rng& rng) {
   return SamplePrompt(PromptCategory::kPosition, split, rng);
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_CAPTIONED_SCENE_H_

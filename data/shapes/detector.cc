@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "data/shapes/geometry.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 // Pixel classes besides the palette indices 0..5.
@@ -136,4 +136,4 @@ absl::StatusOr<std::vector<ObjectLabel>> DetectObjects(const RgbImage& image) {
   return objects;
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

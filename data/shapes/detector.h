@@ -20,7 +20,7 @@
 #include "data/shapes/rgb_image.h"
 #include "data/shapes/scene.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 inline constexpr int kUnknownDistance = 60;
 inline constexpr int kMaxNoisePixels = 40;
@@ -29,6 +29,6 @@ inline constexpr int kMaxNoisePixels = 40;
 // is kImageSize × kImageSize with width·height·3 bytes.
 absl::StatusOr<std::vector<ObjectLabel>> DetectObjects(const RgbImage& image);
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_DETECTOR_H_

@@ -7,7 +7,7 @@
 #include "data/shapes/prompt_spec.h"
 #include "data/shapes/sampler.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 // Indices of the objects that "the <colour> <shape>" (or, by_shape_only, "the <shape>") names:
@@ -98,4 +98,4 @@ Edit SampleEdit(Split split, Rng& rng) {
   }
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

@@ -18,7 +18,7 @@
 #include "data/shapes/scene.h"
 #include "data/shapes/split.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 enum class EditKind { kRecolor, kMove, kRemove, kAdd, kReplace };
 inline constexpr std::array<EditKind, 5> kAllEditKinds = {
@@ -39,6 +39,6 @@ std::optional<Edit> SampleEditOf(EditKind kind, const Scene& source, Rng& rng);
 // A random scene and an edit of it of a uniform kind, keyed by split.h's edit key.
 Edit SampleEdit(Split split, Rng& rng);
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_EDITS_H_

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <cstdlib>
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 Box ObjectBox(const Object& object) {
   const int offset = (kCellSize - object.size) / 2;
@@ -32,4 +32,4 @@ bool Covers(Shape shape, const Box& box, int x, int y) {
   return false;
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

@@ -14,7 +14,7 @@
 
 #include "data/shapes/scene.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 // A rectangle of pixels: top-left pixel (x, y), width × height pixels.
 struct Box {
@@ -32,6 +32,6 @@ Box ObjectBox(const Object& object);
 // Whether `shape` drawn over `box` covers pixel (x, y), by the rule above.
 bool Covers(Shape shape, const Box& box, int x, int y);
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_GEOMETRY_H_

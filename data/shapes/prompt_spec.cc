@@ -8,7 +8,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 constexpr std::array<const char*, 6> kCategoryNames = {
@@ -286,4 +286,4 @@ absl::StatusOr<std::vector<ObjectLabel>> ParseCanonicalCaption(std::string_view 
   return labels;
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

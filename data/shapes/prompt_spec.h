@@ -37,7 +37,7 @@
 #include "absl/status/statusor.h"
 #include "data/shapes/scene.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 enum class PromptCategory {
   kSingleObject,
@@ -95,6 +95,6 @@ std::string CanonicalCaption(const Scene& scene);
 // InvalidArgument for any other text, including prompts without positions.
 absl::StatusOr<std::vector<ObjectLabel>> ParseCanonicalCaption(std::string_view text);
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_PROMPT_SPEC_H_

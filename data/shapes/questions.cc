@@ -6,7 +6,7 @@
 #include "data/shapes/prompt_spec.h"
 #include "data/shapes/sampler.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 int CountOf(const std::vector<ObjectLabel>& labels, Shape shape, Color color) {
@@ -95,4 +95,4 @@ ChatSample SampleChat(Split split, Rng& rng) {
   }
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

@@ -16,7 +16,7 @@
 #include "data/shapes/scene.h"
 #include "data/shapes/split.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 enum class QuestionKind { kColor, kShape, kCount, kExists, kLocation };
 inline constexpr std::array<QuestionKind, 5> kAllQuestionKinds = {
@@ -45,6 +45,6 @@ struct ChatSample {
 // A random scene whose canonical caption is in `split`, and a question about it.
 ChatSample SampleChat(Split split, Rng& rng);
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_QUESTIONS_H_

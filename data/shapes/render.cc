@@ -3,7 +3,7 @@
 #include "common/logging.h"
 #include "data/shapes/geometry.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 RgbImage Render(const Scene& scene) {
   const absl::Status valid = ValidateScene(scene);
@@ -26,4 +26,4 @@ RgbImage Render(const Scene& scene) {
   return image;
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

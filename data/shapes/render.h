@@ -7,11 +7,11 @@
 #include "data/shapes/rgb_image.h"
 #include "data/shapes/scene.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 // `scene` must be valid (ValidateScene); scenes come from the sampler, never from user input.
 RgbImage Render(const Scene& scene);
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_RENDER_H_

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 struct Rgb {
   uint8_t r = 0;
@@ -37,6 +37,6 @@ struct RgbImage {
   }
 };
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_RGB_IMAGE_H_

@@ -10,7 +10,7 @@
 
 #include "common/logging.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 class Rng {
  public:
@@ -35,6 +35,6 @@ class Rng {
   std::mt19937_64 engine_;
 };
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_RNG_H_

@@ -2,7 +2,7 @@
 
 #include <utility>
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 Object SampleObject(Shape shape, Color color, Cell cell, Rng& rng) {
   Object object{shape, color, cell};
@@ -33,4 +33,4 @@ Scene SampleScene(Rng& rng) {
   return scene;
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

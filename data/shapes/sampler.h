@@ -9,7 +9,7 @@
 #include "data/shapes/rng.h"
 #include "data/shapes/scene.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 // An object of the given kind in `cell`, with a random size and jitter.
 Object SampleObject(Shape shape, Color color, Cell cell, Rng& rng);
@@ -30,6 +30,6 @@ T SampleOther(const std::array<T, N>& values, T excluded, Rng& rng) {
   return rng.Pick(others);
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_SAMPLER_H_

@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 constexpr std::array<const char*, 3> kShapeNames = {"circle", "square", "triangle"};
@@ -168,4 +168,4 @@ std::vector<ObjectLabel> Labels(const Scene& scene) {
   return labels;
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "data/shapes/rgb_image.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 inline constexpr int kImageSize = 64;  // width and height in pixels
 inline constexpr int kGridSize = 3;    // cells per row and per column
@@ -121,6 +121,6 @@ bool operator<(const ObjectLabel& a, const ObjectLabel& b);
 // The labels of a scene's objects, sorted (so in reading order of their cells).
 std::vector<ObjectLabel> Labels(const Scene& scene);
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_SCENE_H_

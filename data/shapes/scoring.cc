@@ -5,7 +5,7 @@
 
 #include "data/shapes/prompt_spec.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 CaptionScore ScoreCaption(std::string_view caption, const std::vector<ObjectLabel>& truth) {
   CaptionScore score;
@@ -46,4 +46,4 @@ bool SameObjects(std::vector<ObjectLabel> a, std::vector<ObjectLabel> b) {
   return a == b;
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

@@ -8,7 +8,7 @@
 
 #include "data/shapes/scene.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 // How a generated caption compares with the true objects. The counts are per true object so that
 // an evaluation sums them over images and divides by the summed num_objects (micro-average).
@@ -32,6 +32,6 @@ CaptionScore ScoreCaption(std::string_view caption, const std::vector<ObjectLabe
 // objects of the edited image are the target scene's: SameObjects(detected, Labels(target)).
 bool SameObjects(std::vector<ObjectLabel> a, std::vector<ObjectLabel> b);
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_SCORING_H_

@@ -1,6 +1,6 @@
 #include "data/shapes/split.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 uint64_t StableHash(std::string_view text) {
   constexpr uint64_t kOffsetBasis = 0xcbf29ce484222325ULL;
@@ -17,4 +17,4 @@ Split SplitOf(std::string_view key) {
   return StableHash(key) % 100 < kEvalPercent ? Split::kEval : Split::kTrain;
 }
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 
 enum class Split { kTrain, kEval };
 
@@ -23,6 +23,6 @@ uint64_t StableHash(std::string_view text);
 
 Split SplitOf(std::string_view key);
 
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes
 
 #endif  // INFUSION_DATA_SHAPES_SPLIT_H_

@@ -8,7 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace infusion {
+namespace infusion::data {
+
+using engine::Rng;
 
 absl::Status TextDataOptions::Validate() const {
   if (chunk_chars <= 0) {
@@ -109,4 +111,4 @@ Example TextDataset::Get(int64_t index, Rng& /*rng*/) const {
   return e;
 }
 
-}  // namespace infusion
+}  // namespace infusion::data

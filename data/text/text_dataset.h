@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "data/dataset/dataset.h"
 
-namespace infusion {
+namespace infusion::data {
 
 struct TextDataOptions {
   std::vector<std::string> files;  // empty: the King James Bible (see above)
@@ -35,7 +35,7 @@ class TextDataset : public Dataset {
 
   std::string name() const override { return "text"; }
   int64_t size() const override { return static_cast<int64_t>(chunks_.size()); }
-  Example Get(int64_t index, Rng& rng) const override;
+  Example Get(int64_t index, engine::Rng& rng) const override;
   std::vector<std::string> Texts() const override { return lines_; }
 
  private:
@@ -49,6 +49,6 @@ class TextDataset : public Dataset {
 // ("Ge1:1 ") removed, one verse per line. Does nothing when the file exists.
 absl::StatusOr<std::string> EnsureKingJamesBible(const std::string& cache_dir);
 
-}  // namespace infusion
+}  // namespace infusion::data
 
 #endif  // INFUSION_DATA_TEXT_TEXT_DATASET_H_

@@ -7,7 +7,7 @@
 
 #include "engine/kernels/vector_math.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // Multiply-adds (query-key pairs x heads x head_dim) below which a step runs on one thread. Decode
@@ -305,4 +305,4 @@ void CopyKvBlock(int32_t src, int32_t dst, int64_t block_elements, float* k_cach
               sizeof(float) * block_elements);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace infusion {
+namespace infusion::engine {
 
 // One span's queries: packed rows [query_offset, query_offset + num_queries).
 struct AttentionSpan {
@@ -62,6 +62,6 @@ void WriteKvCache(const float* k, const float* v, int64_t row_stride,
 // Copies whole blocks (copy-on-write): dst = src, for K and V.
 void CopyKvBlock(int32_t src, int32_t dst, int64_t block_elements, float* k_cache, float* v_cache);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_ATTENTION_PAGED_ATTENTION_H_

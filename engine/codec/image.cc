@@ -14,7 +14,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // What stb_image may still allocate on this thread while one DecodeImage runs (a null arena
@@ -84,7 +84,7 @@ void* StbRealloc(void* pointer, size_t size) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine
 
 // The one definition of stb_image and stb_image_write in the project. Static, so that no other
 // library's copy can clash with it; PNG and JPEG only, to keep the attack surface of untrusted
@@ -95,9 +95,9 @@ void* StbRealloc(void* pointer, size_t size) {
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_NO_STDIO
-#define STBI_MALLOC(size) ::infusion::StbMalloc(size)
-#define STBI_REALLOC(pointer, size) ::infusion::StbRealloc(pointer, size)
-#define STBI_FREE(pointer) ::infusion::StbFree(pointer)
+#define STBI_MALLOC(size) ::infusion::engine::StbMalloc(size)
+#define STBI_REALLOC(pointer, size) ::infusion::engine::StbRealloc(pointer, size)
+#define STBI_FREE(pointer) ::infusion::engine::StbFree(pointer)
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
 #define STBI_WRITE_NO_STDIO
@@ -111,7 +111,7 @@ void* StbRealloc(void* pointer, size_t size) {
 #include "third_party/stb/stb_image.h"
 #pragma GCC diagnostic pop
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 constexpr int kChannels = 3;
@@ -396,4 +396,4 @@ absl::Status WriteImageFile(const std::string& path, const Image& image) {
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -12,7 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 struct Image {
   int width = 0;
@@ -66,6 +66,6 @@ absl::StatusOr<Image> ReadImageFile(const std::string& path, const ImageLimits& 
 // Writes `image` as PNG.
 absl::Status WriteImageFile(const std::string& path, const Image& image);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_CODEC_IMAGE_H_

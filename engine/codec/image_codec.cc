@@ -5,7 +5,7 @@
 #include "engine/codec/pixel_codec.h"
 #include "engine/codec/taef2_codec.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 absl::StatusOr<std::unique_ptr<ImageCodec>> CreateImageCodec(const std::string& kind,
                                                              const std::string& weights_dir) {
@@ -18,4 +18,4 @@ absl::StatusOr<std::unique_ptr<ImageCodec>> CreateImageCodec(const std::string& 
       absl::StrCat("unknown image codec '", kind, "' (expected 'taef2' or 'pixels')"));
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -9,7 +9,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Encode and Decode change no state, so one codec may serve several threads. Both run without
 // autograd. Shape errors are programmer errors and throw c10::Error (TORCH_CHECK).
@@ -34,6 +34,6 @@ class ImageCodec {
 absl::StatusOr<std::unique_ptr<ImageCodec>> CreateImageCodec(const std::string& kind,
                                                              const std::string& weights_dir);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_CODEC_IMAGE_CODEC_H_

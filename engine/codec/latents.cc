@@ -4,7 +4,7 @@
 
 #include <utility>
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // mean, stddev: C entries -> two [1, C, 1, 1] tensors broadcasting over [B, C, H, W].
@@ -91,4 +91,4 @@ Image TensorToImage(const at::Tensor& image) {
   return out;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -8,7 +8,7 @@
 
 #include "engine/codec/image.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // latents: [B, C, H, W], H and W multiples of p. Returns [B, (H/p)*(W/p), C*p*p]: patches in
 // raster order over the patch grid, each patch's vector ordered (c, dy, dx).
@@ -29,6 +29,6 @@ at::Tensor ImageToTensor(const Image& image);
 // image: [3, H, W] float, nominally in [0, 1]; scaled by 255, rounded and clamped to 0..255.
 Image TensorToImage(const at::Tensor& image);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_CODEC_LATENTS_H_

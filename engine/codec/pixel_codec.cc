@@ -2,7 +2,7 @@
 
 #include <ATen/ATen.h>
 
-namespace infusion {
+namespace infusion::engine {
 
 at::Tensor PixelCodec::Encode(const at::Tensor& images) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3, "images must be [B, 3, H, W], got ",
@@ -18,4 +18,4 @@ at::Tensor PixelCodec::Decode(const at::Tensor& latents) {
   return ((latents.to(at::kFloat) + 1.0) * 0.5).clamp(0.0, 1.0);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -7,7 +7,7 @@
 
 #include "engine/codec/image_codec.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 class PixelCodec : public ImageCodec {
  public:
@@ -21,6 +21,6 @@ class PixelCodec : public ImageCodec {
   std::string name() const override { return "pixels"; }
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_CODEC_PIXEL_CODEC_H_

@@ -13,7 +13,7 @@
 #include "common/status_macros.h"
 #include "engine/weights/state_dict.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 constexpr int kWidth = 64;  // channels inside the network
@@ -130,4 +130,4 @@ at::Tensor Taef2Codec::Decode(const at::Tensor& latents) {
   return decoder_->forward(latents.to(at::kFloat)).clamp(0.0, 1.0);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

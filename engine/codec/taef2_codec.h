@@ -14,7 +14,7 @@
 #include "absl/status/statusor.h"
 #include "engine/codec/image_codec.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // 64 -> 64 channels: out = relu(conv(x') + x') with x' = x + pool(x) in mid-blocks (those built
 // `with_pool`) and x' = x elsewhere. conv = conv3x3 relu conv3x3 relu conv3x3 ("conv.0/2/4");
@@ -69,6 +69,6 @@ class Taef2Codec : public ImageCodec {
   Taef2Decoder decoder_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_CODEC_TAEF2_CODEC_H_

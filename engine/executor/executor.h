@@ -5,7 +5,7 @@
 
 #include "engine/executor/step_plan.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Shapes the scheduler needs to plan for a model.
 struct ExecutorInfo {
@@ -26,6 +26,6 @@ class Executor {
   virtual const ExecutorInfo& info() const = 0;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_EXECUTOR_EXECUTOR_H_

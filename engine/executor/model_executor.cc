@@ -17,7 +17,7 @@
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/model/compute_threads.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 absl::Status ModelExecutorOptions::Validate() const {
   if (model_dir.empty()) return absl::InvalidArgumentError("executor: model_dir is empty");
@@ -268,4 +268,4 @@ StepResult ModelExecutor::Impl::Execute(const StepPlan& plan) {
   return result;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "engine/executor/executor.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 struct ModelExecutorOptions {
   std::string model_dir;                     // a model directory (docs/model-format.md)
@@ -44,6 +44,6 @@ class ModelExecutor : public Executor {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_EXECUTOR_MODEL_EXECUTOR_H_

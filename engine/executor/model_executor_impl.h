@@ -7,7 +7,7 @@
 #include "engine/executor/model_executor.h"
 #include "engine/model/transfusion_model.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 class ModelExecutor::Impl {
  public:
@@ -30,6 +30,6 @@ class ModelExecutor::Impl {
   at::Tensor v_cache_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_EXECUTOR_MODEL_EXECUTOR_IMPL_H_

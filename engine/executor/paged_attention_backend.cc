@@ -7,7 +7,7 @@
 
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 PagedAttentionBackend::PagedAttentionBackend(at::Tensor k_cache, at::Tensor v_cache,
                                              std::vector<AttentionSpan> spans,
@@ -63,4 +63,4 @@ at::Tensor PagedAttentionBackend::Forward(int layer, const at::Tensor& q, const 
   return out;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -11,7 +11,7 @@
 #include "engine/attention/paged_attention.h"
 #include "engine/model/attention_backend.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 class PagedAttentionBackend : public AttentionBackend {
  public:
@@ -31,6 +31,6 @@ class PagedAttentionBackend : public AttentionBackend {
   std::vector<int64_t> write_slots_;  // ... to these slots
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_EXECUTOR_PAGED_ATTENTION_BACKEND_H_

@@ -1,6 +1,6 @@
 #include "engine/executor/step_plan.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 const char* SpanKindName(SpanKind kind) {
   switch (kind) {
@@ -12,4 +12,4 @@ const char* SpanKindName(SpanKind kind) {
   return "unknown";
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

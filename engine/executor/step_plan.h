@@ -21,7 +21,7 @@
 
 #include "absl/status/status.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 enum class SpanKind { kPrefill, kDecode, kDenoise, kCommit };
 const char* SpanKindName(SpanKind kind);
@@ -83,6 +83,6 @@ struct StepResult {
   std::vector<SpanResult> spans;  // one per plan span, same order
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_EXECUTOR_STEP_PLAN_H_

@@ -20,7 +20,7 @@
 #include "engine/sampler/diffusion_params.h"
 #include "engine/sampler/sampling_params.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // What a runner must know of a request to process its outputs.
 struct RunnerRequest {
@@ -71,6 +71,6 @@ class StepRunner {
   virtual std::string RemoveRequest(int64_t id, bool flush_text) = 0;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_EXECUTOR_STEP_RUNNER_H_

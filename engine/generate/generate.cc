@@ -9,7 +9,7 @@
 #include "engine/kv_cache/position_key.h"
 #include "engine/output/output_processor.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 constexpr int64_t kRequestId = 1;
@@ -190,4 +190,4 @@ absl::StatusOr<GenerateOutput> Generate(Executor& executor, const std::vector<Pr
   return generator.Run(prompt);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -19,7 +19,7 @@
 #include "engine/sampler/diffusion_params.h"
 #include "engine/sampler/sampling_params.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 struct GenerateOptions {
   SamplingParams text;
@@ -44,6 +44,6 @@ struct GenerateOutput {
 absl::StatusOr<GenerateOutput> Generate(Executor& executor, const std::vector<PromptPart>& prompt,
                                         const GenerateOptions& options);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_GENERATE_GENERATE_H_

@@ -4,7 +4,7 @@
 
 #include "engine/kernels/vector_math.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // Elements below which a kernel stays on the calling thread. Vectorised, these kernels stream
@@ -71,4 +71,4 @@ void RotaryInPlace(float* x, int64_t rows, int64_t row_stride, int heads, int he
   }
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-namespace infusion {
+namespace infusion::engine {
 
 // out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * weight, for rows r < rows of width dim.
 void RmsNormRows(const float* x, const float* weight, float eps, int64_t rows, int64_t dim,
@@ -25,6 +25,6 @@ void SwiGluRows(const float* in, int64_t rows, int64_t width, float* out);
 void RotaryInPlace(float* x, int64_t rows, int64_t row_stride, int heads, int head_dim,
                    const float* cos, const float* sin);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_KERNELS_ELEMENTWISE_H_

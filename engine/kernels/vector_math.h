@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <cstring>
 
-namespace infusion {
+namespace infusion::engine {
 
 // e^x for float, within 2 ulp of std::exp on [-87, 88]; inputs outside are clamped to it (so
 // e^-inf = ~1.6e-38, not 0, which is what a softmax or a sigmoid needs). Cody–Waite range
@@ -34,6 +34,6 @@ inline float FastExp(float x) {
 // x * sigmoid(x).
 inline float FastSilu(float x) { return x / (1.0f + FastExp(-x)); }
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_KERNELS_VECTOR_MATH_H_

@@ -2,7 +2,7 @@
 
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 BlockAllocator::BlockAllocator(int num_blocks) {
   CHECK_GE(num_blocks, 0);
@@ -57,4 +57,4 @@ void BlockAllocator::Unlink(BlockId id) {
   --num_free_;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-namespace infusion {
+namespace infusion::engine {
 
 // Index of a block in the paged cache tensors [num_blocks, block_size, num_kv_heads, head_dim].
 using BlockId = int32_t;
@@ -51,6 +51,6 @@ class BlockAllocator {
   int num_free_ = 0;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_KV_CACHE_BLOCK_ALLOCATOR_H_

@@ -9,7 +9,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 absl::Status KvCacheManagerOptions::Validate() const {
   if (num_blocks <= 0) {
@@ -306,4 +306,4 @@ int64_t KvCacheManager::SlotOf(const Sequence& seq, int position) const {
   return int64_t{seq.blocks[position / block_size()]} * block_size() + position % block_size();
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -23,7 +23,7 @@
 #include "engine/kv_cache/block_allocator.h"
 #include "engine/kv_cache/prefix_cache.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 using SeqId = int64_t;
 
@@ -165,6 +165,6 @@ class KvCacheManager {
   absl::flat_hash_map<SeqId, Sequence> sequences_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_KV_CACHE_KV_CACHE_MANAGER_H_

@@ -1,6 +1,6 @@
 #include "engine/kv_cache/position_key.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // SplitMix64's finalizer: every input bit flips about half of the output bits.
@@ -37,4 +37,4 @@ uint64_t HashCombine(uint64_t seed, uint64_t value) {
   return Mix64(Mix64(seed + kGoldenRatio) ^ value);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

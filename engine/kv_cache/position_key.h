@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace infusion {
+namespace infusion::engine {
 
 // A text position is keyed by its token id (non-negative, so below 2^63).
 constexpr uint64_t PositionKeyForToken(int32_t token_id) { return static_cast<uint64_t>(token_id); }
@@ -22,6 +22,6 @@ uint64_t HashBytes(const void* data, size_t num_bytes);
 // Mixes `value` into `seed`; order-sensitive, so chaining it over a list hashes the list.
 uint64_t HashCombine(uint64_t seed, uint64_t value);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_KV_CACHE_POSITION_KEY_H_

@@ -3,7 +3,7 @@
 #include "common/logging.h"
 #include "engine/kv_cache/position_key.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 uint64_t PrefixCache::BlockHash(uint64_t parent_hash, absl::Span<const uint64_t> position_keys) {
   uint64_t hash = parent_hash;
@@ -42,4 +42,4 @@ bool PrefixCache::Erase(BlockId block) {
   return true;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

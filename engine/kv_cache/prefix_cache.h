@@ -11,7 +11,7 @@
 #include "absl/types/span.h"
 #include "engine/kv_cache/block_allocator.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Maps block hashes to the blocks that hold that content. The cache holds no references: a cached
 // block whose last owner releases it returns to the allocator's free list with its K/V intact and
@@ -63,6 +63,6 @@ class PrefixCache {
   int64_t num_hit_blocks_ = 0;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_KV_CACHE_PREFIX_CACHE_H_

@@ -6,7 +6,7 @@
 
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Repeats each of the kv heads `groups` times: [B, L, Hkv, D] -> [B, L, Hkv * groups, D].
 static at::Tensor RepeatKv(const at::Tensor& x, int64_t groups) {
@@ -33,4 +33,4 @@ at::Tensor DenseAttention::Forward(int layer, const at::Tensor& q, const at::Ten
   return out.transpose(1, 2).reshape({batch * length, heads, dim});
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

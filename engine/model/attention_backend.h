@@ -9,7 +9,7 @@
 
 #include <ATen/core/Tensor.h>
 
-namespace infusion {
+namespace infusion::engine {
 
 class AttentionBackend {
  public:
@@ -33,6 +33,6 @@ class DenseAttention : public AttentionBackend {
   at::Tensor mask_;  // [B, 1, L, L] bool
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_ATTENTION_BACKEND_H_

@@ -4,7 +4,7 @@
 
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 std::vector<int64_t> ImageIdsFromSegments(const std::vector<Segment>& segments) {
   std::vector<int64_t> ids;
@@ -42,4 +42,4 @@ at::Tensor AttentionMaskFromSegments(const std::vector<Segment>& segments) {
   return BuildAttentionMask(image_ids, at::zeros_like(image_ids))[0];
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

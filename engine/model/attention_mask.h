@@ -14,7 +14,7 @@
 
 #include <ATen/core/Tensor.h>
 
-namespace infusion {
+namespace infusion::engine {
 
 // One run of a sequence: `length` text tokens, or the `length` patches of one image.
 struct Segment {
@@ -38,6 +38,6 @@ at::Tensor BuildAttentionMask(const at::Tensor& image_ids, const at::Tensor& doc
 // [L, L] mask of a single document given by its segments.
 at::Tensor AttentionMaskFromSegments(const std::vector<Segment>& segments);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_ATTENTION_MASK_H_

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <thread>
 
-namespace infusion {
+namespace infusion::engine {
 
 int SetComputeThreads(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -20,4 +20,4 @@ int SetComputeThreads(int threads) {
   return threads;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

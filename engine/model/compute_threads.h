@@ -2,7 +2,7 @@
 #ifndef INFUSION_ENGINE_MODEL_COMPUTE_THREADS_H_
 #define INFUSION_ENGINE_MODEL_COMPUTE_THREADS_H_
 
-namespace infusion {
+namespace infusion::engine {
 
 // Sets the threads of every CPU pool the forward pass uses: LibTorch's intra-op (OpenMP) pool,
 // which also runs engine/attention, and OpenBLAS's own pool (Debian's pthread build), which
@@ -10,6 +10,6 @@ namespace infusion {
 // set.
 int SetComputeThreads(int threads);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_COMPUTE_THREADS_H_

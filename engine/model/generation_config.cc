@@ -8,7 +8,7 @@
 #include "engine/model/json_value.h"
 #include "nlohmann/json.hpp"
 
-namespace infusion {
+namespace infusion::engine {
 
 using Json = nlohmann::json;
 
@@ -75,4 +75,4 @@ std::string GenerationConfig::ToJson() const {
   return j.dump(2) + "\n";
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 struct GenerationConfig {
   // Text.
@@ -30,6 +30,6 @@ struct GenerationConfig {
   std::string ToJson() const;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_GENERATION_CONFIG_H_

@@ -6,7 +6,7 @@
 #include "common/status_macros.h"
 #include "engine/codec/latents.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 absl::StatusOr<std::unique_ptr<ImageLatents>> ImageLatents::Create(const ImageConfig& config,
                                                                    const std::string& codec_dir) {
@@ -44,4 +44,4 @@ std::vector<Image> ImageLatents::Decode(const at::Tensor& patches) {
   return images;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -15,7 +15,7 @@
 #include "engine/codec/image_codec.h"
 #include "engine/model/model_config.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 class ImageLatents {
  public:
@@ -43,6 +43,6 @@ class ImageLatents {
   std::unique_ptr<ImageCodec> codec_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_IMAGE_LATENTS_H_

@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Each sets *out and returns "", or returns what is wrong with `value` (for "'key' <what>").
 
@@ -76,6 +76,6 @@ std::string JsonToValue(const nlohmann::json& value, std::vector<T>* out) {
   return "";
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_JSON_VALUE_H_

@@ -6,7 +6,7 @@
 
 #include "engine/kernels/elementwise.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 namespace nn = torch::nn;
 
@@ -166,4 +166,4 @@ at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RotaryTables& ro
   return h + mlp_(post_attention_layernorm_(h));
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -11,7 +11,7 @@
 #include "engine/model/attention_backend.h"
 #include "engine/model/model_config.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // y = x / sqrt(mean(x^2) + eps) * weight, over the last dimension (one fused pass on CPU in
 // float32 when autograd is off).
@@ -117,6 +117,6 @@ class DecoderLayerImpl : public torch::nn::Module {
 };
 TORCH_MODULE(DecoderLayer);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_LAYERS_H_

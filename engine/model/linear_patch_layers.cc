@@ -2,7 +2,7 @@
 
 #include <ATen/ATen.h>
 
-namespace infusion {
+namespace infusion::engine {
 
 namespace nn = torch::nn;
 
@@ -27,4 +27,4 @@ at::Tensor LinearPatchLayers::Decode(const at::Tensor& hidden, const PatchContex
   return decoder_proj_(hidden);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

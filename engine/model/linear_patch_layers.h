@@ -3,7 +3,7 @@
 
 #include "engine/model/patch_layers.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // encoder.proj(patch + time_embed(t)) in, decoder.proj(hidden) out. Tensors:
 //   image.time_embed.linear_1 [patch_dim, F], linear_2 [patch_dim, patch_dim] (+ biases)
@@ -21,6 +21,6 @@ class LinearPatchLayers : public PatchLayers {
   torch::nn::Linear encoder_proj_{nullptr}, decoder_proj_{nullptr};
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_LINEAR_PATCH_LAYERS_H_

@@ -9,7 +9,7 @@
 #include "engine/model/json_value.h"
 #include "nlohmann/json.hpp"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using Json = nlohmann::json;
@@ -321,4 +321,4 @@ std::string ModelConfig::ToJson() const {
   return j.dump(2) + "\n";
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -14,7 +14,7 @@
 #include "absl/status/statusor.h"
 #include "engine/sampler/diffusion_params.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Ids of the tokens the engine places itself. Text never encodes to them (they are sentencepiece
 // control symbols), so a prompt cannot forge an image or a chat turn.
@@ -124,6 +124,6 @@ struct ModelConfig {
 const char* CodecName(CodecKind kind);
 const char* PatchEncoderName(PatchEncoderKind kind);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_MODEL_CONFIG_H_

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 namespace fs = std::filesystem;
 
@@ -56,4 +56,4 @@ absl::Status WriteModelDirectory(const std::string& dir, const ModelExport& e) {
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -14,7 +14,7 @@
 #include "engine/model/generation_config.h"
 #include "engine/model/transfusion_model.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 struct ModelDirectory {
   static std::string Config(const std::string& dir) { return dir + "/config.json"; }
@@ -43,6 +43,6 @@ absl::Status CopyFile(const std::string& src, const std::string& dst);
 // Writes text to a file atomically.
 absl::Status WriteTextFile(const std::string& path, const std::string& text);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_MODEL_DIRECTORY_H_

@@ -7,7 +7,7 @@
 #include "engine/model/linear_patch_layers.h"
 #include "engine/model/unet_patch_layers.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 TimestepEmbeddingImpl::TimestepEmbeddingImpl(int64_t frequency_dim, int64_t out_dim)
     : frequency_dim_(frequency_dim) {
@@ -31,4 +31,4 @@ std::shared_ptr<PatchLayers> CreatePatchLayers(const ModelConfig& config) {
   return std::make_shared<LinearPatchLayers>(config);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -19,7 +19,7 @@
 
 #include "engine/model/model_config.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Sinusoidal features of t followed by an MLP (diffusers' TimestepEmbedding names):
 //   f = cat(cos(t * w), sin(t * w)), w_k = exp(-ln(10000) * k / (F/2)), k < F/2;
@@ -55,6 +55,6 @@ class PatchLayers : public torch::nn::Module {
 
 std::shared_ptr<PatchLayers> CreatePatchLayers(const ModelConfig& config);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_PATCH_LAYERS_H_

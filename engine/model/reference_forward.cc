@@ -5,7 +5,7 @@
 
 #include "engine/model/attention_mask.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 ReferenceInput BuildReferenceInput(const std::vector<SequencePart>& parts, int pad_token_id) {
   ReferenceInput ref;
@@ -57,4 +57,4 @@ ReferenceOutput ReferenceForward(TransfusionModelImpl& model,
   return result;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -8,7 +8,7 @@
 
 #include "engine/model/transfusion_model.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // A run of text tokens, or one image given as normalised latent patches noised to `timestep`.
 struct SequencePart {
@@ -38,6 +38,6 @@ ReferenceInput BuildReferenceInput(const std::vector<SequencePart>& parts, int p
 
 ReferenceOutput ReferenceForward(TransfusionModelImpl& model, const std::vector<SequencePart>& parts);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_REFERENCE_FORWARD_H_

@@ -10,7 +10,7 @@
 #include "common/status_macros.h"
 #include "engine/weights/state_dict.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 namespace nn = torch::nn;
 
@@ -116,4 +116,4 @@ absl::Status SaveTransfusionWeights(const TransfusionModelImpl& model, const std
   return StateDict::FromModule(model).Save(path, {{"format", "pt"}}, dtype);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -21,7 +21,7 @@
 #include "engine/model/model_config.h"
 #include "engine/model/patch_layers.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // The packed positions of one forward pass. T positions in total, I images of n patches each.
 struct ModelInput {
@@ -87,6 +87,6 @@ absl::StatusOr<TransfusionModel> LoadTransfusionModel(const std::string& model_d
 absl::Status SaveTransfusionWeights(const TransfusionModelImpl& model, const std::string& path,
                                     DType dtype = DType::kF32);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_TRANSFUSION_MODEL_H_

@@ -6,7 +6,7 @@
 
 #include "engine/codec/latents.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 namespace nn = torch::nn;
 
@@ -131,4 +131,4 @@ at::Tensor UnetPatchLayers::Decode(const at::Tensor& hidden, const PatchContext&
   return Patchify(eps, image_.patch_size);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

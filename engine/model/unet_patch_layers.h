@@ -7,7 +7,7 @@
 
 #include "engine/model/patch_layers.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // h = conv1(silu(norm1(x))) + time_proj(silu(temb))[:, :, None, None];
 // out = conv2(silu(norm2(h))) + skip(x)   (skip: 1x1 conv when channels change, else identity).
@@ -61,6 +61,6 @@ class UnetPatchLayers : public PatchLayers {
   std::vector<Level> down_, up_;  // indexed by level, finest first
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_UNET_PATCH_LAYERS_H_

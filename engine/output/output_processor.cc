@@ -8,7 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 OutputProcessorOptions OutputProcessorOptions::FromConfig(const ModelConfig& config) {
   OutputProcessorOptions options;
@@ -174,4 +174,4 @@ StepOutput OutputProcessor::Run(StepPlan plan) {
   return out;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

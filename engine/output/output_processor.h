@@ -25,7 +25,7 @@
 #include "engine/sampler/text_sampler.h"
 #include "engine/tokenizer/text_decoder.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 struct OutputProcessorOptions {
   // Tokens the engine places itself and never samples: <s>, <eoi>; <boi> once a request has
@@ -80,6 +80,6 @@ class OutputProcessor final : public StepRunner {
   absl::flat_hash_map<int64_t, RequestOutputs> requests_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_OUTPUT_OUTPUT_PROCESSOR_H_

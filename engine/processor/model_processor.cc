@@ -10,7 +10,7 @@
 #include "engine/model/model_directory.h"
 #include "engine/tokenizer/tokenizer.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 ModelProcessor::~ModelProcessor() = default;
 
@@ -55,4 +55,4 @@ Image ModelProcessor::DecodeImage(const std::vector<float>& patches) const {
   return latents_->Decode(t)[0];
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

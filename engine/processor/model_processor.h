@@ -18,7 +18,7 @@
 #include "engine/model/model_config.h"
 #include "engine/tokenizer/text_decoder.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 class ImageLatents;
 class Tokenizer;
@@ -51,6 +51,6 @@ class ModelProcessor {
   std::unique_ptr<ImageLatents> latents_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_PROCESSOR_MODEL_PROCESSOR_H_

@@ -2,7 +2,7 @@
 
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 void PromptBuilder::AppendTokens(std::vector<PromptPart>* out,
                                  const std::vector<int32_t>& tokens) {
@@ -95,4 +95,4 @@ BuiltPrompt PromptBuilder::Interleaved(const std::vector<ContentPart>& parts) co
   return b;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

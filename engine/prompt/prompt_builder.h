@@ -12,7 +12,7 @@
 #include "engine/prompt/prompt_part.h"
 #include "engine/prompt/sequence_layout.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // A piece of user content: text (already tokenized) or an image (normalised patches).
 using ContentPart = PromptPart;
@@ -64,6 +64,6 @@ class PromptBuilder {
   SequenceLayouts layouts_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_PROMPT_PROMPT_BUILDER_H_

@@ -2,7 +2,7 @@
 
 #include "engine/kv_cache/position_key.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 PromptPart PromptPart::Text(std::vector<int32_t> tokens) {
   PromptPart part;
@@ -17,4 +17,4 @@ PromptPart PromptPart::Image(std::vector<float> patches) {
   return part;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-namespace infusion {
+namespace infusion::engine {
 
 struct PromptPart {
   std::vector<int32_t> tokens;
@@ -17,6 +17,6 @@ struct PromptPart {
   static PromptPart Image(std::vector<float> patches);  // computes image_hash
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_PROMPT_PROMPT_PART_H_

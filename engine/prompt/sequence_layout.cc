@@ -2,7 +2,7 @@
 
 #include <utility>
 
-namespace infusion {
+namespace infusion::engine {
 
 LayoutRun LayoutRun::Text(std::vector<int32_t> tokens, bool target) {
   LayoutRun run;
@@ -121,4 +121,4 @@ SequenceLayout SequenceLayouts::Interleaved(std::vector<LayoutRun> parts) const 
   return w.Take();
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

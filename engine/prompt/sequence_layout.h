@@ -27,7 +27,7 @@
 
 #include "engine/model/model_config.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // One run of a layout: text tokens, or one image ([img] above). Images carry no content here: the
 // i-th image run of a layout stands for the i-th image of whatever fills it (a request's patches,
@@ -87,6 +87,6 @@ class SequenceLayouts {
   SpecialTokens t_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_PROMPT_SEQUENCE_LAYOUT_H_

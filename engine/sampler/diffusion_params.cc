@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 absl::Status DiffusionParams::Validate() const {
   if (solver != DiffusionSolver::kDdim && solver != DiffusionSolver::kDdpm) {
@@ -35,4 +35,4 @@ absl::Status DiffusionParams::Validate() const {
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -6,7 +6,7 @@
 
 #include "absl/status/status.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Which training timesteps a run of N steps visits (diffusers' `timestep_spacing`).
 enum class TimestepSpacing {
@@ -58,6 +58,6 @@ struct DiffusionParams {
   absl::Status Validate() const;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_SAMPLER_DIFFUSION_PARAMS_H_

@@ -7,7 +7,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // What one step from t to t' needs besides the elements: ab_t, ab_t' and the x0 estimate.
@@ -202,4 +202,4 @@ void ApplyGuidance(absl::Span<const float> eps_cond, absl::Span<const float> eps
   }
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -20,7 +20,7 @@
 #include "engine/sampler/noise_schedule.h"
 #include "engine/sampler/rng.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // The `steps` training timesteps a sampling run visits, descending; see TimestepSpacing.
 // Requires 1 <= steps <= num_train_steps.
@@ -92,6 +92,6 @@ std::vector<float> PredictX0(const NoiseSchedule& schedule, const DiffusionParam
 void ApplyGuidance(absl::Span<const float> eps_cond, absl::Span<const float> eps_uncond,
                    float scale, absl::Span<float> out);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_SAMPLER_DIFFUSION_SAMPLER_H_

@@ -3,7 +3,7 @@
 #include "absl/types/span.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 absl::StatusOr<ImageDenoiser> ImageDenoiser::Start(const NoiseSchedule& schedule,
                                                    const DiffusionParams& params, int image_index,
@@ -26,4 +26,4 @@ void ImageDenoiser::Advance(const float* eps_cond, const float* eps_uncond,
   Step(*schedule_, params_, eps.data(), &state_);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -22,7 +22,7 @@
 #include "engine/sampler/diffusion_sampler.h"
 #include "engine/sampler/noise_schedule.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 class ImageDenoiser {
  public:
@@ -60,6 +60,6 @@ class ImageDenoiser {
   DiffusionState state_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_SAMPLER_IMAGE_DENOISER_H_

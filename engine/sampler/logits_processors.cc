@@ -6,7 +6,7 @@
 
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // Divides by the sum, so the kept probabilities add up to 1 again.
@@ -111,4 +111,4 @@ int32_t SampleFromProbs(absl::Span<const float> probs, Rng* rng) {
   return last_positive;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

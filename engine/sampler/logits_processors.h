@@ -13,7 +13,7 @@
 #include "absl/types/span.h"
 #include "engine/sampler/rng.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // As in CTRL (Keskar et al. 2019) and HF: the logit of every token in `seen_token_ids` is divided
 // by `penalty` when positive and multiplied by it when negative, so penalty > 1 always makes a
@@ -49,6 +49,6 @@ int32_t Argmax(absl::Span<const float> values);
 // probs: [vocab], non-negative with a positive sum.
 int32_t SampleFromProbs(absl::Span<const float> probs, Rng* rng);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_SAMPLER_LOGITS_PROCESSORS_H_

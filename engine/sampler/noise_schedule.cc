@@ -8,7 +8,7 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 constexpr double kPi = 3.14159265358979323846;
@@ -110,4 +110,4 @@ std::vector<float> AddNoise(const NoiseSchedule& schedule, absl::Span<const floa
   return x_t;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -10,7 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 enum class NoiseScheduleKind {
   // Nichol & Dhariwal 2021 (diffusers: "squaredcos_cap_v2"); the Transfusion paper's schedule.
@@ -63,6 +63,6 @@ class NoiseSchedule {
 std::vector<float> AddNoise(const NoiseSchedule& schedule, absl::Span<const float> x0,
                             absl::Span<const float> eps, int32_t t);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_SAMPLER_NOISE_SCHEDULE_H_

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 constexpr double kTwoPi = 6.283185307179586476925286766559;
@@ -25,4 +25,4 @@ double Rng::Normal() {
   return radius * std::cos(angle);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

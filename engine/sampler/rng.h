@@ -6,7 +6,7 @@
 #include <optional>
 #include <random>
 
-namespace infusion {
+namespace infusion::engine {
 
 // The standard fixes std::mt19937_64's output bit for bit, but not the algorithms of
 // std::uniform_real_distribution or std::normal_distribution; the variates are therefore derived
@@ -28,6 +28,6 @@ class Rng {
   std::optional<double> spare_normal_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_SAMPLER_RNG_H_

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 absl::Status SamplingParams::Validate() const {
   // The negated comparisons also reject NaN.
@@ -42,4 +42,4 @@ absl::Status SamplingParams::Validate() const {
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 struct SamplingParams {
   float temperature = 1.0f;             // >= 0; 0 = greedy (argmax).
@@ -25,6 +25,6 @@ struct SamplingParams {
   absl::Status Validate() const;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_SAMPLER_SAMPLING_PARAMS_H_

@@ -6,7 +6,7 @@
 #include "absl/strings/match.h"
 #include "common/logging.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 StopMatcher::StopMatcher(std::vector<std::string> stop_strings)
     : stop_strings_(std::move(stop_strings)) {
@@ -52,4 +52,4 @@ size_t StopMatcher::HeldBackLength() const {
   return held;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

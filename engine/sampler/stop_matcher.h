@@ -7,7 +7,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Fed the decoded text of a request delta by delta, it returns what is safe to stream now: it
 // holds back the longest tail that could still grow into a stop string, and when a stop string
@@ -46,6 +46,6 @@ class StopMatcher {
   bool stopped_ = false;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_SAMPLER_STOP_MATCHER_H_

@@ -6,7 +6,7 @@
 #include "common/status_macros.h"
 #include "engine/sampler/logits_processors.h"
 
-namespace infusion {
+namespace infusion::engine {
 absl::StatusOr<std::unique_ptr<TextSampler>> TextSampler::Create(
     const SamplingParams& params, absl::Span<const int32_t> prompt_token_ids) {
   RETURN_IF_ERROR(params.Validate());
@@ -38,4 +38,4 @@ SampledToken TextSampler::Sample(absl::Span<const float> logits) {
   return sampled;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

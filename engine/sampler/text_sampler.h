@@ -12,7 +12,7 @@
 #include "engine/sampler/rng.h"
 #include "engine/sampler/sampling_params.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 struct SampledToken {
   int32_t token_id = 0;
@@ -46,6 +46,6 @@ class TextSampler {
   absl::flat_hash_set<int32_t> seen_token_ids_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_SAMPLER_TEXT_SAMPLER_H_

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 enum class SequenceKind { kComplete, kTruncated, kInvalid };
@@ -70,4 +70,4 @@ bool IsValidUtf8(absl::string_view bytes) {
   return true;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

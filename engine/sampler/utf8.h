@@ -7,7 +7,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // How many leading bytes of `bytes` may be emitted now: all of them, except a trailing sequence
 // that is a valid but incomplete UTF-8 character, which later bytes may complete. Bytes that can
@@ -19,6 +19,6 @@ size_t Utf8CompletePrefixLength(absl::string_view bytes);
 // nothing above U+10FFFF, no truncated character).
 bool IsValidUtf8(absl::string_view bytes);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_SAMPLER_UTF8_H_

@@ -6,7 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "engine/tokenizer/utf8.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // A run of the text in the doubly linked list of current symbols.
@@ -105,4 +105,4 @@ std::vector<EncodedPiece> BpeEncode(const Vocabulary& vocab, std::string_view no
   return pieces;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -8,11 +8,11 @@
 
 #include "engine/tokenizer/vocabulary.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Characters that are not pieces come out with vocab.unk_id(). The pieces view `normalized`.
 std::vector<EncodedPiece> BpeEncode(const Vocabulary& vocab, std::string_view normalized);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_TOKENIZER_BPE_ENCODER_H_

@@ -2,7 +2,7 @@
 
 #include "engine/tokenizer/utf8.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // (Debian's Abseil has its own string_view, so EndsWith does not take std's.)
@@ -129,4 +129,4 @@ size_t Normalizer::LongestRule(std::string_view text, std::string_view* replacem
   return longest;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -16,7 +16,7 @@
 #include "engine/tokenizer/piece_trie.h"
 #include "engine/tokenizer/sentencepiece_model_proto.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // U+2581 LOWER ONE EIGHTH BLOCK, sentencepiece's visible space.
 inline constexpr std::string_view kSpaceSymbol = "\xE2\x96\x81";
@@ -50,6 +50,6 @@ class Normalizer {
   std::string replacements_;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_TOKENIZER_NORMALIZER_H_

@@ -1,6 +1,6 @@
 #include "engine/tokenizer/piece_trie.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 PieceTrie::PieceTrie() : values_(1, -1) {}
 
@@ -21,4 +21,4 @@ size_t PieceTrie::LongestPrefix(std::string_view text) const {
   return longest;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

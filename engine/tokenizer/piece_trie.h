@@ -10,7 +10,7 @@
 
 #include "absl/container/flat_hash_map.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 class PieceTrie {
  public:
@@ -46,6 +46,6 @@ class PieceTrie {
   std::vector<int32_t> values_;                      // per node; -1 where no key ends; [0] = root
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_TOKENIZER_PIECE_TRIE_H_

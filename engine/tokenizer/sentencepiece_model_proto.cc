@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // Protobuf wire types (https://protobuf.dev/programming-guides/encoding/).
@@ -207,4 +207,4 @@ absl::StatusOr<SentencePieceModelProto> SentencePieceModelProto::Parse(
   return model;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 struct SentencePieceModelProto {
   // ModelProto.SentencePiece.Type.
@@ -57,6 +57,6 @@ struct SentencePieceModelProto {
   static absl::StatusOr<SentencePieceModelProto> Parse(std::string_view serialized);
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_TOKENIZER_SENTENCEPIECE_MODEL_PROTO_H_

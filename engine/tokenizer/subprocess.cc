@@ -14,7 +14,7 @@
 
 extern char** environ;
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // The last `max_bytes` of `path`, for error messages.
@@ -84,4 +84,4 @@ absl::Status RunProcess(const std::vector<std::string>& argv, const std::string&
   return absl::InternalError(absl::StrCat(argv[0], " ", how, ": ", Tail(log, 2000)));
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -9,7 +9,7 @@
 
 #include "absl/status/status.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Runs argv[0] (looked up on PATH) with the arguments argv[1..] — passed as they are, no shell —
 // in `working_dir`, with stdin from /dev/null and stdout and stderr written to `log_file` (a
@@ -18,6 +18,6 @@ namespace infusion {
 absl::Status RunProcess(const std::vector<std::string>& argv, const std::string& working_dir,
                         const std::string& log_file);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_TOKENIZER_SUBPROCESS_H_

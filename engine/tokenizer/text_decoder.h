@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-namespace infusion {
+namespace infusion::engine {
 
 // The text of one growing sequence of generated tokens. Add() returns what the new token settles:
 // never part of a UTF-8 character that later bytes may still complete. Every Add() and the last
@@ -20,6 +20,6 @@ class TextDecoder {
   virtual std::string Finish() = 0;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_TOKENIZER_TEXT_DECODER_H_

@@ -20,7 +20,7 @@
 #include "engine/tokenizer/utf8.h"
 #include "engine/tokenizer/vocabulary.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 const char* const kSpecialTokenPieces[10] = {"<pad>",         "<unk>",  "<s>",        "</s>",
                                              "<boi>",         "<eoi>",  "<|system|>", "<|user|>",
@@ -348,4 +348,4 @@ absl::Status TrainTokenizer(const std::vector<std::string>& sentences,
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -21,7 +21,7 @@
 #include "absl/status/statusor.h"
 #include "engine/tokenizer/text_decoder.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 class Normalizer;
 class Vocabulary;
@@ -82,6 +82,6 @@ struct TokenizerTrainOptions {
 absl::Status TrainTokenizer(const std::vector<std::string>& sentences,
                             const TokenizerTrainOptions& options, const std::string& output_path);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_TOKENIZER_TOKENIZER_H_

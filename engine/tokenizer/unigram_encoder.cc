@@ -4,7 +4,7 @@
 
 #include "engine/tokenizer/utf8.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // An unknown character costs this much more than the least likely piece.
@@ -62,4 +62,4 @@ std::vector<EncodedPiece> UnigramEncode(const Vocabulary& vocab, std::string_vie
   return pieces;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

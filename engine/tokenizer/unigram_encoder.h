@@ -8,12 +8,12 @@
 
 #include "engine/tokenizer/vocabulary.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // Characters that no piece covers come out as single-character pieces with vocab.unk_id().
 // The pieces view `normalized`.
 std::vector<EncodedPiece> UnigramEncode(const Vocabulary& vocab, std::string_view normalized);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_TOKENIZER_UNIGRAM_ENCODER_H_

@@ -2,7 +2,7 @@
 
 #include <cstdint>
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 bool IsTrailByte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
@@ -49,4 +49,4 @@ void AppendWithReplacement(std::string_view bytes, std::string* out) {
   }
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace infusion {
+namespace infusion::engine {
 
 // U+FFFD REPLACEMENT CHARACTER, which stands for each byte of malformed input.
 inline constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";
@@ -32,6 +32,6 @@ bool DecodeUtf8Prefix(std::string_view text, size_t* length);
 // Appends `bytes` to *out, each malformed byte replaced by U+FFFD.
 void AppendWithReplacement(std::string_view bytes, std::string* out);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_TOKENIZER_UTF8_H_

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 int HexDigit(char c) {
@@ -93,4 +93,4 @@ unsigned char Vocabulary::ByteValue(int id) const {
   return static_cast<unsigned char>(ParseBytePiece(piece(id)));
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

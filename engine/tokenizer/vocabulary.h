@@ -14,7 +14,7 @@
 #include "engine/tokenizer/piece_trie.h"
 #include "engine/tokenizer/sentencepiece_model_proto.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 // One piece of an encoder's segmentation: a span of the normalized text and its id.
 struct EncodedPiece {
@@ -73,6 +73,6 @@ class Vocabulary {
   float max_score_ = 0.0f;
 };
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_TOKENIZER_VOCABULARY_H_

@@ -21,7 +21,7 @@
 // Tensor bytes are copied between the file and memory as they are.
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "safetensors data is little-endian");
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // Ordered, so that names() keeps the file's order.
@@ -339,4 +339,4 @@ absl::Status WriteSafetensors(const std::string& path,
   return SyncDirectoryOf(path);
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -17,7 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace infusion {
+namespace infusion::engine {
 
 enum class DType { kF32, kF16, kBF16 };
 
@@ -76,6 +76,6 @@ absl::Status WriteSafetensors(const std::string& path,
                               const std::map<std::string, std::string>& metadata = {},
                               DType dtype = DType::kF32);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_WEIGHTS_SAFETENSORS_H_

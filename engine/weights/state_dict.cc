@@ -11,7 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 std::string ShapeString(at::IntArrayRef shape) {
@@ -131,4 +131,4 @@ absl::Status LoadStateDict(torch::nn::Module& module, const StateDict& state, bo
   return absl::OkStatus();
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine

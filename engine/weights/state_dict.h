@@ -17,7 +17,7 @@ namespace torch::nn {
 class Module;
 }
 
-namespace infusion {
+namespace infusion::engine {
 
 class StateDict {
  public:
@@ -62,6 +62,6 @@ class StateDict {
 // shape mismatches, each naming the tensor with its full name.
 absl::Status LoadStateDict(torch::nn::Module& module, const StateDict& state, bool strict = true);
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_WEIGHTS_STATE_DICT_H_

@@ -17,7 +17,7 @@
 #include "engine/codec/taef2_codec.h"
 #include "engine/weights/state_dict.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 namespace fs = std::filesystem;
@@ -178,4 +178,4 @@ TEST(Taef2CodecTest, MisshapedAndUnexpectedWeightsAreNamed) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

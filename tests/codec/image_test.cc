@@ -20,7 +20,7 @@
 #include <stb/stb_image_write.h>
 #pragma GCC diagnostic pop
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::HasSubstr;
@@ -533,4 +533,4 @@ TEST(EncodePngTest, RefusesInconsistentImages) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 TEST(PatchifyTest, PlacesEveryElementByPatchThenChannelRowColumn) {
@@ -88,4 +88,4 @@ TEST(ImageTensorTest, TensorToImageRoundsAndClamps) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

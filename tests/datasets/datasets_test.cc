@@ -10,7 +10,11 @@
 #include "engine/codec/image.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::data {
+
+using engine::Image;
+using engine::WriteImageFile;
+
 namespace {
 
 // An empty folder of the build tree for one test, `name` unique among the tests.
@@ -126,4 +130,4 @@ TEST(TextDatasetTest, TheDefaultIsTheKingJamesBible) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::data

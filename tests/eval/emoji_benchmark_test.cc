@@ -11,6 +11,10 @@
 #include "tests/eval/private_temp_dir.h"
 
 namespace infusion::eval {
+
+using engine::Image;
+using engine::WriteImageFile;
+
 namespace {
 
 constexpr int kNames = 6;

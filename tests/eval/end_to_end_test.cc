@@ -14,6 +14,11 @@
 #include "tests/eval/tiny_model.h"
 
 namespace infusion::eval {
+
+using engine::Image;
+using engine::WriteImageFile;
+namespace shapes = data::shapes;
+
 namespace {
 
 TEST(EndToEndTest, InProcessGeneratorKeepsTaskOrderAndSeeds) {

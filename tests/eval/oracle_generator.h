@@ -23,15 +23,17 @@ namespace infusion::eval {
 class OracleGenerator : public Generator {
  public:
   explicit OracleGenerator(const ShapesTaskSet& tasks) {
-    for (const shapes::CaptionedScene& p : tasks.prompts) prompts_.emplace(p.caption, p.scene);
-    for (const shapes::Edit& e : tasks.edits) {
-      edits_.emplace(std::make_pair(shapes::CanonicalCaption(e.source), e.instruction), e.target);
+    for (const data::shapes::CaptionedScene& p : tasks.prompts)
+      prompts_.emplace(p.caption, p.scene);
+    for (const data::shapes::Edit& e : tasks.edits) {
+      edits_.emplace(std::make_pair(data::shapes::CanonicalCaption(e.source), e.instruction),
+                     e.target);
     }
   }
 
-  absl::StatusOr<std::vector<Image>> TextToImage(
+  absl::StatusOr<std::vector<engine::Image>> TextToImage(
       const std::vector<TextToImageTask>& tasks) override {
-    std::vector<Image> images;
+    std::vector<engine::Image> images;
     for (const TextToImageTask& task : tasks) {
       auto it = prompts_.find(task.prompt);
       CHECK(it != prompts_.end()) << "not a prompt of the task set: " << task.prompt;
@@ -43,7 +45,7 @@ class OracleGenerator : public Generator {
   absl::StatusOr<std::vector<std::string>> Caption(const std::vector<CaptionTask>& tasks) override {
     std::vector<std::string> captions;
     for (const CaptionTask& task : tasks) {
-      captions.push_back(shapes::CanonicalCaption(SceneOf(task.image)));
+      captions.push_back(data::shapes::CanonicalCaption(SceneOf(task.image)));
     }
     return captions;
   }
@@ -55,10 +57,11 @@ class OracleGenerator : public Generator {
     return replies;
   }
 
-  absl::StatusOr<std::vector<Image>> Edit(const std::vector<EditTask>& tasks) override {
-    std::vector<Image> images;
+  absl::StatusOr<std::vector<engine::Image>> Edit(const std::vector<EditTask>& tasks) override {
+    std::vector<engine::Image> images;
     for (const EditTask& task : tasks) {
-      auto it = edits_.find({shapes::CanonicalCaption(SceneOf(task.source)), task.instruction});
+      auto it =
+          edits_.find({data::shapes::CanonicalCaption(SceneOf(task.source)), task.instruction});
       CHECK(it != edits_.end()) << "not an edit of the task set: " << task.instruction;
       images.push_back(RenderScene(Alter(it->second)));
     }
@@ -67,31 +70,31 @@ class OracleGenerator : public Generator {
 
  protected:
   // What is drawn for a scene asked for.
-  virtual shapes::Scene Alter(shapes::Scene scene) const { return scene; }
+  virtual data::shapes::Scene Alter(data::shapes::Scene scene) const { return scene; }
 
  private:
   // The scene the detector sees, every object at one size in the middle of its cell.
-  static shapes::Scene SceneOf(const Image& image) {
-    absl::StatusOr<std::vector<shapes::ObjectLabel>> labels = DetectInImage(image);
+  static data::shapes::Scene SceneOf(const engine::Image& image) {
+    absl::StatusOr<std::vector<data::shapes::ObjectLabel>> labels = DetectInImage(image);
     CHECK(labels.ok()) << labels.status();
-    shapes::Scene scene;
-    for (const shapes::ObjectLabel& l : *labels) {
+    data::shapes::Scene scene;
+    for (const data::shapes::ObjectLabel& l : *labels) {
       scene.objects.push_back({l.shape, l.color, l.cell, /*size=*/15, /*dx=*/0, /*dy=*/0});
     }
     return scene;
   }
 
-  static std::string Answer(const shapes::Scene& scene, const std::string& question) {
-    for (shapes::QuestionKind kind : shapes::kAllQuestionKinds) {
-      for (const shapes::QuestionAnswer& qa : shapes::Questions(scene, kind)) {
+  static std::string Answer(const data::shapes::Scene& scene, const std::string& question) {
+    for (data::shapes::QuestionKind kind : data::shapes::kAllQuestionKinds) {
+      for (const data::shapes::QuestionAnswer& qa : data::shapes::Questions(scene, kind)) {
         if (qa.question == question) return qa.answer;
       }
     }
     return "";
   }
 
-  std::map<std::string, shapes::Scene> prompts_;
-  std::map<std::pair<std::string, std::string>, shapes::Scene> edits_;
+  std::map<std::string, data::shapes::Scene> prompts_;
+  std::map<std::pair<std::string, std::string>, data::shapes::Scene> edits_;
 };
 
 }  // namespace infusion::eval

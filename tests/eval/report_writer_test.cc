@@ -9,6 +9,9 @@
 #include "tests/eval/private_temp_dir.h"
 
 namespace infusion::eval {
+
+using engine::Image;
+
 namespace {
 
 std::string ReadFile(const std::string& path) {

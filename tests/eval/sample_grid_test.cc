@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 namespace infusion::eval {
+
+using engine::Image;
+
 namespace {
 
 Image Solid(int size, uint8_t r, uint8_t g, uint8_t b) {

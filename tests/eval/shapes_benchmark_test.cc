@@ -10,6 +10,11 @@
 #include "tests/eval/oracle_generator.h"
 
 namespace infusion::eval {
+
+using engine::Image;
+using engine::ResizeImage;
+namespace shapes = data::shapes;
+
 namespace {
 
 using shapes::Cell;

@@ -14,7 +14,7 @@
 #include "engine/model/reference_forward.h"
 #include "tests/testing/tiny_models.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 double RelativeError(const std::vector<float>& got, const at::Tensor& want) {
@@ -275,4 +275,4 @@ TEST(ModelExecutorOptionsTest, NegativeBf16MinRowsIsRejectedByName) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

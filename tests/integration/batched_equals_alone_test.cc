@@ -17,7 +17,27 @@
 #include "tests/scheduler/scheduler_test_util.h"
 #include "tests/testing/tiny_models.h"
 
-namespace infusion {
+namespace infusion::serving {
+
+using engine::GenerateOptions;
+using engine::GenerateOutput;
+using engine::ModelConfig;
+using engine::ModelExecutor;
+using engine::ModelExecutorOptions;
+using engine::OutputProcessor;
+using engine::OutputProcessorOptions;
+using engine::PatchEncoderKind;
+using engine::PatchEncoderName;
+using engine::PromptPart;
+using engine::SaveTransfusionWeights;
+using engine::TextDecoder;
+using scheduler::Request;
+using scheduler::RequestEvent;
+using scheduler::Scheduler;
+using scheduler::SchedulerModelInfo;
+using scheduler::SchedulerOptions;
+using scheduler::TaskKind;
+
 namespace {
 
 struct Case {
@@ -182,4 +202,4 @@ INSTANTIATE_TEST_SUITE_P(BothPatchLayers, BatchedEqualsAloneTest,
                          [](const auto& info) { return PatchEncoderName(info.param); });
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::serving

@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 TEST(BlockAllocatorTest, HandsOutBlocksInIdOrderUntilNoneIsFree) {
@@ -55,4 +55,4 @@ TEST(BlockAllocatorTest, AddRefRevivesAFreeBlockAndTakesItOffTheFreeList) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -13,7 +13,7 @@
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 constexpr int kNumBlocks = 64;
@@ -203,4 +203,4 @@ INSTANTIATE_TEST_SUITE_P(PrefixCache, KvCacheManagerRandomTest, ::testing::Bool(
                          [](const auto& info) { return info.param ? "Enabled" : "Disabled"; });
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

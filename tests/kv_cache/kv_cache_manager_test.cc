@@ -9,7 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::ElementsAre;
@@ -264,4 +264,4 @@ TEST(KvCacheManagerTest, AppendAfterTruncateIntoASharedBlockCopiesIt) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

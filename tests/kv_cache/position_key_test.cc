@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 TEST(PositionKeyTest, HashBytesIsFnv1a64) {
@@ -42,4 +42,4 @@ TEST(PositionKeyTest, HashCombineIsOrderSensitive) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -5,7 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::ElementsAre;
@@ -57,4 +57,4 @@ TEST(PrefixCacheTest, RecordLookupAccumulates) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

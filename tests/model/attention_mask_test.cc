@@ -5,7 +5,7 @@
 
 #include <random>
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using Kind = Segment::Kind;
@@ -73,4 +73,4 @@ TEST(AttentionMaskTest, MatchesPredicateOnRandomLayouts) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -14,7 +14,7 @@
 #include "engine/model/layers.h"
 #include "tests/testing/tiny_models.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 TEST(FastExpTest, WithinTwoUlpOfLibmOverItsRange) {
@@ -160,4 +160,4 @@ TEST(InferenceProductTest, Bfloat16DecoderLayerStaysCloseToFloat32) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

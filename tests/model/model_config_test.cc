@@ -6,7 +6,7 @@
 #include "engine/model/generation_config.h"
 #include "tests/testing/tiny_models.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::HasSubstr;
@@ -145,4 +145,4 @@ TEST(GenerationConfigTest, DefaultsAndValidation) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

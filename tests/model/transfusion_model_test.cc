@@ -11,7 +11,7 @@
 #include "engine/weights/state_dict.h"
 #include "tests/testing/tiny_models.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 class TransfusionModelTest : public ::testing::TestWithParam<PatchEncoderKind> {
@@ -195,4 +195,4 @@ TEST(RotaryTest, RotateHalfConvention) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

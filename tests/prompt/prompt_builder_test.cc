@@ -7,7 +7,7 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 const SpecialTokens kTokens;
@@ -116,4 +116,4 @@ TEST(SequenceLayoutTest, TargetsAndAnswers) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

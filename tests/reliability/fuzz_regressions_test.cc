@@ -15,7 +15,12 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::server {
+
+using engine::GenerationConfig;
+using engine::ModelConfig;
+using engine::SafetensorsFile;
+
 namespace {
 
 using ::testing::HasSubstr;
@@ -91,4 +96,4 @@ TEST(ConfigFuzzRegression, NumbersOutOfRangeAreRefusedByName) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::server

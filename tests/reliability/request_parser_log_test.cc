@@ -10,7 +10,7 @@
 #include "infusion/v1/infusion.pb.h"
 #include "server/request_parser.h"
 
-namespace infusion {
+namespace infusion::server {
 namespace {
 
 using ::testing::HasSubstr;
@@ -116,4 +116,4 @@ TEST_F(RequestParserLogTest, ReadsFieldsAsProtobufDoes) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::server

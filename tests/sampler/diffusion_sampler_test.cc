@@ -8,7 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::ElementsAre;
@@ -363,4 +363,4 @@ TEST_F(DiffusionSamplerTest, VelocityPredictionLandsOnX0FromPureNoise) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -7,7 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::ElementsAre;
@@ -111,4 +111,4 @@ TEST(SampleFromProbsTest, FrequenciesMatchTheProbabilities) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -7,7 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::HasSubstr;
@@ -98,4 +98,4 @@ TEST(AddNoiseTest, MixesSignalAndNoiseByAlphaBar) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

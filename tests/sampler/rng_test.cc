@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 constexpr double kTwoPi = 6.283185307179586476925286766559;
@@ -57,4 +57,4 @@ TEST(RngTest, NormalHasZeroMeanAndUnitVariance) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

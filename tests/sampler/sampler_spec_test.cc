@@ -17,7 +17,7 @@
 #include "engine/sampler/image_denoiser.h"
 #include "engine/sampler/noise_schedule.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // Rows of the table: quantity -> values (as written).
@@ -145,4 +145,4 @@ TEST(ImageDenoiserTest, AdvanceIsGuidanceThenTheSolverStep) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

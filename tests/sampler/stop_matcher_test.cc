@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 // Feeds `delta` and checks what comes out.
@@ -74,4 +74,4 @@ TEST(StopMatcherTest, MultiByteStopStringsHoldWholeCharacters) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

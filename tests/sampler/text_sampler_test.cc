@@ -8,7 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::HasSubstr;
@@ -155,4 +155,4 @@ TEST(TextSamplerTest, MinPDropsUnlikelyTokens) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

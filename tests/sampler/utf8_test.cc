@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 TEST(Utf8CompletePrefixLengthTest, HoldsBackAnIncompleteLastCharacter) {
@@ -56,4 +56,4 @@ TEST(IsValidUtf8Test, RejectsMalformedText) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

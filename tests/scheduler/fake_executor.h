@@ -15,7 +15,7 @@
 
 namespace infusion::testing {
 
-class FakeExecutor : public Executor {
+class FakeExecutor : public engine::Executor {
  public:
   static constexpr int kFirstTextToken = 10;  // ids below are special tokens
   static constexpr int kNumTextTokens = 40;
@@ -31,7 +31,7 @@ class FakeExecutor : public Executor {
     cache_.assign(static_cast<size_t>(num_blocks) * block_size, kPoison);
   }
 
-  const ExecutorInfo& info() const override { return info_; }
+  const engine::ExecutorInfo& info() const override { return info_; }
 
   // Forces the token sampled after a context whose last token is `after` (e.g. <boi>).
   void ForceNextToken(int after, int next) {
@@ -39,16 +39,16 @@ class FakeExecutor : public Executor {
     forced_next_ = next;
   }
 
-  StepResult Execute(const StepPlan& plan) override {
+  engine::StepResult Execute(const engine::StepPlan& plan) override {
     plans_.push_back(plan);
-    StepResult result;
+    engine::StepResult result;
     result.spans.resize(plan.spans.size());
     for (const auto& [src, dst] : plan.block_copies) {
       std::memmove(&cache_[dst * info_.block_size], &cache_[src * info_.block_size],
                    sizeof(uint64_t) * info_.block_size);
     }
     // Writes first (as the real executor does per layer), then reads.
-    for (const Span& span : plan.spans) {
+    for (const engine::Span& span : plan.spans) {
       for (size_t i = 0; i < span.slots.size(); ++i) {
         const int pos = span.start_position + static_cast<int>(i);
         const int64_t expected = static_cast<int64_t>(span.block_table[pos / info_.block_size]) *
@@ -58,7 +58,7 @@ class FakeExecutor : public Executor {
       }
     }
     for (size_t s = 0; s < plan.spans.size(); ++s) {
-      const Span& span = plan.spans[s];
+      const engine::Span& span = plan.spans[s];
       uint64_t h = 1469598103934665603ull;
       for (int p = 0; p < span.start_position; ++p) {
         const int64_t slot = static_cast<int64_t>(span.block_table[p / info_.block_size]) *
@@ -67,14 +67,14 @@ class FakeExecutor : public Executor {
         h = Mix(h, cache_[slot]);
       }
       for (int i = 0; i < span.num_positions(); ++i) h = Mix(h, Content(span, i));
-      SpanResult& r = result.spans[s];
+      engine::SpanResult& r = result.spans[s];
       if (span.want_logits) {
         r.logits.assign(info_.vocab_size, 0.0f);
         int next = kFirstTextToken + static_cast<int>(h % kNumTextTokens);
         if (forced_after_ >= 0 && span.tokens.back() == forced_after_) next = forced_next_;
         r.logits[next] = 10.0f;
       }
-      for (const SpanImage& image : span.images) {
+      for (const engine::SpanImage& image : span.images) {
         if (!image.predict_noise) continue;
         std::vector<float> eps(info_.num_patches * info_.patch_dim);
         for (size_t i = 0; i < eps.size(); ++i) {
@@ -86,7 +86,7 @@ class FakeExecutor : public Executor {
     return result;
   }
 
-  const std::vector<StepPlan>& plans() const { return plans_; }
+  const std::vector<engine::StepPlan>& plans() const { return plans_; }
   void ClearPlans() { plans_.clear(); }
   // Slot writes off the block table, or reads of never-written slots.
   int errors() const { return errors_; }
@@ -98,8 +98,8 @@ class FakeExecutor : public Executor {
     return h * 1099511628211ull;
   }
   // The content of span position i: its token, or for an image position its patch values.
-  uint64_t Content(const Span& span, int i) const {
-    for (const SpanImage& image : span.images) {
+  uint64_t Content(const engine::Span& span, int i) const {
+    for (const engine::SpanImage& image : span.images) {
       const int in_span = info_.num_patches - image.first_patch;
       if (i >= image.offset && i < image.offset + in_span) {
         const int patch = image.first_patch + i - image.offset;
@@ -116,9 +116,9 @@ class FakeExecutor : public Executor {
     return static_cast<uint64_t>(span.tokens[i]);
   }
 
-  ExecutorInfo info_;
+  engine::ExecutorInfo info_;
   std::vector<uint64_t> cache_;
-  std::vector<StepPlan> plans_;
+  std::vector<engine::StepPlan> plans_;
   int errors_ = 0;
   int forced_after_ = -1, forced_next_ = -1;
 };

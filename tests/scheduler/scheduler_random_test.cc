@@ -9,6 +9,17 @@
 #include "tests/scheduler/scheduler_test_util.h"
 
 namespace infusion::testing {
+
+using engine::OutputProcessor;
+using engine::PromptPart;
+using scheduler::FinishReason;
+using scheduler::Request;
+using scheduler::RequestEvent;
+using scheduler::RequestId;
+using scheduler::Scheduler;
+using scheduler::SchedulerOptions;
+using scheduler::SchedulerStats;
+
 namespace {
 
 using Type = RequestEvent::Type;

@@ -8,6 +8,18 @@
 #include "tests/scheduler/scheduler_test_util.h"
 
 namespace infusion::testing {
+
+using engine::OutputProcessor;
+using engine::PromptPart;
+using engine::Span;
+using engine::TextDecoder;
+using scheduler::FinishReason;
+using scheduler::Request;
+using scheduler::RequestEvent;
+using scheduler::RequestId;
+using scheduler::Scheduler;
+using scheduler::SchedulerOptions;
+
 namespace {
 
 using Type = RequestEvent::Type;

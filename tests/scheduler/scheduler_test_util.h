@@ -17,61 +17,62 @@
 
 namespace infusion::testing {
 
-class RecordingSink : public EventSink {
+class RecordingSink : public scheduler::EventSink {
  public:
-  void OnEvent(RequestEvent event) override {
+  void OnEvent(scheduler::RequestEvent event) override {
     absl::MutexLock lock(&mu_);
     events_.push_back(std::move(event));
   }
-  std::vector<RequestEvent> events() const {
+  std::vector<scheduler::RequestEvent> events() const {
     absl::MutexLock lock(&mu_);
     return events_;
   }
-  int CountType(RequestEvent::Type type) const {
+  int CountType(scheduler::RequestEvent::Type type) const {
     int n = 0;
     for (const auto& e : events()) n += e.type == type;
     return n;
   }
-  bool finished() const { return CountType(RequestEvent::Type::kFinish) > 0; }
-  const RequestEvent* finish() const {
+  bool finished() const { return CountType(scheduler::RequestEvent::Type::kFinish) > 0; }
+  const scheduler::RequestEvent* finish() const {
     absl::MutexLock lock(&mu_);
     for (const auto& e : events_) {
-      if (e.type == RequestEvent::Type::kFinish) return &e;
+      if (e.type == scheduler::RequestEvent::Type::kFinish) return &e;
     }
     return nullptr;
   }
   std::string text() const {
     std::string s;
     for (const auto& e : events()) {
-      if (e.type == RequestEvent::Type::kText) s += e.text;
+      if (e.type == scheduler::RequestEvent::Type::kText) s += e.text;
     }
     return s;
   }
 
  private:
   mutable absl::Mutex mu_;
-  std::vector<RequestEvent> events_;
+  std::vector<scheduler::RequestEvent> events_;
 };
 
-inline Request TextRequest(int prompt_len, int max_tokens, int first_token = 11) {
-  Request r;
-  r.kind = TaskKind::kText;
+inline scheduler::Request TextRequest(int prompt_len, int max_tokens, int first_token = 11) {
+  scheduler::Request r;
+  r.kind = scheduler::TaskKind::kText;
   std::vector<int32_t> tokens = {2};
   for (int i = 1; i < prompt_len; ++i) tokens.push_back(first_token + i % 30);
-  r.prompt = {PromptPart::Text(tokens)};
+  r.prompt = {engine::PromptPart::Text(tokens)};
   r.text.temperature = 0;
   r.text.max_tokens = max_tokens;
   return r;
 }
 
-inline Request ImageRequest(int prompt_len, int steps, float guidance = 3.0f, uint64_t seed = 1) {
-  Request r;
-  r.kind = TaskKind::kTextToImage;
+inline scheduler::Request ImageRequest(int prompt_len, int steps, float guidance = 3.0f,
+                                       uint64_t seed = 1) {
+  scheduler::Request r;
+  r.kind = scheduler::TaskKind::kTextToImage;
   std::vector<int32_t> tokens = {2};
   for (int i = 1; i < prompt_len - 1; ++i) tokens.push_back(20 + i % 20);
   tokens.push_back(4);  // <boi>
-  r.prompt = {PromptPart::Text(tokens)};
-  r.uncond_prompt = {PromptPart::Text({2, 4})};
+  r.prompt = {engine::PromptPart::Text(tokens)};
+  r.uncond_prompt = {engine::PromptPart::Text({2, 4})};
   r.starts_with_image = true;
   r.finish_after_image = true;
   r.image.steps = steps;
@@ -80,32 +81,32 @@ inline Request ImageRequest(int prompt_len, int steps, float guidance = 3.0f, ui
   return r;
 }
 
-inline SchedulerModelInfo FakeModelInfo() { return SchedulerModelInfo(); }
+inline scheduler::SchedulerModelInfo FakeModelInfo() { return scheduler::SchedulerModelInfo(); }
 
 // Text of the fake model: one letter per token.
-class LetterDecoder : public TextDecoder {
+class LetterDecoder : public engine::TextDecoder {
  public:
   std::string Add(int32_t id) override { return std::string(1, static_cast<char>('a' + (id - 10) % 26)); }
   std::string Finish() override { return ""; }
 };
 
 // The engine's real output processing over a fake executor.
-inline std::unique_ptr<OutputProcessor> MakeRunner(
-    Executor* executor, std::function<std::unique_ptr<TextDecoder>()> new_decoder = [] {
-      return std::make_unique<LetterDecoder>();
-    }) {
-  OutputProcessorOptions options;
+inline std::unique_ptr<engine::OutputProcessor> MakeRunner(
+    engine::Executor* executor, std::function<std::unique_ptr<engine::TextDecoder>()> new_decoder =
+                                    [] { return std::make_unique<LetterDecoder>(); }) {
+  engine::OutputProcessorOptions options;
   options.new_decoder = std::move(new_decoder);
-  return *OutputProcessor::Create(options, executor);
+  return *engine::OutputProcessor::Create(options, executor);
 }
 
 // "A:prefill/8" per span, in plan order; requests are named by `names` (id -> letter).
-inline std::string Describe(const StepPlan& plan, const std::map<RequestId, std::string>& names) {
+inline std::string Describe(const engine::StepPlan& plan,
+                            const std::map<scheduler::RequestId, std::string>& names) {
   std::vector<std::string> parts;
-  for (const Span& s : plan.spans) {
+  for (const engine::Span& s : plan.spans) {
     auto it = names.find(s.seq_id);
     parts.push_back(absl::StrCat(it == names.end() ? "?" : it->second, ":",
-                                 SpanKindName(s.kind), "/", s.num_positions()));
+                                 engine::SpanKindName(s.kind), "/", s.num_positions()));
   }
   return absl::StrJoin(parts, " ");
 }

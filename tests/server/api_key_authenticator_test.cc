@@ -5,7 +5,7 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::server {
 namespace {
 
 TEST(ApiKeyAuthenticatorTest, AcceptsOnlyBearerWithAKnownKey) {
@@ -32,4 +32,4 @@ TEST(ApiKeyAuthenticatorTest, AFileWithoutKeysIsAnError) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::server

@@ -4,7 +4,7 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::server {
 namespace {
 
 TEST(CallGateTest, ClosingRefusesNewCallsAndWaitsForTheRunningOnes) {
@@ -37,4 +37,4 @@ TEST(CallGateTest, AMovedTicketLeavesOnce) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::server

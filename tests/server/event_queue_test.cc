@@ -2,7 +2,10 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::server {
+
+using scheduler::RequestEvent;
+
 namespace {
 
 RequestEvent Text(const std::string& text) {
@@ -36,4 +39,4 @@ TEST(EventQueueTest, WakesTheConsumerOncePerIdlePeriodAndKeepsOrder) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::server

@@ -4,7 +4,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace infusion::http {
+namespace infusion::server::http {
+
+using serving::InputPart;
+
 namespace {
 
 using Json = nlohmann::json;
@@ -143,4 +146,4 @@ TEST(HttpApiTest, DataUrls) {
 }
 
 }  // namespace
-}  // namespace infusion::http
+}  // namespace infusion::server::http

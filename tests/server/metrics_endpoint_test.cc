@@ -7,7 +7,7 @@
 #include "gtest/gtest.h"
 #include "tests/server/server_process.h"
 
-namespace infusion {
+namespace infusion::server {
 namespace {
 
 using ::testing::HasSubstr;
@@ -43,4 +43,4 @@ TEST(MetricsEndpointTest, ABusyPortIsAnError) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::server

@@ -6,7 +6,22 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::server {
+
+using engine::DecodeImage;
+using engine::DiffusionSolver;
+using engine::GenerationConfig;
+using engine::Image;
+using engine::ModelProcessor;
+using scheduler::FinishReason;
+using scheduler::Request;
+using scheduler::RequestEvent;
+using scheduler::TaskKind;
+using serving::ChatRequest;
+using serving::InferenceEngine;
+using serving::InferenceEngineOptions;
+using serving::InputPart;
+
 namespace {
 
 using ::testing::ElementsAre;
@@ -245,4 +260,4 @@ TEST_F(ProtoConverterTest, EventsBecomeResponses) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::server

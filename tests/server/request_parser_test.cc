@@ -3,7 +3,7 @@
 #include "gtest/gtest.h"
 #include "infusion/v1/infusion.pb.h"
 
-namespace infusion {
+namespace infusion::server {
 namespace {
 
 // Wire format by hand, so that a string can hold bytes protobuf would refuse to serialize:
@@ -69,4 +69,4 @@ TEST_F(RequestParserTest, RefusesBytesThatAreNoMessage) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::server

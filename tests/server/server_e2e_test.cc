@@ -18,6 +18,11 @@
 #include "tests/server/server_process.h"
 
 namespace infusion::testing {
+
+using engine::DecodeImage;
+using engine::EncodePng;
+using engine::Image;
+
 namespace {
 
 using client::CallOptions;

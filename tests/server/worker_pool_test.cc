@@ -5,7 +5,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::server {
 namespace {
 
 TEST(WorkerPoolTest, RunsEveryPostedTaskBeforeItIsDestroyed) {
@@ -30,4 +30,4 @@ TEST(WorkerPoolTest, RunsTasksOnItsOwnThreads) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::server

@@ -16,7 +16,20 @@
 #include "gtest/gtest.h"
 #include "serving/request_stream.h"
 
-namespace infusion {
+namespace infusion::serving {
+
+using engine::ChatMessage;
+using engine::DiffusionSolver;
+using engine::EncodePng;
+using engine::ModelProcessor;
+using engine::PromptBuilder;
+using engine::PromptPart;
+using scheduler::FinishReason;
+using scheduler::Request;
+using scheduler::RequestEvent;
+using scheduler::RequestId;
+using scheduler::TaskKind;
+
 namespace {
 
 using ::testing::ElementsAre;
@@ -391,4 +404,4 @@ TEST_F(InferenceEngineTest, DecodeImageRefusesAWrongNumberOfValues) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::serving

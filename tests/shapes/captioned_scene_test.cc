@@ -6,7 +6,7 @@
 #include "data/shapes/render.h"
 #include "data/shapes/sampler.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 // The scene with one attribute of one object changed, or one object removed or added.
@@ -93,4 +93,4 @@ TEST(CaptionedSceneTest, CaptioningPairsUseTheCanonicalCaption) {
 }
 
 }  // namespace
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

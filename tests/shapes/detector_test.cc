@@ -6,7 +6,7 @@
 #include "data/shapes/render.h"
 #include "data/shapes/sampler.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 RgbImage WhiteImage() {
@@ -113,4 +113,4 @@ TEST(DetectorTest, RejectsImagesOfAnotherSize) {
 }
 
 }  // namespace
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

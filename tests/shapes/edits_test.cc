@@ -11,7 +11,7 @@
 #include "data/shapes/render.h"
 #include "data/shapes/scoring.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 bool Same(const Object& a, const Object& b) {
@@ -164,4 +164,4 @@ TEST(EditsTest, EditsThatCannotBeSaidAreNotMade) {
 }
 
 }  // namespace
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

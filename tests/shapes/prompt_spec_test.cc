@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 constexpr Cell kTopLeft = {0, 0};
@@ -177,4 +177,4 @@ TEST(PromptSpecTest, CategoryNamesRoundTrip) {
 }
 
 }  // namespace
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

@@ -9,7 +9,7 @@
 #include "data/shapes/prompt_spec.h"
 #include "data/shapes/sampler.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 Object Make(Shape shape, Color color, Cell cell) { return {shape, color, cell, 14, 0, 0}; }
@@ -136,4 +136,4 @@ TEST(QuestionsTest, SamplingCoversEveryKindAndBalancesYesNo) {
 }
 
 }  // namespace
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 constexpr Rgb kRed = {220, 40, 40};
@@ -109,4 +109,4 @@ TEST(RenderTest, GridLeavesTheLastRowAndColumnOfEachCellEmpty) {
 }
 
 }  // namespace
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

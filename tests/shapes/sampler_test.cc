@@ -8,7 +8,7 @@
 #include "data/shapes/edits.h"
 #include "data/shapes/questions.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 // Everything a seed determines, written out so that two draws compare as text.
@@ -98,4 +98,4 @@ TEST(SamplerTest, RngStaysInRange) {
 }
 
 }  // namespace
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 TEST(SceneTest, NamesRoundTrip) {
@@ -93,4 +93,4 @@ TEST(SceneTest, LabelsAreInReadingOrder) {
 }
 
 }  // namespace
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

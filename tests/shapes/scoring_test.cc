@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 const std::vector<ObjectLabel> kTruth = {{Shape::kCircle, Color::kRed, {0, 0}},
@@ -84,4 +84,4 @@ TEST(ScoringTest, SameObjectsIgnoresOrder) {
 }
 
 }  // namespace
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

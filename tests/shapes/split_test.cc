@@ -6,7 +6,7 @@
 
 #include "data/shapes/captioned_scene.h"
 
-namespace infusion::shapes {
+namespace infusion::data::shapes {
 namespace {
 
 TEST(SplitTest, StableHashIsFnv1a64) {
@@ -70,4 +70,4 @@ TEST(SplitTest, TrainAndEvalPromptsAreDisjoint) {
 }
 
 }  // namespace
-}  // namespace infusion::shapes
+}  // namespace infusion::data::shapes

@@ -7,8 +7,8 @@
 
 namespace infusion::testing {
 
-inline ModelConfig TinyConfig(PatchEncoderKind patch_encoder) {
-  ModelConfig c;
+inline engine::ModelConfig TinyConfig(engine::PatchEncoderKind patch_encoder) {
+  engine::ModelConfig c;
   c.vocab_size = 64;
   c.hidden_size = 32;
   c.intermediate_size = 64;
@@ -17,7 +17,7 @@ inline ModelConfig TinyConfig(PatchEncoderKind patch_encoder) {
   c.num_key_value_heads = 2;
   c.max_position_embeddings = 256;
   c.initializer_range = 0.2f;  // large enough that outputs depend visibly on every input
-  c.image.codec = CodecKind::kTaef2;
+  c.image.codec = engine::CodecKind::kTaef2;
   c.image.image_size = 32;
   c.image.latent_channels = 32;
   c.image.latent_size = 4;

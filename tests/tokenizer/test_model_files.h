@@ -15,7 +15,7 @@
 #include <string>
 #include <string_view>
 
-namespace infusion {
+namespace infusion::engine {
 
 // Protobuf wire-format writer for the few field kinds a ModelProto uses.
 class ProtoWriter {
@@ -111,6 +111,6 @@ inline std::string WriteTestFile(const std::string& name, const std::string& byt
   return path;
 }
 
-}  // namespace infusion
+}  // namespace infusion::engine
 
 #endif  // INFUSION_TESTS_TOKENIZER_TEST_MODEL_FILES_H_

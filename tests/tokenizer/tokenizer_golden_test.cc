@@ -19,7 +19,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "tests/tokenizer/test_model_files.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 bool OnPath(const std::string& program) {
@@ -355,4 +355,4 @@ INSTANTIATE_TEST_SUITE_P(Models, GoldenTest,
                          [](const auto& info) { return info.param; });
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -14,7 +14,7 @@
 #include "engine/tokenizer/normalizer.h"
 #include "tests/tokenizer/test_model_files.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::ElementsAre;
@@ -403,4 +403,4 @@ TEST(StreamDecoderTest, HoldsAnIncompleteCharacterUntilItsLastByte) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

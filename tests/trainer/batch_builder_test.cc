@@ -5,7 +5,13 @@
 #include "gtest/gtest.h"
 #include "tests/trainer/test_util.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::Dataset;
+using engine::NoiseSchedule;
+using engine::SpecialTokens;
+using engine::Tokenizer;
+
 namespace {
 
 // The data of a step is a pure function of (seed, step, row): this is what makes a resumed run
@@ -72,4 +78,4 @@ TEST_F(BatchBuilderTest, NoiseIsStandardNormalAndTimestepsSpanTheSchedule) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -10,7 +10,10 @@
 #include "tests/trainer/test_util.h"
 #include "trainer/ema.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::ModelConfig;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -104,4 +107,4 @@ TEST_F(CheckpointTest, NoCheckpointIsNotFound) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

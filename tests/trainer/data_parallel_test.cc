@@ -9,7 +9,10 @@
 #include "gtest/gtest.h"
 #include "tests/trainer/test_util.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::SafetensorsFile;
+
 namespace {
 
 // A TCP port nobody listens on now.
@@ -83,4 +86,4 @@ TEST(DataParallelTest, TwoProcessesMatchOne) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -13,7 +13,17 @@
 #include "trainer/latent_cache.h"
 #include "trainer/shapes_dataset.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::Dataset;
+using data::Example;
+using data::ExampleKind;
+using data::TextDataOptions;
+using data::TextDataset;
+using engine::Image;
+using engine::Rng;
+namespace shapes = data::shapes;
+
 namespace {
 
 using testing::FreshDir;
@@ -155,4 +165,4 @@ TEST(LatentStatsTest, PerChannelOverImagesAndCells) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -5,7 +5,12 @@
 #include "engine/model/attention_mask.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::AttentionBackend;
+using engine::BuildAttentionMask;
+using engine::DenseAttention;
+
 namespace {
 
 // Two rows of 10 positions, documents of lengths 3, 4, 3 | 6, 4 (the last of each row padding
@@ -61,4 +66,4 @@ TEST(DocumentAttentionTest, ADocumentIgnoresTheOthers) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

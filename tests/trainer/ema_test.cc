@@ -6,7 +6,7 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::trainer {
 namespace {
 
 TEST(EmaTest, WarmedUpDecay) {
@@ -38,4 +38,4 @@ TEST(EmaTest, RestoreNamesAMissingTensor) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

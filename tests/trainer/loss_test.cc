@@ -6,7 +6,13 @@
 #include "trainer/document_attention.h"
 #include "tests/testing/tiny_models.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::ModelOutput;
+using engine::NoiseSchedule;
+using engine::PatchEncoderKind;
+using engine::PredictionType;
+
 namespace {
 
 // Tiny model: n = 4 patches of 128 per image, vocabulary 64.
@@ -160,4 +166,4 @@ TEST_F(LossTest, NoNoisedImageNoDiffusionTerm) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

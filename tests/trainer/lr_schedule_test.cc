@@ -2,7 +2,7 @@
 
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::trainer {
 namespace {
 
 LrScheduleOptions Options() {
@@ -48,4 +48,4 @@ TEST(LrScheduleTest, ValidateNamesTheField) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -7,7 +7,11 @@
 #include "engine/model/attention_mask.h"
 #include "gtest/gtest.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::BuildAttentionMask;
+using engine::NoiseSchedule;
+
 namespace {
 
 constexpr int kPad = 0, kBos = 2, kEos = 3, kBoi = 4, kEoi = 5;
@@ -139,4 +143,4 @@ TEST_F(PackRowsTest, DiffusionLossOnlyOnNoisedImages) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

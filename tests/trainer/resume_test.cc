@@ -13,7 +13,12 @@
 #include "gtest/gtest.h"
 #include "tests/trainer/test_util.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::LoadTransfusionModel;
+using engine::ModelConfig;
+using engine::StateDict;
+
 namespace {
 
 std::string Bytes(const std::string& path) {
@@ -230,4 +235,4 @@ TEST(ResumeTest, FineTunesFromAModelDirectory) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

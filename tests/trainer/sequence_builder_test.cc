@@ -3,7 +3,14 @@
 #include "gtest/gtest.h"
 #include "tests/trainer/test_util.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::Example;
+using data::ExampleKind;
+using engine::Rng;
+using engine::SpecialTokens;
+using engine::Tokenizer;
+
 namespace {
 
 constexpr int kPatches = 3;
@@ -144,4 +151,4 @@ TEST_F(SequenceBuilderTest, TextIsAllTargets) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -63,9 +63,9 @@ inline std::vector<Json> ReadLog(const std::string& path) {
 }
 
 // A tokenizer trained on the words of the shapes world (spm_train runs in a child process).
-inline std::unique_ptr<Tokenizer> ShapesTokenizer(const std::string& dir) {
+inline std::unique_ptr<engine::Tokenizer> ShapesTokenizer(const std::string& dir) {
   const std::string path = dir + "/tokenizer.model";
-  TokenizerTrainOptions options;
+  engine::TokenizerTrainOptions options;
   options.vocab_size = 320;
   const std::vector<std::string> corpus = {"a red circle",
                                            "two blue squares",
@@ -79,8 +79,8 @@ inline std::unique_ptr<Tokenizer> ShapesTokenizer(const std::string& dir) {
                                            "yes",
                                            "no",
                                            "top left"};
-  EXPECT_TRUE(TrainTokenizer(corpus, options, path).ok());
-  auto tokenizer = Tokenizer::Load(path);
+  EXPECT_TRUE(engine::TrainTokenizer(corpus, options, path).ok());
+  auto tokenizer = engine::Tokenizer::Load(path);
   EXPECT_TRUE(tokenizer.ok()) << tokenizer.status();
   return tokenizer.ok() ? *std::move(tokenizer) : nullptr;
 }

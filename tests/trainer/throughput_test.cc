@@ -5,7 +5,11 @@
 #include "gtest/gtest.h"
 #include "tests/testing/tiny_models.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::ModelConfig;
+using engine::PatchEncoderKind;
+
 namespace {
 
 TEST(ThroughputTest, ParameterCountsSplitTheModel) {
@@ -42,4 +46,4 @@ TEST(ThroughputTest, MatmulRateIsPlausible) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -5,7 +5,7 @@
 #include "trainer/distributed.h"
 #include "trainer/trainer.h"
 
-namespace infusion {
+namespace infusion::trainer {
 namespace {
 
 using testing::Json;
@@ -183,4 +183,4 @@ TEST(DistributedTest, OneProcessNeedsNoGroup) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

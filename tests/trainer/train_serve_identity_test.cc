@@ -14,7 +14,21 @@
 #include "gtest/gtest.h"
 #include "trainer/sequence_builder.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using data::Example;
+using data::ExampleKind;
+using engine::BuiltPrompt;
+using engine::ChatMessage;
+using engine::ChatRole;
+using engine::ContentPart;
+using engine::ModelConfig;
+using engine::PromptBuilder;
+using engine::PromptPart;
+using engine::Rng;
+using engine::SpecialTokens;
+using engine::Tokenizer;
+
 namespace {
 
 constexpr int kPatches = 4;
@@ -222,4 +236,4 @@ TEST_F(TrainServeIdentityTest, InterleavedTextGeneration) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -10,7 +10,13 @@
 #include "trainer/distributed.h"
 #include "trainer/trainer.h"
 
-namespace infusion {
+namespace infusion::trainer {
+
+using engine::Image;
+using engine::LoadTransfusionModel;
+using engine::ReadImageFile;
+using engine::Tokenizer;
+
 namespace {
 
 double Mean(const std::vector<testing::Json>& log, size_t begin, size_t end, const char* key) {
@@ -106,4 +112,4 @@ TEST(TrainingTest, Bf16AutocastTrainsWithImages) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::trainer

@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::HasSubstr;
@@ -292,4 +292,4 @@ TEST(SafetensorsTest, FuzzedFilesNeverCrash) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace infusion {
+namespace infusion::engine {
 namespace {
 
 using ::testing::AllOf;
@@ -173,4 +173,4 @@ TEST(StateDictTest, LoadFromASelectionNamesTensorsWithThePrefix) {
 }
 
 }  // namespace
-}  // namespace infusion
+}  // namespace infusion::engine

@@ -20,6 +20,15 @@
 
 namespace infusion::tool {
 
+using engine::ImageConfig;
+using engine::LoadTransfusionModel;
+using engine::ModelConfig;
+using engine::ReferenceForward;
+using engine::ReferenceOutput;
+using engine::SafetensorsFile;
+using engine::SequencePart;
+using engine::WriteSafetensors;
+
 namespace fs = std::filesystem;
 
 absl::StatusOr<at::Tensor> ReadPatches(const std::string& path, const ImageConfig& image) {

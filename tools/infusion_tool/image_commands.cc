@@ -11,6 +11,15 @@
 
 namespace infusion::tool {
 
+using engine::Image;
+using engine::ImageConfig;
+using engine::ImageLatents;
+using engine::ModelConfig;
+using engine::ModelDirectory;
+using engine::ReadImageFile;
+using engine::WriteImageFile;
+using engine::WriteSafetensors;
+
 absl::StatusOr<at::Tensor> ReadPatches(const std::string& path, const ImageConfig& image);
 
 static absl::StatusOr<std::unique_ptr<ImageLatents>> LoadLatents(ModelConfig* config) {

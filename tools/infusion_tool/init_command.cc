@@ -13,6 +13,17 @@
 
 namespace infusion::tool {
 
+using engine::CodecName;
+using engine::ModelConfig;
+using engine::ModelDirectory;
+using engine::ModelExport;
+using engine::PatchEncoderName;
+using engine::Tokenizer;
+using engine::TokenizerTrainOptions;
+using engine::TrainTokenizer;
+using engine::WriteModelDirectory;
+using engine::WriteTextFile;
+
 static absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& path) {
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));

@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s\n", absl::ProgramUsageMessage().data());
     return 2;
   }
-  infusion::SetComputeThreads(std::max(1, absl::GetFlag(FLAGS_threads)));
+  infusion::engine::SetComputeThreads(std::max(1, absl::GetFlag(FLAGS_threads)));
   const std::string command = args[1];
   absl::Status status;
   if (command == "init") {
