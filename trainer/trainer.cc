@@ -38,6 +38,7 @@ using engine::PatchEncoderName;
 using engine::StateDict;
 using engine::Tokenizer;
 using engine::TrainTokenizer;
+using engine::TransfusionModel;
 using engine::WriteModelDirectory;
 using engine::WriteTextFile;
 

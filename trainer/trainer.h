@@ -125,7 +125,7 @@ class Trainer {
   std::unique_ptr<SequenceBuilder> sequences_;
   std::unique_ptr<BatchBuilder> batches_;
 
-  TransfusionModel model_{nullptr};
+  engine::TransfusionModel model_{nullptr};
   std::vector<at::Tensor> params_;  // model_'s parameters, in registration order
   ParameterCounts param_counts_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;

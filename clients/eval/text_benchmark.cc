@@ -30,6 +30,7 @@ using engine::ReferenceOutput;
 using engine::SequencePart;
 using engine::SetComputeThreads;
 using engine::Tokenizer;
+using engine::TransfusionModel;
 
 namespace {
 

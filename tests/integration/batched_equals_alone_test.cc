@@ -31,6 +31,7 @@ using engine::PatchEncoderName;
 using engine::PromptPart;
 using engine::SaveTransfusionWeights;
 using engine::TextDecoder;
+using engine::TransfusionModel;
 using scheduler::Request;
 using scheduler::RequestEvent;
 using scheduler::Scheduler;

@@ -12,6 +12,7 @@ using engine::ModelOutput;
 using engine::NoiseSchedule;
 using engine::PatchEncoderKind;
 using engine::PredictionType;
+using engine::TransfusionModel;
 
 namespace {
 

@@ -9,6 +9,7 @@ namespace infusion::trainer {
 
 using engine::ModelConfig;
 using engine::PatchEncoderKind;
+using engine::TransfusionModel;
 
 namespace {
 

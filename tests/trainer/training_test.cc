@@ -16,6 +16,7 @@ using engine::Image;
 using engine::LoadTransfusionModel;
 using engine::ReadImageFile;
 using engine::Tokenizer;
+using engine::TransfusionModel;
 
 namespace {
 

@@ -27,6 +27,7 @@ using engine::ReferenceForward;
 using engine::ReferenceOutput;
 using engine::SafetensorsFile;
 using engine::SequencePart;
+using engine::TransfusionModel;
 using engine::WriteSafetensors;
 
 namespace fs = std::filesystem;

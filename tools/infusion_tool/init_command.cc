@@ -21,6 +21,7 @@ using engine::PatchEncoderName;
 using engine::Tokenizer;
 using engine::TokenizerTrainOptions;
 using engine::TrainTokenizer;
+using engine::TransfusionModel;
 using engine::WriteModelDirectory;
 using engine::WriteTextFile;
 
