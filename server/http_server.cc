@@ -55,6 +55,12 @@ absl::Status Listen(httplib::Server& server, const std::function<bool()>& deepen
   if (address.size() > 2 && address.front() == '[' && address.back() == ']') {
     address = address.substr(1, address.size() - 2);
   }
+  // cpp-httplib's default socket options add SO_REUSEPORT, with which a second server binds the
+  // same port and the kernel splits connections between the two; a busy port must be an error.
+  server.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   const bool bound = port == 0 ? (*bound_port = server.bind_to_any_port(address)) > 0
                                : server.bind_to_port(address, port);
   if (!bound) {

@@ -1,9 +1,11 @@
 #include "server/server_metrics.h"
 
 #include <cmath>
+#include <string_view>
 #include <vector>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/version.h"
@@ -62,7 +64,10 @@ std::string RequestIdFrom(absl::string_view client_value) {
   }
   std::string id(client_value.substr(0, kMaxRequestIdBytes));
   for (char& c : id) {
-    if (c < 0x21 || c > 0x7e) c = '_';
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("-_.:/+=@~").find(c) == std::string_view::npos) {
+      c = '_';
+    }
   }
   return id;
 }

@@ -33,9 +33,9 @@ enum class Frontend { kGrpc, kHttp };
 const char* FrontendName(Frontend frontend);  // "grpc" | "http"
 
 // The request id of a call: the client's (x-request-id header or gRPC metadata) made safe to log
-// and echo, or a new random one when the client sent none. At most kMaxRequestIdBytes, printable
-// ASCII only (anything else becomes '_'), so that client input cannot make a log line or a
-// header unbounded or break it.
+// and echo, or a new random one when the client sent none. At most kMaxRequestIdBytes; letters,
+// digits and -_.:/+=@~ only (anything else becomes '_': UUIDs, W3C trace ids and base64 pass), so
+// that client input cannot make a log line or a header unbounded or break it.
 inline constexpr size_t kMaxRequestIdBytes = 128;
 std::string RequestIdFrom(absl::string_view client_value);
 

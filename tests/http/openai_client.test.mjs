@@ -403,8 +403,8 @@ describe('infusion-server over HTTP with the openai client', () => {
     assert.ok(logged.latency_seconds > 0);
     // Without the header, one is made up.
     assert.match((await server.request('/v1/models')).headers['x-request-id'], /^[0-9a-f]{16}$/);
-    // A client's id is cut to 128 characters and anything but printable ASCII replaced, in the
-    // reply and in the log line alike.
+    // A client's id is cut to 128 characters and characters other than letters, digits and
+    // -_.:/+=@~ replaced, in the reply and in the log line alike.
     const long = await server.request('/v1/models', { headers: { 'x-request-id': 'a b"c' + 'x'.repeat(300) } });
     const cut = 'a_b_c' + 'x'.repeat(123);
     assert.equal(long.headers['x-request-id'], cut);

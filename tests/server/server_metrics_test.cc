@@ -19,6 +19,7 @@ TEST(RequestIdTest, KeepsAPlainIdAndBoundsTheRest) {
   EXPECT_NE(RequestIdFrom(""), RequestIdFrom(""));
   // Control characters, spaces, quotes and bytes past ASCII cannot reach a log line or header.
   EXPECT_EQ(RequestIdFrom("a b\n\"c\xC3\xA9"), "a_b__c__");
+  EXPECT_EQ(RequestIdFrom("00-4bf92f35-00f067aa.1:x/y+z=@~"), "00-4bf92f35-00f067aa.1:x/y+z=@~");
   const std::string id = RequestIdFrom(std::string(1000, 'x'));
   EXPECT_EQ(id, std::string(kMaxRequestIdBytes, 'x'));
 }
