@@ -7,9 +7,13 @@
 // Threads: cpp-httplib's pool (`threads` of them) runs the handlers; a streamed response holds its
 // thread until it ends, so `threads` bounds the concurrent streams. Each request's events reach a
 // queue on the engine thread, and the handler's thread pulls them from it. A client that leaves
-// is noticed when a write fails (an SSE comment is sent after half a second without events, so a
-// silent request notices too) and its request is cancelled, which frees its KV blocks at the
-// engine's next step.
+// is noticed on a stream when a write fails (an SSE comment is sent after half a second without
+// events, so a silent request notices too), and on a reply computed whole by polling its
+// connection's socket every 100 ms; either way its request is cancelled, which frees its KV
+// blocks at the engine's next step.
+//
+// Every call, admitted or not, is counted under frontend="http" and logged as one JSON line
+// (CallRecorder, server/server_metrics.h).
 #ifndef INFUSION_SERVER_HTTP_SERVER_H_
 #define INFUSION_SERVER_HTTP_SERVER_H_
 
