@@ -73,7 +73,9 @@ absl::Status Listen(httplib::Server& server, const std::function<bool()>& deepen
   // it: without this wait, a Stop() right after Start() (a failed warm-up) would hang.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
   while (!server.is_running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
-  if (!server.is_running()) return absl::InternalError(absl::StrCat(what, ": the listener did not start"));
+  if (!server.is_running()) {
+    return absl::InternalError(absl::StrCat(what, ": the listener did not start"));
+  }
   return absl::OkStatus();
 }
 
@@ -370,8 +372,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   // thread only while it is open, and an idle one is closed after the keep-alive timeout.
   s->server_->set_keep_alive_max_count(100000);
   s->AddRoutes();
-  RETURN_IF_ERROR(
-      Listen(*s->server_, deepen_backlog, "HTTP", options.host, options.port, &s->port_, &s->thread_));
+  RETURN_IF_ERROR(Listen(*s->server_, deepen_backlog, "HTTP", options.host, options.port,
+                         &s->port_, &s->thread_));
   return s;
 }
 
@@ -513,8 +515,11 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
     return raw->DeepenBacklog();
   };
   s->server_ = std::move(server);
-  // Scrapes are short and few; two threads let a slow scraper not hold up the next one.
+  // Scrapes are short and few; two threads let a slow scraper not hold up the next one. Every
+  // response closes its connection, so that an idle scraper's kept-alive connection never holds
+  // one of the two threads.
   s->server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  s->server_->set_keep_alive_max_count(1);
   s->server_->Get("/metrics", [collectables = std::move(collectables)](
                                   const httplib::Request&, httplib::Response& res) {
     res.set_content(ScrapeMetrics(collectables), kPrometheusText);

@@ -93,8 +93,9 @@ std::vector<prometheus::MetricFamily> ProcessCollector::Collect() const {
       text.has_value() ? ParseProcStat(*text, sysconf(_SC_CLK_TCK), sysconf(_SC_PAGESIZE))
                        : std::nullopt;
   if (stat.has_value()) {
-    families.push_back(One("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
-                           MetricType::Counter, stat->cpu_seconds));
+    families.push_back(One("process_cpu_seconds_total",
+                           "Total user and system CPU time spent in seconds.", MetricType::Counter,
+                           stat->cpu_seconds));
     families.push_back(One("process_resident_memory_bytes", "Resident memory size in bytes.",
                            MetricType::Gauge, stat->resident_bytes));
     families.push_back(One("process_virtual_memory_bytes", "Virtual memory size in bytes.",

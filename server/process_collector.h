@@ -16,10 +16,10 @@ namespace infusion {
 
 // What /proc/self/stat says of the process (proc(5)), in the units the metrics want.
 struct ProcessStat {
-  double cpu_seconds = 0;          // utime + stime
-  double start_seconds = 0;        // since boot (starttime)
-  double virtual_bytes = 0;        // vsize
-  double resident_bytes = 0;       // rss pages x page size
+  double cpu_seconds = 0;     // utime + stime
+  double start_seconds = 0;   // since boot (starttime)
+  double virtual_bytes = 0;   // vsize
+  double resident_bytes = 0;  // rss pages x page size
 };
 
 // Parses the text of /proc/[pid]/stat; nullopt when it is malformed. The command name (field 2)

@@ -42,8 +42,8 @@ const Buckets& LengthBuckets() {
 }
 
 prometheus::Family<prometheus::Histogram>& AddHistogram(prometheus::Registry* registry,
-                                                       const std::string& name,
-                                                       const std::string& help) {
+                                                        const std::string& name,
+                                                        const std::string& help) {
   return prometheus::BuildHistogram().Name(name).Help(help).Register(*registry);
 }
 
@@ -145,8 +145,7 @@ void ServerMetrics::ObserveFinish(Frontend frontend, const RequestEvent& finish)
       .Increment();
   if (!IsNormalEnd(finish.reason)) return;
   prompt_tokens_.Add(Labels(frontend), LengthBuckets()).Observe(finish.usage.prompt_tokens);
-  generation_tokens_.Add(Labels(frontend), LengthBuckets())
-      .Observe(finish.usage.generated_tokens);
+  generation_tokens_.Add(Labels(frontend), LengthBuckets()).Observe(finish.usage.generated_tokens);
 }
 
 CallRecorder::CallRecorder(ServerMetrics* metrics, Frontend frontend, std::string rpc,

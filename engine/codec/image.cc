@@ -370,7 +370,8 @@ absl::StatusOr<std::string> EncodePng(const Image& image) {
 absl::StatusOr<std::string> EncodeJpeg(const Image& image, int quality) {
   RETURN_IF_ERROR(ValidateImage(image));
   if (quality < 1 || quality > 100) {
-    return absl::InvalidArgumentError(absl::StrCat("JPEG quality must be in [1, 100], got ", quality));
+    return absl::InvalidArgumentError(
+        absl::StrCat("JPEG quality must be in [1, 100], got ", quality));
   }
   std::string jpeg;
   const auto append = [](void* context, void* data, int size) {

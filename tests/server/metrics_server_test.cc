@@ -1,10 +1,9 @@
-#include "server/http_server.h"
-
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/http_server.h"
 #include "tests/server/server_process.h"
 
 namespace infusion {

@@ -50,24 +50,34 @@ TEST(ServerMetricsTest, FinishReasonsAndLengthsByFrontend) {
   cancelled.End(absl::StatusCode::kCancelled);
 
   const std::string text_format = Scrape(registry);
-  EXPECT_THAT(text_format,
-              HasSubstr("infusion_requests_total{code=\"OK\",frontend=\"http\",rpc=\"ChatCompletions\"} 1\n"));
-  EXPECT_THAT(text_format, HasSubstr("infusion_requests_total{code=\"CANCELLED\",frontend=\"grpc\",rpc=\"Chat\"} 1\n"));
+  EXPECT_THAT(
+      text_format,
+      HasSubstr(
+          "infusion_requests_total{code=\"OK\",frontend=\"http\",rpc=\"ChatCompletions\"} 1\n"));
+  EXPECT_THAT(
+      text_format,
+      HasSubstr("infusion_requests_total{code=\"CANCELLED\",frontend=\"grpc\",rpc=\"Chat\"} 1\n"));
   EXPECT_THAT(text_format, ::testing::Not(HasSubstr("code=\"CANCELLED\",frontend=\"http\"")));
-  EXPECT_THAT(text_format,
-              HasSubstr("infusion_request_finished_total{frontend=\"http\",reason=\"length\"} 1\n"));
-  EXPECT_THAT(text_format,
-              HasSubstr("infusion_request_finished_total{frontend=\"grpc\",reason=\"cancelled\"} 1\n"));
+  EXPECT_THAT(
+      text_format,
+      HasSubstr("infusion_request_finished_total{frontend=\"http\",reason=\"length\"} 1\n"));
+  EXPECT_THAT(
+      text_format,
+      HasSubstr("infusion_request_finished_total{frontend=\"grpc\",reason=\"cancelled\"} 1\n"));
   // Lengths of the normal end only: 30 output tokens fall in the bucket up to 50, not 20.
   EXPECT_THAT(text_format,
               HasSubstr("infusion_request_generation_tokens_count{frontend=\"http\"} 1\n"));
-  EXPECT_THAT(text_format, HasSubstr("infusion_request_generation_tokens_sum{frontend=\"http\"} 30\n"));
   EXPECT_THAT(text_format,
-              HasSubstr("infusion_request_generation_tokens_bucket{frontend=\"http\",le=\"20\"} 0\n"));
-  EXPECT_THAT(text_format,
-              HasSubstr("infusion_request_generation_tokens_bucket{frontend=\"http\",le=\"50\"} 1\n"));
+              HasSubstr("infusion_request_generation_tokens_sum{frontend=\"http\"} 30\n"));
+  EXPECT_THAT(
+      text_format,
+      HasSubstr("infusion_request_generation_tokens_bucket{frontend=\"http\",le=\"20\"} 0\n"));
+  EXPECT_THAT(
+      text_format,
+      HasSubstr("infusion_request_generation_tokens_bucket{frontend=\"http\",le=\"50\"} 1\n"));
   EXPECT_THAT(text_format, HasSubstr("infusion_request_prompt_tokens_sum{frontend=\"http\"} 7\n"));
-  EXPECT_THAT(text_format, ::testing::Not(HasSubstr("infusion_request_prompt_tokens_count{frontend=\"grpc\"}")));
+  EXPECT_THAT(text_format,
+              ::testing::Not(HasSubstr("infusion_request_prompt_tokens_count{frontend=\"grpc\"}")));
   EXPECT_THAT(text_format,
               HasSubstr("infusion_inter_token_latency_seconds_count{frontend=\"http\"} 1\n"));
   EXPECT_THAT(text_format,
@@ -81,8 +91,8 @@ TEST(ProcessCollectorTest, ParsesProcStat) {
       "123456789 2048 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
   std::optional<ProcessStat> parsed = ParseProcStat(stat, /*ticks_per_second=*/100, 4096);
   ASSERT_TRUE(parsed.has_value());
-  EXPECT_DOUBLE_EQ(parsed->cpu_seconds, 3.0);      // (250 + 50) / 100
-  EXPECT_DOUBLE_EQ(parsed->start_seconds, 10.0);   // 1000 / 100
+  EXPECT_DOUBLE_EQ(parsed->cpu_seconds, 3.0);     // (250 + 50) / 100
+  EXPECT_DOUBLE_EQ(parsed->start_seconds, 10.0);  // 1000 / 100
   EXPECT_DOUBLE_EQ(parsed->virtual_bytes, 123456789);
   EXPECT_DOUBLE_EQ(parsed->resident_bytes, 2048.0 * 4096);
   EXPECT_FALSE(ParseProcStat("4242 (x) S 1 2", 100, 4096).has_value());
