@@ -32,21 +32,22 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerationStream::Reject(const grpc:
 
 GenerationStream* GenerationStream::Start(const StreamEnvironment& env,
                                           grpc::CallbackServerContext* context, std::string rpc,
-                                          SubmitFn submit, absl::Time arrival,
-                                          CallGate::Ticket ticket) {
-  auto* stream = new GenerationStream(env, context, std::move(rpc), arrival, std::move(ticket));
+                                          std::string request_id, SubmitFn submit,
+                                          absl::Time arrival, CallGate::Ticket ticket) {
+  auto* stream = new GenerationStream(env, context, std::move(rpc), std::move(request_id),
+                                      arrival, std::move(ticket));
   stream->Submit(submit);
   return stream;
 }
 
 GenerationStream::GenerationStream(const StreamEnvironment& env,
                                    grpc::CallbackServerContext* context, std::string rpc,
-                                   absl::Time arrival, CallGate::Ticket ticket)
+                                   std::string request_id, absl::Time arrival,
+                                   CallGate::Ticket ticket)
     : env_(env),
       context_(context),
-      rpc_(std::move(rpc)),
-      arrival_(arrival),
-      ticket_(std::move(ticket)) {}
+      ticket_(std::move(ticket)),
+      recorder_(env.metrics, Frontend::kGrpc, std::move(rpc), std::move(request_id), arrival) {}
 
 void GenerationStream::Submit(SubmitFn submit) {
   events_ = std::make_shared<EventQueue>([this] { env_.workers->Post([this] { Pump(); }); });
@@ -61,7 +62,7 @@ void GenerationStream::Submit(SubmitFn submit) {
 
 void GenerationStream::Pump() {
   while (std::optional<TimedEvent> next = events_->Pop()) {
-    Observe(*next);
+    recorder_.Observe(next->event, next->time);
     const bool last = next->event.type == RequestEvent::Type::kFinish;
     if (!writes_failed_) {
       const absl::Status built = BuildResponse(next->event);
@@ -113,32 +114,6 @@ void GenerationStream::OnCancel() {
 
 void GenerationStream::OnDone() { delete this; }
 
-void GenerationStream::Observe(const TimedEvent& timed) {
-  const RequestEvent& event = timed.event;
-  switch (event.type) {
-    case RequestEvent::Type::kText:
-      if (last_text_.has_value()) {
-        env_.metrics->ObserveInterTokenLatency(timed.time - *last_text_);
-      } else {
-        env_.metrics->ObserveTimeToFirstToken(timed.time - arrival_);
-      }
-      last_text_ = timed.time;
-      break;
-    case RequestEvent::Type::kImageProgress:
-      break;
-    case RequestEvent::Type::kImage:
-      env_.metrics->ObserveTimeToImage(timed.time - arrival_);
-      break;
-    case RequestEvent::Type::kFinish:
-      // A request cancelled or expired in the queue was never admitted: no queue time.
-      if (IsNormalEnd(event.reason)) {
-        env_.metrics->ObserveQueueTime(absl::Seconds(event.usage.queue_seconds));
-      }
-      env_.metrics->ObserveLatency(rpc_, timed.time - arrival_);
-      break;
-  }
-}
-
 grpc::Status GenerationStream::FinishStatus(const RequestEvent& finish) const {
   if (finish.reason == FinishReason::kCancelled && deadline_passed_) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline exceeded");
@@ -150,7 +125,7 @@ grpc::Status GenerationStream::FinishStatus(const RequestEvent& finish) const {
 }
 
 void GenerationStream::End(const grpc::Status& status) {
-  env_.metrics->CountRequest(rpc_, static_cast<absl::StatusCode>(status.error_code()));
+  recorder_.End(static_cast<absl::StatusCode>(status.error_code()));
   Finish(status);
 }
 

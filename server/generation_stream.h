@@ -47,11 +47,12 @@ class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   // the stream's sink) and streams its events; a refused submission (invalid request, queue full,
   // request that can never run) ends the call at once with its status. `arrival` is when the call
   // reached the server; `ticket` is held until the call is done, when the stream deletes itself.
+  // `request_id` names the call in its log line (RequestIdFrom).
   using SubmitFn = absl::FunctionRef<absl::StatusOr<scheduler::RequestId>(
       std::shared_ptr<scheduler::EventSink>)>;
   static GenerationStream* Start(const StreamEnvironment& env, grpc::CallbackServerContext* context,
-                                 std::string rpc, SubmitFn submit, absl::Time arrival,
-                                 CallGate::Ticket ticket);
+                                 std::string rpc, std::string request_id, SubmitFn submit,
+                                 absl::Time arrival, CallGate::Ticket ticket);
 
   // A call refused before it reached the engine (authentication, parsing).
   static grpc::ServerWriteReactor<grpc::ByteBuffer>* Reject(const grpc::Status& status);
@@ -62,21 +63,19 @@ class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
  private:
   GenerationStream(const StreamEnvironment& env, grpc::CallbackServerContext* context,
-                   std::string rpc, absl::Time arrival, CallGate::Ticket ticket);
+                   std::string rpc, std::string request_id, absl::Time arrival,
+                   CallGate::Ticket ticket);
   void Submit(SubmitFn submit);
   // Worker thread: takes the next event and starts its write; returns when a write is in flight,
   // the call is finished, or no event is left (the next one wakes the pump again).
   void Pump();
   // Serializes the response to `event` into write_buffer_.
   absl::Status BuildResponse(const scheduler::RequestEvent& event);
-  void Observe(const TimedEvent& event);
   grpc::Status FinishStatus(const scheduler::RequestEvent& finish) const;
   void End(const grpc::Status& status);
 
   const StreamEnvironment env_;
   grpc::CallbackServerContext* const context_;
-  const std::string rpc_;
-  const absl::Time arrival_;
   const CallGate::Ticket ticket_;
   std::shared_ptr<EventQueue> events_;  // shared with the engine, which may outlive the call
 
@@ -92,7 +91,7 @@ class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
   bool writes_failed_ = false;                // the client is gone: drain events, write nothing
   std::optional<grpc::Status> final_status_;  // set once the Finish event's write started
   std::optional<grpc::Status> error_;         // a response could not be built: the call's status
-  std::optional<absl::Time> last_text_;       // when the previous text delta was emitted
+  CallRecorder recorder_;                     // metrics and the log line
 };
 
 }  // namespace infusion::server

@@ -1,5 +1,6 @@
 #include "server/http_api.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -338,9 +339,16 @@ absl::Status ReadImageOptions(const Json& body, ImageCallOptions* options, Image
                             "\""));
   }
   ASSIGN_OR_RETURN(std::string output_format, ReadString(body, "output_format"));
-  if (!output_format.empty() && output_format != "png") {
-    return Bad("output_format", absl::StrCat("must be \"png\", got \"", output_format, "\""));
+  if (!output_format.empty() && output_format != "png" && output_format != "jpeg") {
+    return Bad("output_format",
+               absl::StrCat("must be \"png\" or \"jpeg\", got \"", output_format, "\""));
   }
+  if (!output_format.empty()) options->output_format = output_format;
+  ASSIGN_OR_RETURN(std::optional<int64_t> compression, ReadInteger(body, "output_compression"));
+  if (compression.has_value() && (*compression < 0 || *compression > 100)) {
+    return Bad("output_compression", absl::StrCat("must be in [0, 100], got ", *compression));
+  }
+  options->output_compression = static_cast<int>(compression.value_or(100));
   ASSIGN_OR_RETURN(options->stream, ReadBool(body, "stream"));
   if (options->stream && options->n != 1) {
     return Bad("n", absl::StrCat("must be 1 when stream is true, got ", options->n));
@@ -387,6 +395,13 @@ absl::StatusOr<ImageEditCall> ParseImageEdit(
   call.request.image.data = std::move(image);
   RETURN_IF_ERROR(ReadImageOptions(body, &call.options, &call.request.image_params));
   return call;
+}
+
+absl::StatusOr<std::string> EncodeOutput(const Image& image, const ImageCallOptions& options) {
+  if (options.output_format == "jpeg") {
+    return EncodeJpeg(image, std::max(1, options.output_compression));
+  }
+  return EncodePng(image);
 }
 
 Error ToError(const absl::Status& status, const FieldNames& names) {

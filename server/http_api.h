@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "engine/codec/image.h"
 #include "nlohmann/json.hpp"
 #include "scheduler/request.h"
 #include "serving/requests.h"
@@ -62,7 +63,12 @@ struct ImageCallOptions {
   std::string size;              // empty: the model's size
   bool stream = false;           // server-sent events: partial images, then the image (n = 1)
   int partial_images = 0;        // previews streamed before the image, [0, 3] as OpenAI's
+  std::string output_format = "png";  // "png" | "jpeg"
+  int output_compression = 100;       // [0, 100]: the JPEG quality (a PNG is lossless)
 };
+
+// The bytes of `image` in `options.output_format`.
+absl::StatusOr<std::string> EncodeOutput(const Image& image, const ImageCallOptions& options);
 inline constexpr int kMaxImagesPerCall = 8;
 inline constexpr int kMaxPartialImages = 3;
 

@@ -1,24 +1,27 @@
 #include "server/http_server.h"
 
-// cpp-httplib listens with a backlog of 5 by default: a burst of new connections beyond it has its
-// SYNs dropped, and each such client waits for TCP's 1 s retransmission before its request even
-// arrives (measured: a 1 s time-to-first-token tail at 32 clients). Accept bursts as large as the
-// kernel allows (it caps the value at net.core.somaxconn).
-#define CPPHTTPLIB_LISTEN_BACKLOG 4096
 #include <httplib.h>
+#include <dirent.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <deque>
+#include <functional>
 #include <optional>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/random/random.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/logging.h"
+#include "common/status_macros.h"
 #include "engine/codec/image.h"
 #include "nlohmann/json.hpp"
 #include "server/api_key_authenticator.h"
@@ -42,6 +45,57 @@ using serving::TextToImageRequest;
 
 namespace {
 
+// cpp-httplib's server with a deeper accept queue. Debian's cpp-httplib is a shared library that
+// listens with a backlog of 5 (CPPHTTPLIB_LISTEN_BACKLOG is compiled into it; defining it here
+// changes nothing): a burst of new connections beyond that has its handshakes dropped, and each
+// such client waits for TCP's 1 s retransmission before its request even arrives (measured: a
+// 1 s time-to-first-token tail when 32 clients connect at once). Linux lets listen() be called
+// again on a listening socket to change its backlog; the kernel caps it at net.core.somaxconn.
+template <typename Base>
+class Listener : public Base {
+ public:
+  using Base::Base;
+  bool DeepenBacklog() { return ::listen(this->svr_sock_, 4096) == 0; }
+};
+
+// Binds `server` to host:port (0: any free port, written to *bound_port) and runs its listener
+// on *thread; returns once it accepts connections.
+absl::Status Listen(httplib::Server& server, const std::function<bool()>& deepen_backlog,
+                    absl::string_view what, const std::string& host, int port, int* bound_port,
+                    std::thread* thread) {
+  // "[::]" is how --host names IPv6's any address for gRPC; sockets want it without brackets.
+  std::string address = host;
+  if (address.size() > 2 && address.front() == '[' && address.back() == ']') {
+    address = address.substr(1, address.size() - 2);
+  }
+  // cpp-httplib's default socket options add SO_REUSEPORT, with which a second server binds the
+  // same port and the kernel splits connections between the two; a busy port must be an error.
+  server.set_socket_options([](int sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
+  const bool bound = port == 0 ? (*bound_port = server.bind_to_any_port(address)) > 0
+                               : server.bind_to_port(address, port);
+  if (!bound) {
+    return absl::UnavailableError(absl::StrCat(what, ": cannot listen on ", host, ":", port));
+  }
+  if (port != 0) *bound_port = port;
+  if (!deepen_backlog()) LOG(WARNING) << what << ": cannot raise the listen backlog from 5";
+  *thread = std::thread([&server] { server.listen_after_bind(); });
+  // cpp-httplib 0.11's stop() does nothing until the listener runs, and has no call to wait for
+  // it: without this wait, a Stop() right after Start() (a failed warm-up) would hang.
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!server.is_running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
+  if (!server.is_running()) {
+    return absl::InternalError(absl::StrCat(what, ": the listener did not start"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+namespace {
+
 using Json = nlohmann::json;
 
 constexpr char kJson[] = "application/json";
@@ -55,11 +109,6 @@ constexpr absl::Duration kProbeAfter = absl::Milliseconds(500);
 // alone); JSON must be UTF-8, so such bytes become U+FFFD instead of an exception.
 std::string Dump(const Json& json) {
   return json.dump(-1, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
-}
-
-std::string RandomHex() {
-  thread_local absl::BitGen gen;
-  return absl::StrCat(absl::Hex(absl::Uniform<uint64_t>(gen), absl::kZeroPad16));
 }
 
 absl::Status FinishStatus(const RequestEvent& finish) {
@@ -202,71 +251,109 @@ absl::StatusOr<Json> ParseBody(const httplib::Request& req) {
 
 }  // namespace
 
-// One admitted API call: its gate ticket, its metrics and its request id. Shared by the handler
-// and, for a stream, by the content provider that outlives the handler.
-class HttpServer::Call {
- public:
-  Call(const Environment& env, std::string route, std::string request_id,
-       CallGate::Ticket ticket, absl::Time arrival)
-      : env_(env),
-        route_(std::move(route)),
-        request_id_(std::move(request_id)),
-        ticket_(std::move(ticket)),
-        arrival_(arrival) {}
-  ~Call() { End(absl::CancelledError("the client went away")); }  // no-op once ended
+namespace {
 
-  const std::string& request_id() const { return request_id_; }
-  absl::Time arrival() const { return arrival_; }
+// How often a handler that computes a whole reply checks that its client is still connected.
+constexpr absl::Duration kProbeEvery = absl::Milliseconds(100);
 
-  // The metrics of one event of the call's request.
-  void Observe(const HttpEventQueue::Timed& timed) {
-    const RequestEvent& event = timed.event;
-    if (event.type == RequestEvent::Type::kText) {
-      if (last_text_.has_value()) {
-        env_.metrics->ObserveInterTokenLatency(timed.time - *last_text_);
-      } else {
-        env_.metrics->ObserveTimeToFirstToken(timed.time - arrival_);
-      }
-      last_text_ = timed.time;
-    } else if (event.type == RequestEvent::Type::kImage) {
-      env_.metrics->ObserveTimeToImage(timed.time - arrival_);
-    } else if (event.type == RequestEvent::Type::kFinish) {
-      if (IsNormalEnd(event.reason)) {
-        env_.metrics->ObserveQueueTime(absl::Seconds(event.usage.queue_seconds));
-      }
-      env_.metrics->ObserveLatency(route_, timed.time - arrival_);
-      usage_.prompt_tokens += event.usage.prompt_tokens;
-      usage_.generated_tokens += event.usage.generated_tokens;
-      usage_.image_steps += event.usage.image_steps;
+// A peer's address as cpp-httplib writes Request::remote_addr / local_addr.
+std::string NumericHost(const sockaddr_storage& address, socklen_t length, int* port) {
+  char host[NI_MAXHOST] = {};
+  char service[NI_MAXSERV] = {};
+  if (getnameinfo(reinterpret_cast<const sockaddr*>(&address), length, host, sizeof(host),
+                  service, sizeof(service), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+    return "";
+  }
+  *port = std::atoi(service);
+  return host;
+}
+
+// The socket of the connection `req` came on. cpp-httplib 0.11 gives a handler no way to it (and
+// no Request::is_connection_closed), so it is looked up: the TLS session knows it; otherwise it
+// is the open socket whose two ends are the request's local and remote address. While the
+// handler runs, cpp-httplib keeps that socket open, so the descriptor found stays its own.
+int ConnectionFd(const httplib::Request& req) {
+  if (req.ssl != nullptr) return SSL_get_fd(req.ssl);
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int found = -1;
+  while (const dirent* entry = readdir(dir)) {
+    int fd = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &fd)) continue;
+    sockaddr_storage local{}, remote{};
+    socklen_t local_length = sizeof(local), remote_length = sizeof(remote);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_length) != 0 ||
+        (local.ss_family != AF_INET && local.ss_family != AF_INET6) ||
+        getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &remote_length) != 0) {
+      continue;
+    }
+    int local_port = -1, remote_port = -1;
+    if (NumericHost(local, local_length, &local_port) == req.local_addr &&
+        local_port == req.local_port &&
+        NumericHost(remote, remote_length, &remote_port) == req.remote_addr &&
+        remote_port == req.remote_port) {
+      found = fd;
+      break;
     }
   }
+  closedir(dir);
+  return found;
+}
 
-  // Counts the call once, with the outcome it ended with, and logs it as one JSON line that log
-  // pipelines can parse, keyed by the request id the client sees in x-request-id.
-  void End(const absl::Status& status) {
-    if (ended_) return;
-    ended_ = true;
-    env_.metrics->CountRequest(route_, status.code());
-    const Json line{{"front_end", "http"},
-                    {"request_id", request_id_},
-                    {"route", route_},
-                    {"status", absl::StatusCodeToString(status.code())},
-                    {"prompt_tokens", usage_.prompt_tokens},
-                    {"generated_tokens", usage_.generated_tokens},
-                    {"image_steps", usage_.image_steps},
-                    {"latency_seconds", absl::ToDoubleSeconds(absl::Now() - arrival_)}};
-    LOG(INFO) << "request " << Dump(line);
+// Whether the client of a call that answers at the end (no stream, so no write to fail) has
+// closed its connection: asked at most every kProbeEvery, since the reply's events may keep
+// coming. A peer that shut down its side (POLLRDHUP) is gone: HTTP clients wait for the reply
+// with the connection open.
+class ConnectionProbe {
+ public:
+  explicit ConnectionProbe(const httplib::Request& req) : req_(&req) {}
+
+  bool ClientGone() {
+    const absl::Time now = absl::Now();
+    if (now < next_) return false;
+    next_ = now + kProbeEvery;
+    if (fd_ == kNotLookedUp) fd_ = ConnectionFd(*req_);
+    if (fd_ < 0) return false;
+    pollfd probe{fd_, POLLRDHUP, 0};
+    return poll(&probe, 1, 0) > 0 && (probe.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
   }
 
  private:
-  const Environment& env_;
-  const std::string route_;
-  const std::string request_id_;
+  static constexpr int kNotLookedUp = -2;
+  const httplib::Request* req_;
+  int fd_ = kNotLookedUp;
+  absl::Time next_ = absl::Now() + kProbeEvery;
+};
+
+}  // namespace
+
+// One admitted API call: its gate ticket, its metrics and log line, and its request id. Shared by
+// the handler and, for a stream, by the content provider that outlives the handler.
+class HttpServer::Call {
+ public:
+  Call(const Environment& env, const httplib::Request& req, std::string route,
+       std::string request_id, CallGate::Ticket ticket, absl::Time arrival)
+      : recorder_(env.metrics, Frontend::kHttp, std::move(route), std::move(request_id), arrival),
+        ticket_(std::move(ticket)),
+        probe_(req) {}
+  ~Call() { End(absl::CancelledError("the client went away")); }  // no-op once ended
+
+  const std::string& request_id() const { return recorder_.request_id(); }
+  absl::Time arrival() const { return recorder_.arrival(); }
+
+  // The metrics of one event of the call's request.
+  void Observe(const HttpEventQueue::Timed& timed) { recorder_.Observe(timed.event, timed.time); }
+
+  // Counts the call once, with the outcome it ended with, and logs it.
+  void End(const absl::Status& status) { recorder_.End(status.code()); }
+
+  // Whether the client left; for replies computed whole, asked only while the handler runs.
+  bool ClientGone() { return probe_.ClientGone(); }
+
+ private:
+  CallRecorder recorder_;
   CallGate::Ticket ticket_;
-  const absl::Time arrival_;
-  std::optional<absl::Time> last_text_;
-  Usage usage_;  // summed over the call's requests (an image call has n)
-  bool ended_ = false;
+  ConnectionProbe probe_;
 };
 
 HttpServer::HttpServer(Environment env)
@@ -275,36 +362,31 @@ HttpServer::HttpServer(Environment env)
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOptions& options,
                                                               Environment env) {
   std::unique_ptr<HttpServer> s(new HttpServer(std::move(env)));
+  std::function<bool()> deepen_backlog;
   if (options.tls_cert.empty()) {
-    s->server_ = std::make_unique<httplib::Server>();
+    auto plain = std::make_unique<Listener<httplib::Server>>();
+    deepen_backlog = [server = plain.get()] { return server->DeepenBacklog(); };
+    s->server_ = std::move(plain);
   } else {
-    s->server_ = std::make_unique<httplib::SSLServer>(options.tls_cert.c_str(),
-                                                      options.tls_key.c_str());
+    auto tls = std::make_unique<Listener<httplib::SSLServer>>(options.tls_cert.c_str(),
+                                                              options.tls_key.c_str());
+    deepen_backlog = [server = tls.get()] { return server->DeepenBacklog(); };
+    s->server_ = std::move(tls);
   }
   if (!s->server_->is_valid()) return absl::InvalidArgumentError("HTTP: invalid TLS certificate or key");
   const int threads = options.threads;
   s->server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   s->server_->set_payload_max_length(options.max_body_bytes);
+  // Server-sent events are many small writes: without TCP_NODELAY, Nagle's algorithm holds each
+  // one back until the client acknowledges the previous (up to its 40 ms delayed ACK).
+  s->server_->set_tcp_nodelay(true);
+  // cpp-httplib closes a kept-alive connection after 5 requests by default, so a busy client
+  // reconnects (and may meet a full accept queue) every fifth call. A connection holds a pool
+  // thread only while it is open, and an idle one is closed after the keep-alive timeout.
+  s->server_->set_keep_alive_max_count(100000);
   s->AddRoutes();
-  // "[::]" is how --host names IPv6's any address for gRPC; sockets want it without brackets.
-  std::string host = options.host;
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
-  const bool bound = options.port == 0 ? (s->port_ = s->server_->bind_to_any_port(host)) > 0
-                                       : s->server_->bind_to_port(host, options.port);
-  if (!bound) {
-    return absl::UnavailableError(absl::StrCat("HTTP: cannot listen on ", options.host, ":",
-                                               options.port));
-  }
-  if (options.port != 0) s->port_ = options.port;
-  httplib::Server* server = s->server_.get();
-  s->thread_ = std::thread([server] { server->listen_after_bind(); });
-  // cpp-httplib 0.11's stop() does nothing until the listener runs, and has no call to wait for
-  // it: without this wait, a Stop() right after Start() (a failed warm-up) would hang.
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (!server->is_running() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(1));
-  if (!server->is_running()) return absl::InternalError("HTTP: the listener did not start");
+  RETURN_IF_ERROR(Listen(*s->server_, deepen_backlog, "HTTP", options.host, options.port,
+                         &s->port_, &s->thread_));
   return s;
 }
 
@@ -401,8 +483,7 @@ template <typename Handler>
 void HttpServer::Serve(const char* route, const httplib::Request& req, httplib::Response& res,
                        Handler handler) {
   const absl::Time arrival = absl::Now();
-  std::string request_id = req.get_header_value("x-request-id");
-  if (request_id.empty() || request_id.size() > 128) request_id = RandomHex();
+  std::string request_id = RequestIdFrom(req.get_header_value("x-request-id"));
   res.set_header("x-request-id", request_id);
   std::optional<CallGate::Ticket> ticket = env_.gate->TryEnter();
   absl::Status admitted = ticket.has_value()
@@ -412,22 +493,23 @@ void HttpServer::Serve(const char* route, const httplib::Request& req, httplib::
     admitted = env_.authenticator->Authenticate(req.get_header_value("Authorization"));
   }
   if (!admitted.ok()) {
-    env_.metrics->CountRequest(route, admitted.code());
+    CallRecorder(env_.metrics, Frontend::kHttp, route, request_id, arrival).End(admitted.code());
     if (admitted.code() == absl::StatusCode::kUnauthenticated) {
       res.set_header("WWW-Authenticate", "Bearer");
     }
     SendError(res, http::ToError(admitted));
     return;
   }
-  auto call = std::make_shared<Call>(env_, route, std::move(request_id), *std::move(ticket),
-                                     arrival);
+  auto call = std::make_shared<Call>(env_, req, route, std::move(request_id),
+                                     *std::move(ticket), arrival);
   handler(std::move(call), req, res);
 }
 
-// The same families as the metrics port (server/metrics_endpoint.h), one scrape each.
-std::string HttpServer::Metrics() const {
+std::string HttpServer::Metrics() const { return ScrapeMetrics(env_.collectables); }
+
+std::string ScrapeMetrics(const std::vector<std::weak_ptr<prometheus::Collectable>>& collectables) {
   std::vector<prometheus::MetricFamily> families;
-  for (const std::weak_ptr<prometheus::Collectable>& weak : env_.collectables) {
+  for (const std::weak_ptr<prometheus::Collectable>& weak : collectables) {
     if (std::shared_ptr<prometheus::Collectable> collectable = weak.lock()) {
       for (prometheus::MetricFamily& family : collectable->Collect()) {
         families.push_back(std::move(family));
@@ -435,6 +517,39 @@ std::string HttpServer::Metrics() const {
     }
   }
   return prometheus::TextSerializer().Serialize(families);
+}
+
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
+    const std::string& host, int port,
+    std::vector<std::weak_ptr<prometheus::Collectable>> collectables) {
+  std::unique_ptr<MetricsServer> s(new MetricsServer());
+  auto server = std::make_unique<Listener<httplib::Server>>();
+  const std::function<bool()> deepen_backlog = [raw = server.get()] {
+    return raw->DeepenBacklog();
+  };
+  s->server_ = std::move(server);
+  // Scrapes are short and few; two threads let a slow scraper not hold up the next one. Every
+  // response closes its connection, so that an idle scraper's kept-alive connection never holds
+  // one of the two threads.
+  s->server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
+  s->server_->set_keep_alive_max_count(1);
+  s->server_->Get("/metrics", [collectables = std::move(collectables)](
+                                  const httplib::Request&, httplib::Response& res) {
+    res.set_content(ScrapeMetrics(collectables), kPrometheusText);
+  });
+  s->server_->Get("/health", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("{\"status\":\"ok\"}", kJson);
+  });
+  RETURN_IF_ERROR(Listen(*s->server_, deepen_backlog, "metrics", host, port, &s->port_,
+                         &s->thread_));
+  return s;
+}
+
+MetricsServer::MetricsServer() = default;
+
+MetricsServer::~MetricsServer() {
+  if (server_ != nullptr) server_->stop();
+  if (thread_.joinable()) thread_.join();
 }
 
 void HttpServer::Models(Call& call, const httplib::Request& req, httplib::Response& res) {
@@ -502,11 +617,17 @@ void HttpServer::RunText(std::shared_ptr<Call> call, const Typed& request, bool 
   if (!stream) {
     std::string text = prefix;
     bool cancelled = false;
+    bool client_gone = false;
     while (true) {
-      std::optional<HttpEventQueue::Timed> next = events->Next(kPoll);
+      // A client that left frees its KV blocks at the engine's next step, as a stream's does.
+      if (!client_gone && !cancelled && call->ClientGone()) {
+        engine->Cancel(*id);
+        client_gone = true;
+      }
+      std::optional<HttpEventQueue::Timed> next = events->Next(kProbeEvery);
       if (!next.has_value()) {
         // A drain past its grace period: the engine ends the request at its next step.
-        if (stopping_ && !cancelled) {
+        if (stopping_ && !cancelled && !client_gone) {
           engine->Cancel(*id);
           cancelled = true;
         }
@@ -607,6 +728,7 @@ struct ImageStream {
   std::string size;
   uint64_t seed = 0;
   int partial_images = 0;
+  http::ImageCallOptions options;  // the output format
   int partials_sent = 0;
   std::vector<float> image;  // the final patches
   bool finished = false;
@@ -617,14 +739,16 @@ struct ImageStream {
 
 void HttpServer::StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEventQueue> events,
                              RequestId id, const std::string& prefix, const std::string& size,
-                             uint64_t seed, int partial_images, httplib::Response& res) {
+                             uint64_t seed, const http::ImageCallOptions& options,
+                             httplib::Response& res) {
   auto state = std::make_shared<ImageStream>();
   state->events = std::move(events);
   state->id = id;
   state->prefix = prefix;
   state->size = size;
   state->seed = seed;
-  state->partial_images = partial_images;
+  state->partial_images = options.partial_images;
+  state->options = options;
   InferenceEngine* engine = env_.engine;
   res.set_header("Cache-Control", "no-cache");
   res.set_chunked_content_provider(
@@ -639,14 +763,15 @@ void HttpServer::StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEve
         RequestEvent& event = next->event;
         const Json common{{"created_at", absl::ToUnixSeconds(call->arrival())},
                           {"size", state->size},
-                          {"output_format", "png"},
+                          {"output_format", state->options.output_format},
                           {"quality", "auto"},
                           {"background", "opaque"},
                           {"seed", state->seed}};
         if (event.type == RequestEvent::Type::kImageProgress) {
           if (event.patches.empty() || state->partials_sent >= state->partial_images) return true;
           absl::StatusOr<Image> image = engine->DecodeImage(event.patches);
-          absl::StatusOr<std::string> png = image.ok() ? EncodePng(*image) : image.status();
+          absl::StatusOr<std::string> png =
+              image.ok() ? http::EncodeOutput(*image, state->options) : image.status();
           if (!png.ok()) return true;  // a preview is a courtesy; the image still comes
           Json partial = common;
           partial["type"] = state->prefix + ".partial_image";
@@ -669,7 +794,7 @@ void HttpServer::StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEve
         absl::StatusOr<std::string> png = absl::InternalError("no image");
         if (status.ok()) {
           absl::StatusOr<Image> image = engine->DecodeImage(state->image);
-          png = image.ok() ? EncodePng(*image) : image.status();
+          png = image.ok() ? http::EncodeOutput(*image, state->options) : image.status();
           if (!png.ok()) status = absl::InternalError(absl::StrCat("image: ", png.status().message()));
         }
         call->End(status);
@@ -738,17 +863,23 @@ void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
     }
   }
   if (options.stream && status.ok()) {
-    StreamImage(std::move(call), queues[0], ids[0], EventPrefix(request), served, seed,
-                options.partial_images, res);
+    StreamImage(std::move(call), queues[0], ids[0], EventPrefix(request), served, seed, options,
+                res);
     return;
   }
   Json data = Json::array();
   Usage total;
+  bool client_gone = false;
   for (size_t i = 0; i < queues.size(); ++i) {
-    if (!status.ok()) env_.engine->Cancel(ids[i]);  // one failed: the call fails as a whole
+    // One failed, or the client left: the call fails as a whole.
+    if (!status.ok() || client_gone) env_.engine->Cancel(ids[i]);
     std::vector<float> patches;
     while (true) {
-      std::optional<HttpEventQueue::Timed> next = queues[i]->Next(kPoll);
+      if (!client_gone && call->ClientGone()) {
+        client_gone = true;
+        for (size_t j = i; j < ids.size(); ++j) env_.engine->Cancel(ids[j]);
+      }
+      std::optional<HttpEventQueue::Timed> next = queues[i]->Next(kProbeEvery);
       if (!next.has_value()) {
         if (stopping_) env_.engine->Cancel(ids[i]);
         continue;
@@ -762,9 +893,10 @@ void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
       break;
     }
     if (!status.ok()) continue;
-    // PNG encoding runs the codec on this handler's thread, never the engine's.
+    // Encoding runs the codec on this handler's thread, never the engine's.
     absl::StatusOr<Image> image = env_.engine->DecodeImage(patches);
-    absl::StatusOr<std::string> png = image.ok() ? EncodePng(*image) : image.status();
+    absl::StatusOr<std::string> png =
+        image.ok() ? http::EncodeOutput(*image, options) : image.status();
     if (!png.ok()) {
       status = absl::InternalError(absl::StrCat("image: ", png.status().message()));
       continue;
@@ -778,7 +910,7 @@ void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
   }
   Json reply{{"created", absl::ToUnixSeconds(call->arrival())},
              {"data", std::move(data)},
-             {"output_format", "png"},
+             {"output_format", options.output_format},
              {"size", served},
              {"usage",
               {{"input_tokens", total.prompt_tokens},

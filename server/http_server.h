@@ -7,9 +7,13 @@
 // Threads: cpp-httplib's pool (`threads` of them) runs the handlers; a streamed response holds its
 // thread until it ends, so `threads` bounds the concurrent streams. Each request's events reach a
 // queue on the engine thread, and the handler's thread pulls them from it. A client that leaves
-// is noticed when a write fails (an SSE comment is sent after half a second without events, so a
-// silent request notices too) and its request is cancelled, which frees its KV blocks at the
-// engine's next step.
+// is noticed on a stream when a write fails (an SSE comment is sent after half a second without
+// events, so a silent request notices too), and on a reply computed whole by polling its
+// connection's socket every 100 ms; either way its request is cancelled, which frees its KV
+// blocks at the engine's next step.
+//
+// Every call, admitted or not, is counted under frontend="http" and logged as one JSON line
+// (CallRecorder, server/server_metrics.h).
 #ifndef INFUSION_SERVER_HTTP_SERVER_H_
 #define INFUSION_SERVER_HTTP_SERVER_H_
 
@@ -56,6 +60,30 @@ struct HttpServerOptions {
   std::string tls_key;
 };
 
+// The Prometheus text of `collectables`, each collected now (expired ones are skipped).
+std::string ScrapeMetrics(const std::vector<std::weak_ptr<prometheus::Collectable>>& collectables);
+
+// --metrics_port: GET /metrics (and GET /health) alone, over plain HTTP, on two threads of its
+// own, so that a scrape never waits behind API calls. The HTTP API's port serves /metrics too.
+class MetricsServer {
+ public:
+  // Listens on host:port (port 0: any free port; host "[::]" for IPv6) and serves the families
+  // of `collectables` (each collected at every scrape; expired ones are skipped).
+  static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
+      const std::string& host, int port,
+      std::vector<std::weak_ptr<prometheus::Collectable>> collectables);
+  ~MetricsServer();  // stops serving
+
+  int port() const { return port_; }
+
+ private:
+  MetricsServer();
+
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
 class HttpServer {
  public:
   // Everything the handlers call; all must outlive the server. `authenticator` may be null (no
@@ -98,11 +126,11 @@ class HttpServer {
   void ImageEdits(std::shared_ptr<Call> call, const httplib::Request& req,
                   httplib::Response& res);
   // Submits `options.n` copies of an image request (seeds seed, seed + 1, ...) and answers their
-  // PNGs, or the first error.
+  // images (PNG or JPEG), or the first error.
   // The server-sent events of one image: `partial_images` previews, then the image.
   void StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEventQueue> events,
                    scheduler::RequestId id, const std::string& prefix, const std::string& size,
-                   uint64_t seed, int partial_images, httplib::Response& res);
+                   uint64_t seed, const http::ImageCallOptions& options, httplib::Response& res);
   template <typename Typed>
   void RunImages(std::shared_ptr<Call> call, const Typed& request,
                  const http::ImageCallOptions& options, httplib::Response& res);

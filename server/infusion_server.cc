@@ -18,7 +18,7 @@
 #include "server/api_key_authenticator.h"
 #include "server/http_server.h"
 #include "server/infusion_service.h"
-#include "server/metrics_endpoint.h"
+#include "server/process_collector.h"
 #include "server/proto_converter.h"
 #include "server/request_parser.h"
 #include "server/scheduler_collector.h"
@@ -124,9 +124,11 @@ absl::Status InfusionServer::StartMetrics(const ServerOptions& options) {
                            {"context_length", absl::StrCat(config.max_position_embeddings)},
                        });
   collector_ = std::make_shared<SchedulerCollector>(engine_.get());
-  ASSIGN_OR_RETURN(metrics_endpoint_, MetricsEndpoint::Start(options.host, options.metrics_port,
-                                                             {registry_, collector_}));
-  metrics_port_ = metrics_endpoint_->port();
+  process_collector_ = std::make_shared<ProcessCollector>();
+  ASSIGN_OR_RETURN(metrics_server_,
+                   MetricsServer::Start(options.host, options.metrics_port,
+                                        {registry_, collector_, process_collector_}));
+  metrics_port_ = metrics_server_->port();
   return absl::OkStatus();
 }
 
@@ -167,7 +169,8 @@ absl::Status InfusionServer::StartHttp(const ServerOptions& options) {
                                                       authenticator_.get(),
                                                       &gate_,
                                                       metrics_.get(),
-                                                      {registry_, collector_},
+                                                      {registry_, collector_,
+                                                       process_collector_},
                                                   }));
   http_port_ = http_->port();
   return absl::OkStatus();

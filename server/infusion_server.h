@@ -4,7 +4,7 @@
 //
 // Threads: gRPC's callback threads parse, convert and submit (the serving::InferenceEngine
 // validates); the engine thread runs steps and queues events; a WorkerPool builds responses;
-// MetricsEndpoint's thread serves /metrics; HttpServer's pool serves HTTP calls.
+// MetricsServer's two threads serve /metrics; HttpServer's pool serves HTTP calls.
 #ifndef INFUSION_SERVER_INFUSION_SERVER_H_
 #define INFUSION_SERVER_INFUSION_SERVER_H_
 
@@ -32,7 +32,8 @@ namespace infusion::server {
 class ApiKeyAuthenticator;
 class HttpServer;
 class InfusionService;
-class MetricsEndpoint;
+class MetricsServer;
+class ProcessCollector;
 class ProtoConverter;
 class RequestParser;
 class SchedulerCollector;
@@ -72,7 +73,8 @@ class InfusionServer {
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<ServerMetrics> metrics_;
   std::shared_ptr<SchedulerCollector> collector_;
-  std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
+  std::shared_ptr<ProcessCollector> process_collector_;
+  std::unique_ptr<MetricsServer> metrics_server_;
   std::unique_ptr<WorkerPool> workers_;
   CallGate gate_;
   std::unique_ptr<InfusionService> service_;

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "server/grpc_status.h"
+#include "server/server_metrics.h"
 #include "server/proto_converter.h"
 
 namespace infusion::server {
@@ -19,6 +20,18 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
   const std::chrono::system_clock::time_point deadline = context.deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
   return absl::FromChrono(deadline);
+}
+
+// The client's x-request-id metadata made safe, or a new id; echoed in the initial metadata so
+// that the client can find the call's log line.
+std::string RequestIdOf(grpc::CallbackServerContext& context) {
+  const auto& metadata = context.client_metadata();
+  const auto it = metadata.find("x-request-id");
+  std::string id = RequestIdFrom(it == metadata.end()
+                                     ? absl::string_view()
+                                     : absl::string_view(it->second.data(), it->second.size()));
+  context.AddInitialMetadata("x-request-id", id);
+  return id;
 }
 
 }  // namespace
@@ -39,12 +52,14 @@ template <typename Proto>
 grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::Serve(
     const char* rpc, grpc::CallbackServerContext* context, const grpc::ByteBuffer& bytes) {
   const absl::Time arrival = absl::Now();
+  std::string request_id = RequestIdOf(*context);
   std::optional<CallGate::Ticket> ticket = gate_->TryEnter();
   Proto proto;
   absl::Status status = ticket.has_value() ? Authenticate(*context) : ShuttingDown();
   if (status.ok()) status = parser_->Parse(bytes, &proto);
   if (!status.ok()) {
-    env_.metrics->CountRequest(rpc, status.code());
+    CallRecorder(env_.metrics, Frontend::kGrpc, rpc, std::move(request_id), arrival)
+        .End(status.code());
     return GenerationStream::Reject(ToGrpcStatus(status));
   }
   // Validation happens in the engine's Submit: an invalid request ends the stream at once.
@@ -53,7 +68,7 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::Serve(
   request.options.deadline = DeadlineOf(*context);
   InferenceEngine* engine = env_.engine;
   return GenerationStream::Start(
-      env_, context, rpc,
+      env_, context, rpc, std::move(request_id),
       [engine, &request](std::shared_ptr<EventSink> sink) {
         return engine->Submit(request, std::move(sink));
       },
@@ -88,9 +103,12 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::EditImage(
 grpc::ServerUnaryReactor* InfusionService::GetModelInfo(grpc::CallbackServerContext* context,
                                                         const v1::GetModelInfoRequest* /*request*/,
                                                         v1::ModelInfo* response) {
+  const absl::Time arrival = absl::Now();
+  std::string request_id = RequestIdOf(*context);
   const absl::Status status = gate_->closed() ? ShuttingDown() : Authenticate(*context);
   if (status.ok()) *response = env_.converter->ModelInfo();
-  env_.metrics->CountRequest("GetModelInfo", status.code());
+  CallRecorder(env_.metrics, Frontend::kGrpc, "GetModelInfo", std::move(request_id), arrival)
+      .End(status.code());
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/status_macros.h"
+#include "common/version.h"
 #include "engine/tokenizer/utf8.h"
 
 namespace infusion::server {
@@ -172,7 +173,7 @@ v1::ModelInfo ProtoConverter::ModelInfo() const {
   const GenerationConfig& defaults = engine_->generation();
   v1::ModelInfo info;
   info.set_name(engine_->model_name());
-  info.set_server_version(INFUSION_VERSION);
+  info.set_server_version(kVersion);
   info.set_context_length(config.max_position_embeddings);
   info.set_vocab_size(config.vocab_size);
   info.set_image_size(config.image.image_size);

@@ -64,6 +64,7 @@ RequestTiming HttpDriver::Run(WorkKind kind, int index) {
     thread_client = std::make_unique<httplib::Client>(url_);
     thread_client->set_read_timeout(600);
     thread_client->set_keep_alive(true);
+    thread_client->set_tcp_nodelay(true);
   }
   httplib::Client& client = *thread_client;
   httplib::Headers headers;

@@ -367,6 +367,23 @@ absl::StatusOr<std::string> EncodePng(const Image& image) {
   return png;
 }
 
+absl::StatusOr<std::string> EncodeJpeg(const Image& image, int quality) {
+  RETURN_IF_ERROR(ValidateImage(image));
+  if (quality < 1 || quality > 100) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("JPEG quality must be in [1, 100], got ", quality));
+  }
+  std::string jpeg;
+  const auto append = [](void* context, void* data, int size) {
+    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size);
+  };
+  if (!stbi_write_jpg_to_func(append, &jpeg, image.width, image.height, kChannels,
+                              image.rgb.data(), quality)) {
+    return absl::InternalError("JPEG encoding failed");
+  }
+  return jpeg;
+}
+
 absl::StatusOr<Image> ReadImageFile(const std::string& path, const ImageLimits& limits) {
   std::ifstream file(path, std::ios::binary | std::ios::ate);
   if (!file) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));

@@ -1,4 +1,4 @@
-// 8-bit RGB images: decoding untrusted PNG/JPEG bytes, resizing and PNG encoding. Torch-free, so
+// 8-bit RGB images: decoding untrusted PNG/JPEG bytes, resizing, PNG and JPEG encoding. Torch-free, so
 // that the server can validate request images without LibTorch.
 #ifndef INFUSION_ENGINE_CODEC_IMAGE_H_
 #define INFUSION_ENGINE_CODEC_IMAGE_H_
@@ -60,6 +60,10 @@ Image ResizeImage(const Image& image, int width, int height);
 
 // PNG bytes of `image`; InvalidArgument when its fields are inconsistent.
 absl::StatusOr<std::string> EncodePng(const Image& image);
+
+// JPEG bytes of `image` (baseline; chroma 4:2:0 at quality <= 90, 4:4:4 above; `quality` in
+// [1, 100]); InvalidArgument when its fields are inconsistent or quality is out of range.
+absl::StatusOr<std::string> EncodeJpeg(const Image& image, int quality = 90);
 
 // DecodeImage of a file's contents; errors name the file.
 absl::StatusOr<Image> ReadImageFile(const std::string& path, const ImageLimits& limits = {});

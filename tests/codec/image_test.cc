@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -530,6 +532,44 @@ TEST(EncodePngTest, RefusesInconsistentImages) {
   EXPECT_EQ(EncodePng(MakeImage(2, 2, {1, 2, 3})).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(EncodePng(Image{}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(EncodeJpegTest, DecodesBackCloseToTheImage) {
+  // A smooth 16 x 8 gradient: JPEG is lossy, but on such an image off by a few levels at most.
+  Image image;
+  image.width = 16;
+  image.height = 8;
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) {
+      image.rgb.insert(image.rgb.end(), {static_cast<uint8_t>(16 * x), static_cast<uint8_t>(30 * y),
+                                         static_cast<uint8_t>(128)});
+    }
+  }
+  absl::StatusOr<std::string> jpeg = EncodeJpeg(image, 95);
+  ASSERT_TRUE(jpeg.ok()) << jpeg.status();
+  EXPECT_EQ(jpeg->substr(0, 3), "\xFF\xD8\xFF");
+  absl::StatusOr<Image> decoded = DecodeImage(*jpeg);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->width, 16);
+  EXPECT_EQ(decoded->height, 8);
+  ASSERT_EQ(decoded->rgb.size(), image.rgb.size());
+  int worst = 0;
+  for (size_t i = 0; i < image.rgb.size(); ++i) {
+    worst = std::max(worst, std::abs(int{decoded->rgb[i]} - int{image.rgb[i]}));
+  }
+  EXPECT_LE(worst, 12);
+  // Lower quality, fewer bytes.
+  absl::StatusOr<std::string> small = EncodeJpeg(image, 10);
+  ASSERT_TRUE(small.ok());
+  EXPECT_LT(small->size(), jpeg->size());
+}
+
+TEST(EncodeJpegTest, RefusesBadQualityAndInconsistentImages) {
+  const Image image = MakeImage(1, 1, {1, 2, 3});
+  EXPECT_EQ(EncodeJpeg(image, 0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EncodeJpeg(image, 101).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(EncodeJpeg(MakeImage(2, 2, {1, 2, 3})).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

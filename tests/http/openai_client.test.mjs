@@ -50,6 +50,7 @@ class Server {
       .map((line) => line.split(' ')));
     assert.ok(ports.http, `no http line in the port file: ${JSON.stringify(ports)}`);
     server.url = `${ca ? 'https' : 'http'}://127.0.0.1:${ports.http}`;
+    server.metricsUrl = `http://127.0.0.1:${ports.metrics}`;  // --metrics_port: plain HTTP
     server.ca = ca;
     // /ready turns 200 after the warm-up request.
     while ((await server.request('/ready')).status !== 200) {
@@ -118,6 +119,20 @@ class Server {
     fs.rmSync(this.dir, { recursive: true, force: true });
     return { code, log };
   }
+}
+
+// The size in a JPEG's start-of-frame segment.
+function jpegSize(bytes) {
+  assert.deepEqual([...bytes.subarray(0, 3)], [0xff, 0xd8, 0xff]);
+  for (let at = 2; at + 9 < bytes.length;) {
+    assert.equal(bytes[at], 0xff);
+    const marker = bytes[at + 1];
+    if (marker === 0xc0 || marker === 0xc2) {
+      return { width: bytes.readUInt16BE(at + 7), height: bytes.readUInt16BE(at + 5) };
+    }
+    at += 2 + bytes.readUInt16BE(at + 2);
+  }
+  throw new Error('no start-of-frame segment');
 }
 
 function pngSize(bytes) {
@@ -265,6 +280,29 @@ describe('infusion-server over HTTP with the openai client', () => {
     assert.equal(again.data[0].b64_json, images.data[1].b64_json);
   });
 
+  test('output_format jpeg: generations, edits and streams', async () => {
+    const images = await client.images.generate(
+      { prompt: 'a red circle', n: 2, steps: 2, seed: 5, output_format: 'jpeg', output_compression: 80 });
+    assert.equal(images.output_format, 'jpeg');
+    for (const image of images.data) {
+      assert.deepEqual(jpegSize(Buffer.from(image.b64_json, 'base64')), { width: 32, height: 32 });
+    }
+    const image = await toFile(fs.readFileSync(IMAGE), 'red_circle.png', { type: 'image/png' });
+    const edits = await client.images.edit(
+      { image, prompt: 'make it blue', steps: 2, output_format: 'jpeg' });
+    assert.deepEqual(jpegSize(Buffer.from(edits.data[0].b64_json, 'base64')), { width: 32, height: 32 });
+    const events = [];
+    for await (const event of await client.images.generate(
+      { prompt: 'a red circle', steps: 4, stream: true, partial_images: 1, output_format: 'jpeg' })) {
+      events.push(event);
+    }
+    assert.deepEqual(events.map((e) => e.output_format), ['jpeg', 'jpeg']);
+    for (const event of events) jpegSize(Buffer.from(event.b64_json, 'base64'));
+    await expectError(client.images.generate({ prompt: 'x', output_format: 'webp' }), 400, 'output_format');
+    await expectError(client.images.generate({ prompt: 'x', output_format: 'jpeg', output_compression: 101 }),
+      400, 'output_compression');
+  });
+
   test('image edits: a multipart upload, n = 2', async () => {
     const image = await toFile(fs.readFileSync(IMAGE), 'red_circle.png', { type: 'image/png' });
     const edits = await client.images.edit(
@@ -352,30 +390,68 @@ describe('infusion-server over HTTP with the openai client', () => {
     assert.equal(reply.status, 200, reply.body);
     assert.equal(reply.headers['x-request-id'], 'req-42');
     assert.equal(JSON.parse(reply.body).id, 'chatcmpl-req-42');
-    const line = server.log().split('\n').find((l) => l.includes('"request_id":"req-42"'));
-    assert.ok(line, server.log());
-    const logged = JSON.parse(line.slice(line.indexOf('{')));
+    const lines = server.log().split('\n').filter((l) => l.includes('"request_id":"req-42"'));
+    assert.equal(lines.length, 1, server.log());
+    const logged = JSON.parse(lines[0].slice(lines[0].indexOf('{')));
+    const usage = JSON.parse(reply.body).usage;
+    assert.equal(logged.frontend, 'http');
     assert.equal(logged.status, 'OK');
-    assert.equal(logged.route, 'ChatCompletions');
-    assert.equal(logged.generated_tokens, JSON.parse(reply.body).usage.completion_tokens);
+    assert.equal(logged.kind, 'ChatCompletions');
+    assert.equal(logged.output_tokens, usage.completion_tokens);
+    assert.equal(logged.prompt_tokens, usage.prompt_tokens);
+    assert.equal(logged.image_steps, 0);
+    assert.ok(logged.latency_seconds > 0);
     // Without the header, one is made up.
     assert.match((await server.request('/v1/models')).headers['x-request-id'], /^[0-9a-f]{16}$/);
+    // A client's id is cut to 128 characters and characters other than letters, digits and
+    // -_.:/+=@~ replaced, in the reply and in the log line alike.
+    const long = await server.request('/v1/models', { headers: { 'x-request-id': 'a b"c' + 'x'.repeat(300) } });
+    const cut = 'a_b_c' + 'x'.repeat(123);
+    assert.equal(long.headers['x-request-id'], cut);
+    assert.ok(server.log().includes(`"request_id":"${cut}"`), server.log());
   });
 
-  test('health, ready and metrics', async () => {
+  test('health, ready and metrics, on the HTTP port and the metrics port', async () => {
     assert.equal((await fetch(`${server.url}/health`)).status, 200);
     assert.equal((await fetch(`${server.url}/ready`)).status, 200);
-    const metrics = await fetch(`${server.url}/metrics`);
-    assert.equal(metrics.status, 200);
-    const text = await metrics.text();
-    assert.match(text, /^# HELP /m);
-    assert.ok(await server.metric('infusion_requests_total{code="OK",rpc="ChatCompletions"}') >= 1, text);
-    assert.ok(await server.metric('infusion_requests_total{code="OK",rpc="Models"}') >= 1, text);
-    assert.equal(await server.metric('infusion_requests_total{code="CANCELLED",rpc="Models"}'), 0);
-    assert.equal(await server.metric('infusion_requests_total{code="UNAUTHENTICATED",rpc="Models"}'), 2);
+    assert.equal((await fetch(`${server.metricsUrl}/health`)).status, 200);
+    assert.equal((await fetch(`${server.metricsUrl}/v1/models`)).status, 404);
     assert.ok(PROMTOOL, 'promtool (Debian package prometheus) is needed');
-    const check = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
-    assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
+    for (const url of [server.url, server.metricsUrl]) {
+      const metrics = await fetch(`${url}/metrics`);
+      assert.equal(metrics.status, 200);
+      const text = await metrics.text();
+      const value = (series) => {
+        const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+        return line === undefined ? 0 : Number(line.slice(series.length + 1));
+      };
+      assert.match(text, /^# HELP /m);
+      assert.ok(value('infusion_requests_total{code="OK",frontend="http",rpc="ChatCompletions"}') >= 1, text);
+      assert.ok(value('infusion_requests_total{code="OK",frontend="http",rpc="Models"}') >= 1, text);
+      assert.equal(value('infusion_requests_total{code="CANCELLED",frontend="http",rpc="Models"}'), 0);
+      assert.equal(value('infusion_requests_total{code="UNAUTHENTICATED",frontend="http",rpc="Models"}'), 2);
+      // Finish reasons, and the lengths of the requests that ended normally.
+      assert.ok(value('infusion_request_finished_total{frontend="http",reason="length"}') >= 1, text);
+      assert.ok(value('infusion_request_finished_total{frontend="http",reason="image"}') >= 1, text);
+      const outputs = value('infusion_request_generation_tokens_count{frontend="http"}');
+      assert.ok(outputs >= 1, text);
+      assert.equal(value('infusion_request_generation_tokens_bucket{frontend="http",le="+Inf"}'), outputs);
+      assert.ok(value('infusion_request_generation_tokens_sum{frontend="http"}') >= outputs, text);
+      assert.ok(value('infusion_request_prompt_tokens_sum{frontend="http"}') >=
+                value('infusion_request_prompt_tokens_count{frontend="http"}'), text);
+      assert.ok(value('infusion_time_to_first_token_seconds_count{frontend="http"}') >= 1, text);
+      assert.equal(value('infusion_time_to_first_token_seconds_count{frontend="grpc"}'), 0);
+      // The process and the build.
+      const now = Date.now() / 1000;
+      assert.ok(value('process_start_time_seconds') > now - 3600 && value('process_start_time_seconds') <= now + 1, text);
+      assert.ok(value('process_resident_memory_bytes') > 1 << 20, text);
+      assert.ok(value('process_cpu_seconds_total') > 0, text);
+      assert.ok(value('process_open_fds') > 3, text);
+      assert.ok(value('process_max_fds') >= value('process_open_fds'), text);
+      assert.match(text, /^infusion_build_info\{version="\d+\.\d+\.\d+"\} 1$/m);
+      const check = spawnSync(PROMTOOL, ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(check.status, 0, `${url}: ${check.stdout}${check.stderr}`);
+    }
   });
 
   // The tiny model writes a whole reply in milliseconds, faster than a client can leave; so the
@@ -384,7 +460,7 @@ describe('infusion-server over HTTP with the openai client', () => {
   // cancels the request before it ever runs.
   test('a client that leaves cancels its stream', async () => {
     await server.awaitIdle();
-    const cancelled = 'infusion_requests_total{code="CANCELLED",rpc="ChatCompletions"}';
+    const cancelled = 'infusion_requests_total{code="CANCELLED",frontend="http",rpc="ChatCompletions"}';
     const before = await server.metric(cancelled);
     const tokensBefore = await server.metric('infusion_generation_tokens_total');
     const images = [1, 2].map((seed) => client.images.generate(
@@ -407,6 +483,35 @@ describe('infusion-server over HTTP with the openai client', () => {
     for (const call of await Promise.all(images)) assert.equal(call.data.length, 8);
     await server.awaitIdle();
     assert.equal(await server.metric('infusion_generation_tokens_total'), tokensBefore);
+  });
+
+  // A reply computed whole writes nothing until it is done, so the server probes the connection
+  // while it waits: an image of 1000 denoising steps, whose client leaves while it runs, is
+  // cancelled and its KV blocks freed long before its steps are done.
+  test('a client that leaves a call without a stream cancels it', async () => {
+    await server.awaitIdle();
+    const cancelled = 'infusion_requests_total{code="CANCELLED",frontend="http",rpc="ImageGenerations"}';
+    const before = await server.metric(cancelled);
+    const stepsBefore = await server.metric('infusion_denoise_steps_total');
+    const abort = new AbortController();
+    const call = client.images.generate({ prompt: 'a red circle', steps: 1000, seed: 9 },
+      { signal: abort.signal, maxRetries: 0 });
+    const deadline = Date.now() + 30_000;
+    while ((await server.metric('infusion_requests_running') < 1 ||
+            await server.metric('infusion_kv_cache_usage_ratio') === 0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.ok(await server.metric('infusion_kv_cache_usage_ratio') > 0, 'the image never ran');
+    abort.abort();
+    await assert.rejects(call);
+    while (await server.metric(cancelled) === before && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(await server.metric(cancelled), before + 1);
+    await server.awaitIdle();  // no request left, every KV block back
+    assert.ok(await server.metric('infusion_denoise_steps_total') - stepsBefore < 900,
+      'the image ran to its end');
+    assert.ok(await server.metric('infusion_request_finished_total{frontend="http",reason="cancelled"}') >= 1);
   });
 });
 
@@ -439,6 +544,30 @@ describe('HTTPS with --tls_cert and --tls_key', () => {
     assert.equal(reply.status, 200, reply.body);
     assert.equal(JSON.parse(reply.body).object, 'chat.completion');
     await assert.rejects(fetch(server.url.replace('https:', 'http:') + '/ready'));
+  });
+
+  // What a container's HEALTHCHECK and a readiness probe see: /ready over HTTPS turns 503 when
+  // the server starts draining, while the running call still finishes.
+  test('ready turns 503 over TLS during a drain', async () => {
+    const images = server.request('/v1/images/generations',
+      { method: 'POST', body: { prompt: 'a red circle', steps: 1000, seed: 3 } });
+    const deadline = Date.now() + 30_000;
+    while ((await (await fetch(`${server.metricsUrl}/metrics`)).text())
+      .match(/^infusion_requests_running 0$/m) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    server.child.kill('SIGTERM');
+    let ready = 200;
+    while ((ready = (await server.request('/ready')).status) !== 503 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(ready, 503);
+    const reply = await images;
+    assert.equal(reply.status, 200, reply.body);
+    assert.equal(JSON.parse(reply.body).data.length, 1);
+    const { code, log } = await server.stop();
+    server = null;
+    assert.equal(code, 0, log);
   });
 });
 

@@ -101,6 +101,37 @@ TEST(HttpApiTest, ImageGenerationChecksNAndFormat) {
   EXPECT_EQ(ToError(ParseImageGeneration({{"prompt", "x"}, {"response_format", "url"}}).status())
                 .param,
             "response_format");
+  EXPECT_EQ(call->options.output_format, "png");
+}
+
+TEST(HttpApiTest, OutputFormatPngOrJpeg) {
+  absl::StatusOr<ImageGenerationCall> jpeg = ParseImageGeneration(
+      {{"prompt", "x"}, {"output_format", "jpeg"}, {"output_compression", 70}});
+  ASSERT_TRUE(jpeg.ok()) << jpeg.status();
+  EXPECT_EQ(jpeg->options.output_format, "jpeg");
+  EXPECT_EQ(jpeg->options.output_compression, 70);
+  absl::StatusOr<ImageEditCall> edit =
+      ParseImageEdit({{"prompt", "x"}, {"output_format", "jpeg"}}, "bytes");
+  ASSERT_TRUE(edit.ok()) << edit.status();
+  EXPECT_EQ(edit->options.output_format, "jpeg");
+  EXPECT_EQ(edit->options.output_compression, 100);
+  EXPECT_EQ(ToError(ParseImageGeneration({{"prompt", "x"}, {"output_format", "webp"}}).status())
+                .param,
+            "output_format");
+  EXPECT_EQ(
+      ToError(ParseImageGeneration({{"prompt", "x"}, {"output_compression", -1}}).status()).param,
+      "output_compression");
+
+  Image image;
+  image.width = 8;
+  image.height = 8;
+  image.rgb.assign(8 * 8 * 3, 200);
+  absl::StatusOr<std::string> bytes = EncodeOutput(image, jpeg->options);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(bytes->substr(0, 2), "\xFF\xD8");
+  bytes = EncodeOutput(image, ImageCallOptions{});
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(bytes->substr(1, 3), "PNG");
 }
 
 TEST(HttpApiTest, EngineFieldsBecomeTheClients) {

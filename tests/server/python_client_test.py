@@ -3,6 +3,7 @@
 alone (by grpc_tools.protoc, at test time), calls every RPC of a real infusion-server."""
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -175,6 +176,32 @@ class PythonClientTest(unittest.TestCase):
         kinds, events = self.events(self.stub.Chat(request))
         self.assertRegex(kinds, "^t*f$")
         self.assertIn(events[-1].finish.reason, ("stop", "length"))
+
+    def test_request_id_is_echoed_and_names_the_log_line(self):
+        from infusion.v1 import infusion_pb2 as pb
+        request = pb.CaptionRequest(image=self.image(), prompt="A picture of",
+                                    text=pb.TextParams(max_tokens=3, temperature=0.0))
+        call = self.stub.Caption(request, metadata=[("x-request-id", "py-7")])
+        kinds, events = self.events(call)
+        self.assertEqual(dict(call.initial_metadata()).get("x-request-id"), "py-7")
+        lines = [l for l in self.server.log().splitlines() if '"request_id":"py-7"' in l]
+        self.assertEqual(len(lines), 1, self.server.log())
+        logged = json.loads(lines[0][lines[0].index("{"):])
+        self.assertEqual(logged["frontend"], "grpc")
+        self.assertEqual(logged["kind"], "Caption")
+        self.assertEqual(logged["status"], "OK")
+        self.assertEqual(logged["output_tokens"], events[-1].finish.usage.generated_tokens)
+        self.assertEqual(logged["prompt_tokens"], events[-1].finish.usage.prompt_tokens)
+        self.assertGreater(logged["latency_seconds"], 0)
+        # An id no log should carry whole: cut to 128 characters, odd ones replaced.
+        call = self.stub.Caption(request, metadata=[("x-request-id", "a b\"c" + "x" * 300)])
+        self.events(call)
+        echoed = dict(call.initial_metadata()).get("x-request-id")
+        self.assertEqual(echoed, "a_b_c" + "x" * 123)
+        # Without one, the server makes one up.
+        call = self.stub.Caption(request)
+        self.events(call)
+        self.assertRegex(dict(call.initial_metadata()).get("x-request-id"), "^[0-9a-f]{16}$")
 
     def test_generate(self):
         from infusion.v1 import infusion_pb2 as pb

@@ -11,7 +11,9 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/version.h"
 #include "engine/codec/image.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -380,9 +382,10 @@ TEST_F(ServerTest, CancellationMidImageFreesTheKvBlocks) {
   const absl::Time end = absl::Now() + kGenerous;
   double cancelled = 0;
   while (absl::Now() < end && cancelled < 1) {
-    cancelled = MetricValue(*HttpGet(server_->metrics_port(), "/metrics"),
-                            R"(infusion_requests_total{code="CANCELLED",rpc="TextToImage"})")
-                    .value_or(0);
+    cancelled =
+        MetricValue(*HttpGet(server_->metrics_port(), "/metrics"),
+                    R"(infusion_requests_total{code="CANCELLED",frontend="grpc",rpc="TextToImage"})")
+            .value_or(0);
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_GE(cancelled, 1);
@@ -401,19 +404,32 @@ TEST_F(ServerTest, MetricsPassPromtoolAndCountTheTraffic) {
         "infusion_prefix_cache_queries_total", "infusion_prefix_cache_hits_total",
         "infusion_preemptions_total", "infusion_prompt_tokens_total",
         "infusion_generation_tokens_total", "infusion_denoise_steps_total",
-        "infusion_step_tokens_total", "infusion_build_info", "infusion_model_info"}) {
+        "infusion_step_tokens_total", "infusion_build_info", "infusion_model_info",
+        "infusion_request_finished_total", "infusion_request_prompt_tokens",
+        "infusion_request_generation_tokens", "process_cpu_seconds_total",
+        "process_resident_memory_bytes", "process_virtual_memory_bytes", "process_open_fds",
+        "process_max_fds", "process_start_time_seconds"}) {
     EXPECT_THAT(*metrics, HasSubstr(std::string("# TYPE ") + family + " ")) << family;
   }
-  EXPECT_GE(
-      MetricValue(*metrics, R"(infusion_requests_total{code="OK",rpc="TextToImage"})").value_or(0),
-      1);
-  EXPECT_GE(
-      MetricValue(*metrics, R"(infusion_requests_total{code="OK",rpc="GetModelInfo"})").value_or(0),
-      1);
-  EXPECT_GE(MetricValue(*metrics, "infusion_denoise_steps_total").value_or(0), 2);
-  EXPECT_GE(MetricValue(*metrics, "infusion_time_to_image_seconds_count").value_or(0), 1);
-  EXPECT_GE(MetricValue(*metrics, R"(infusion_step_tokens_total{span="denoise"})").value_or(0), 8);
-  EXPECT_EQ(MetricValue(*metrics, R"(infusion_build_info{version="0.1.0"})").value_or(0), 1);
+  auto value = [&](const std::string& series) { return MetricValue(*metrics, series).value_or(0); };
+  EXPECT_GE(value(R"(infusion_requests_total{code="OK",frontend="grpc",rpc="TextToImage"})"), 1);
+  EXPECT_GE(value(R"(infusion_requests_total{code="OK",frontend="grpc",rpc="GetModelInfo"})"), 1);
+  EXPECT_GE(value("infusion_denoise_steps_total"), 2);
+  EXPECT_GE(value(R"(infusion_time_to_image_seconds_count{frontend="grpc"})"), 1);
+  EXPECT_GE(value(R"(infusion_step_tokens_total{span="denoise"})"), 8);
+  EXPECT_EQ(value(absl::StrCat("infusion_build_info{version=\"", kVersion, "\"}")), 1);
+  // The image's request ended with reason "image"; its prompt length was observed.
+  EXPECT_GE(value(R"(infusion_request_finished_total{frontend="grpc",reason="image"})"), 1);
+  EXPECT_GE(value(R"(infusion_request_prompt_tokens_count{frontend="grpc"})"), 1);
+  EXPECT_GE(value(R"(infusion_request_prompt_tokens_sum{frontend="grpc"})"), 1);
+  // The process: started within the last hour, holding memory and files.
+  const double now = absl::ToUnixSeconds(absl::Now());
+  EXPECT_GT(value("process_start_time_seconds"), now - 3600);
+  EXPECT_LE(value("process_start_time_seconds"), now + 1);
+  EXPECT_GT(value("process_resident_memory_bytes"), 1 << 20);
+  EXPECT_GT(value("process_cpu_seconds_total"), 0);
+  EXPECT_GT(value("process_open_fds"), 3);
+  EXPECT_GE(value("process_max_fds"), value("process_open_fds"));
 
   ASSERT_STRNE(INFUSION_PROMTOOL, "") << "promtool (Debian package prometheus) is needed";
   const ScratchDir scratch;

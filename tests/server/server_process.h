@@ -51,8 +51,8 @@ class ServerProcess {
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path);
 
 // The value of the sample `series` (name and labels exactly as exposed, e.g.
-// `infusion_requests_total{code="OK",rpc="Chat"}`) in Prometheus text `metrics`; NotFound when
-// absent.
+// `infusion_requests_total{code="OK",frontend="grpc",rpc="Chat"}`) in Prometheus text `metrics`;
+// NotFound when absent.
 absl::StatusOr<double> MetricValue(const std::string& metrics, const std::string& series);
 
 }  // namespace infusion::testing

@@ -1,10 +1,9 @@
-#include "server/metrics_endpoint.h"
-
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "server/http_server.h"
 #include "tests/server/server_process.h"
 
 namespace infusion::server {
@@ -13,7 +12,7 @@ namespace {
 using ::testing::HasSubstr;
 using testing::HttpGet;
 
-TEST(MetricsEndpointTest, ServesTheCollectablesAtSlashMetrics) {
+TEST(MetricsServerTest, ServesTheCollectablesAtSlashMetrics) {
   auto registry = std::make_shared<prometheus::Registry>();
   prometheus::BuildCounter()
       .Name("test_events_total")
@@ -23,7 +22,7 @@ TEST(MetricsEndpointTest, ServesTheCollectablesAtSlashMetrics) {
       .Increment(3);
   auto gone = std::make_shared<prometheus::Registry>();
   prometheus::BuildCounter().Name("gone_total").Help("gone").Register(*gone).Add({});
-  auto endpoint = MetricsEndpoint::Start("127.0.0.1", 0, {registry, gone});
+  auto endpoint = MetricsServer::Start("127.0.0.1", 0, {registry, gone});
   ASSERT_TRUE(endpoint.ok()) << endpoint.status();
   gone.reset();  // an expired collectable is skipped
 
@@ -35,10 +34,10 @@ TEST(MetricsEndpointTest, ServesTheCollectablesAtSlashMetrics) {
               HasSubstr("404"));
 }
 
-TEST(MetricsEndpointTest, ABusyPortIsAnError) {
-  auto first = MetricsEndpoint::Start("127.0.0.1", 0, {});
+TEST(MetricsServerTest, ABusyPortIsAnError) {
+  auto first = MetricsServer::Start("127.0.0.1", 0, {});
   ASSERT_TRUE(first.ok());
-  auto second = MetricsEndpoint::Start("127.0.0.1", (*first)->port(), {});
+  auto second = MetricsServer::Start("127.0.0.1", (*first)->port(), {});
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
 }
 
