@@ -57,9 +57,9 @@ class InProcessGenerator : public Generator {
 
   // Image parameters of a t2i or edit request: steps and guidance from the run's parameters
   // (else the model's), the task's seed.
-  ImageParams ImageRequestParams(uint64_t seed) const;
+  serving::ImageParams ImageRequestParams(uint64_t seed) const;
   // Text parameters of a caption or chat request: greedy, at most max_text_tokens.
-  TextParams TextRequestParams() const;
+  serving::TextParams TextRequestParams() const;
   // Submits every request at once (Typed: one of serving/requests.h) and waits until all have
   // finished.
   template <typename Typed>

@@ -13,6 +13,7 @@
 namespace infusion::data {
 
 using engine::Image;
+using engine::Rng;
 using engine::WriteImageFile;
 
 namespace {

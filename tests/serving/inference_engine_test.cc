@@ -19,8 +19,10 @@
 namespace infusion::serving {
 
 using engine::ChatMessage;
+using engine::DecodeImage;
 using engine::DiffusionSolver;
 using engine::EncodePng;
+using engine::Image;
 using engine::ModelProcessor;
 using engine::PromptBuilder;
 using engine::PromptPart;
