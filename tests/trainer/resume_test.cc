@@ -1,10 +1,17 @@
-// Done-when 3 of the trainer: a run killed with SIGKILL after a checkpoint and resumed logs
-// exactly the losses of an uninterrupted run, and ends with the same weights.
+// Done-when 3 of the trainer and issue 22's training faults: a run killed with SIGKILL at any
+// moment, or half-way through a checkpoint write, and resumed logs exactly the losses of an
+// uninterrupted run and ends with the same weights; exports and fine-tunes of checkpoints.
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <iterator>
+#include <random>
 #include <sstream>
+#include <string_view>
 #include <thread>
+
 
 #include "engine/model/model_config.h"
 #include "engine/model/transfusion_model.h"
@@ -12,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/trainer/test_util.h"
+#include "trainer/checkpoint.h"
 
 namespace infusion {
 namespace {
@@ -23,49 +31,133 @@ std::string Bytes(const std::string& path) {
   return s.str();
 }
 
-TEST(ResumeTest, KilledAndResumedEqualsUninterrupted) {
-  const std::string dir = testing::FreshDir("resume");
+// The tiny config with an EMA (whose weights must survive a kill too) and no sample grids.
+std::string TinyRunConfig(const std::string& dir) {
   testing::Json config = testing::TinyConfig(dir + "/cache");
   config["checkpoint_every"] = 10;  // 60 steps
-  config["ema_decay"] = 0.99;       // the EMA weights must survive the kill too
+  config["keep_checkpoints"] = 10;  // all, to compare them
+  config["ema_decay"] = 0.99;
   config["samples"]["every"] = 0;
-  const std::string config_path = dir + "/config.json";
-  testing::WriteText(config_path, config.dump());
-  const std::vector<std::string> threads = {"--threads", "1"};
+  const std::string path = dir + "/config.json";
+  testing::WriteText(path, config.dump());
+  return path;
+}
 
+// Every logged step and the final weights of run `out` equal those of run `whole`.
+void ExpectSameRun(const std::string& whole, const std::string& out) {
+  const auto expected = testing::ReadLog(whole + "/train_log.jsonl");
+  const auto got = testing::ReadLog(out + "/train_log.jsonl");
+  ASSERT_EQ(expected.size(), 60u);
+  ASSERT_EQ(got.size(), 60u);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    for (const char* key : {"step", "loss", "loss_lm", "loss_diffusion", "grad_norm", "lr"}) {
+      EXPECT_EQ(expected[i][key], got[i][key]) << key << " at step " << i + 1;
+    }
+  }
+  EXPECT_TRUE(Bytes(whole + "/model.safetensors") == Bytes(out + "/model.safetensors"));
+  EXPECT_TRUE(Bytes(whole + "/checkpoints/step_000060/ema.safetensors") ==
+              Bytes(out + "/checkpoints/step_000060/ema.safetensors"));
+  EXPECT_TRUE(Bytes(whole + "/checkpoints/step_000060/optimizer.pt") ==
+              Bytes(out + "/checkpoints/step_000060/optimizer.pt"));
+}
+
+// Issue 22's fault: a run SIGKILLed at a random moment (while it prepares, trains or writes a
+// checkpoint), twice, and continued as scripts/train.sh continues it (--resume when a checkpoint
+// exists, else from the start) ends with every logged loss and the final weights, EMA and
+// optimiser state bit-identical to an uninterrupted run's.
+TEST(ResumeTest, KilledAtRandomMomentsAndResumedEqualsUninterrupted) {
+  const std::string dir = testing::FreshDir("resume");
+  const std::string config = TinyRunConfig(dir);
+  const std::vector<std::string> threads = {"--threads", "1"};
   auto args = [&](std::vector<std::string> a) {
     a.insert(a.end(), threads.begin(), threads.end());
     return a;
   };
-  ASSERT_EQ(testing::RunTrain(args({"--config", config_path, "--out", dir + "/whole"}),
+  // First, so that the cache (tokenizer, latents) is there for the timed runs too.
+  ASSERT_EQ(testing::RunTrain(args({"--config", config, "--out", dir + "/whole"}),
                               dir + "/whole.log"),
             0);
+  const auto begin = std::chrono::steady_clock::now();
+  ASSERT_EQ(testing::RunTrain(args({"--config", config, "--out", dir + "/timed"}),
+                              dir + "/timed.log"),
+            0);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
 
+  const unsigned seed = std::random_device()();
+  SCOPED_TRACE(::testing::Message() << "kill times drawn with seed " << seed);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> moment(0.0, seconds);
   const std::string out = dir + "/killed";
-  {
-    testing::TrainProcess run(args({"--config", config_path, "--out", out}), dir + "/killed.log");
-    while (!std::filesystem::exists(out + "/checkpoints/latest") && run.Running()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
+  const std::string latest = out + "/checkpoints/latest";
+  int kills = 0;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    const double after = moment(rng);
+    // Continued as scripts/train.sh does: --resume once a checkpoint exists, the config copy
+    // in the run's folder read back (no --config).
+    const std::vector<std::string> a =
+        std::filesystem::exists(latest) ? args({"--out", out, "--resume"})
+                                        : args({"--config", config, "--out", out});
+    testing::TrainProcess run(a, dir + "/killed-" + std::to_string(attempt) + ".log");
+    std::this_thread::sleep_for(std::chrono::duration<double>(after));
     run.Kill();
     const int status = run.Wait();
-    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-        << "the run ended before it could be killed";
-  }
-  ASSERT_FALSE(std::filesystem::exists(out + "/model.safetensors")) << "it had finished";
-  // Resumed with no --config: the run reads the copy of its config in its output folder.
-  ASSERT_EQ(testing::RunTrain(args({"--out", out, "--resume"}), dir + "/resumed.log"), 0);
-
-  const auto whole = testing::ReadLog(dir + "/whole/train_log.jsonl");
-  const auto resumed = testing::ReadLog(out + "/train_log.jsonl");
-  ASSERT_EQ(whole.size(), 60u);
-  ASSERT_EQ(resumed.size(), 60u);
-  for (size_t i = 0; i < whole.size(); ++i) {
-    for (const char* key : {"step", "loss", "loss_lm", "loss_diffusion", "grad_norm", "lr"}) {
-      EXPECT_EQ(whole[i][key], resumed[i][key]) << key << " at step " << i + 1;
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+      ++kills;
+    } else {
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
     }
+    std::cout << "attempt " << attempt << ": " << (kills > attempt ? "killed" : "finished")
+              << " after " << after << " s of " << seconds << " s, "
+              << (std::filesystem::exists(latest) ? testing::ReadText(latest) : "no checkpoint\n");
   }
-  EXPECT_TRUE(Bytes(dir + "/whole/model.safetensors") == Bytes(out + "/model.safetensors"));
+  const std::vector<std::string> a = std::filesystem::exists(latest)
+                                         ? args({"--out", out, "--resume"})
+                                         : args({"--config", config, "--out", out});
+  ASSERT_EQ(testing::RunTrain(a, dir + "/resumed.log"), 0);
+  ExpectSameRun(dir + "/whole", out);
+}
+
+// Issue 22's other fault, with the kill placed exactly: a run paused with --until_step, resumed,
+// then SIGKILLed half-way through writing its next checkpoint (INFUSION_CHECKPOINT_CRASH_AT, at a
+// point drawn at random) still has a checkpoint that loads, and resumed from it ends exactly as
+// an uninterrupted run.
+TEST(ResumeTest, KilledHalfWayThroughACheckpointWrite) {
+  const std::string dir = testing::FreshDir("crash-point");
+  const std::string config = TinyRunConfig(dir);
+  ASSERT_EQ(testing::RunTrain({"--config", config, "--out", dir + "/whole", "--threads", "1"},
+                              dir + "/whole.log"),
+            0);
+  const std::string out = dir + "/crashed";
+  ASSERT_EQ(testing::RunTrain({"--config", config, "--out", out, "--until_step", "20",
+                               "--threads", "1"},
+                              dir + "/paused.log"),
+            0);
+  EXPECT_FALSE(std::filesystem::exists(out + "/model.safetensors")) << "a pause exports nothing";
+  EXPECT_EQ(testing::ReadText(out + "/checkpoints/latest"), "step_000020\n");
+  EXPECT_EQ(testing::ReadLog(out + "/train_log.jsonl").size(), 20u);
+
+  const unsigned seed = std::random_device()();
+  const std::string_view point = kCrashPoints[seed % std::size(kCrashPoints)];
+  SCOPED_TRACE(::testing::Message() << "killed at " << point << " of step 30's checkpoint");
+  setenv("INFUSION_CHECKPOINT_CRASH_AT", ("30:" + std::string(point)).c_str(), 1);
+  testing::TrainProcess crashed({"--out", out, "--resume", "--threads", "1"}, dir + "/crash.log");
+  unsetenv("INFUSION_CHECKPOINT_CRASH_AT");
+  const int status = crashed.Wait();
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "status " << status;
+
+  // The checkpoint `latest` names loads: step 20's until `latest` is rewritten, then step 30's.
+  const bool named = point == "latest" || point == "pruned";
+  const std::string name = named ? "step_000030" : "step_000020";
+  EXPECT_EQ(testing::ReadText(out + "/checkpoints/latest"), name + "\n");
+  auto weights = StateDict::Load(out + "/checkpoints/" + name + "/model.safetensors");
+  ASSERT_TRUE(weights.ok()) << weights.status();
+  EXPECT_TRUE(Bytes(out + "/checkpoints/" + name + "/model.safetensors") ==
+              Bytes(dir + "/whole/checkpoints/" + name + "/model.safetensors"));
+
+  ASSERT_EQ(testing::RunTrain({"--out", out, "--resume", "--threads", "1"}, dir + "/resumed.log"),
+            0);
+  ExpectSameRun(dir + "/whole", out);
 }
 
 // --export_to writes a checkpoint's EMA weights as a model directory that loads, without training.
