@@ -105,7 +105,7 @@ main() {
       label=$(basename "$f" .json)
       points+=("$((10#${label#step_}))=$RUN/eval/$label")
     done
-    [ -f "$RUN/eval/final.json" ] && points+=("$TOTAL/full=$RUN/eval/final")
+    [ -f "$RUN/eval/final.json" ] && points+=("$TOTAL/final=$RUN/eval/final")
     [ ${#points[@]} -gt 0 ] || return 0
     $PYTHON scripts/eval_curve.py "${points[@]}" --targets issue23 --plot "$RUN/eval/curve.png" \
       > "$RUN/eval/summary.md.tmp"
