@@ -2,6 +2,7 @@
 //
 //   infusion-train --config configs/train/shapes.json --out models/shapes
 //   infusion-train --out models/shapes --resume          (continues from the latest checkpoint)
+//   infusion-train --out models/shapes --resume --until_step 2000   (pauses there, e.g. to evaluate)
 //   infusion-train --config configs/train/shapes.json --out /tmp/b --benchmark 20
 //
 // Data-parallel over several processes or machines, with torchrun's flags (or its environment
@@ -28,6 +29,7 @@
 #include "common/status_macros.h"
 #include "engine/model/compute_threads.h"
 #include "engine/model/model_directory.h"
+#include "trainer/checkpoint.h"
 #include "trainer/distributed.h"
 #include "trainer/train_config.h"
 #include "trainer/trainer.h"
@@ -67,6 +69,12 @@ ABSL_FLAG(std::string, master_addr, EnvString("MASTER_ADDR", "127.0.0.1"),
 ABSL_FLAG(int, master_port, EnvInt("MASTER_PORT", 29500), "port of the rendezvous store");
 ABSL_FLAG(int, threads, static_cast<int>(std::thread::hardware_concurrency()),
           "intra-op threads of this process (processes on one machine should share its cores)");
+ABSL_FLAG(int64_t, until_step, 0,
+          "stop after this step, with a checkpoint there and without exporting, when it comes "
+          "before the config's last step (0 = train to the end); --resume continues from it");
+ABSL_FLAG(std::string, cache_dir, "",
+          "use this folder for the latent cache and tokenizers instead of the config's cache_dir "
+          "(e.g. one inside the run's folder, so that the run does not depend on the checkout)");
 ABSL_FLAG(int, benchmark, 0,
           "time this many training steps against the machine's matrix-product rate, print the "
           "throughput and exit without writing a model");
@@ -95,6 +103,10 @@ static absl::Status Run() {
   SetComputeThreads(threads);
 
   ASSIGN_OR_RETURN(TrainConfig config, TrainConfig::FromFile(config_path));
+  if (const std::string cache_dir = absl::GetFlag(FLAGS_cache_dir); !cache_dir.empty()) {
+    config.cache_dir = cache_dir;
+  }
+  RETURN_IF_ERROR(Checkpointer::InstallCrashHookFromEnvironment());
   DistributedOptions dist_options;
   dist_options.world_size = absl::GetFlag(FLAGS_world_size);
   dist_options.rank = absl::GetFlag(FLAGS_rank);
@@ -106,6 +118,7 @@ static absl::Status Run() {
   options.out_dir = out;
   options.resume = resume;
   options.checkpoint = absl::GetFlag(FLAGS_checkpoint);
+  options.until_step = absl::GetFlag(FLAGS_until_step);
   const absl::StatusOr<DType> dtype =
       ParseDType(absl::AsciiStrToUpper(absl::GetFlag(FLAGS_export_dtype)));
   if (!dtype.ok()) {

@@ -83,6 +83,9 @@ absl::Status Annotate(const std::string& what, const absl::Status& status) {
 
 absl::Status TrainerOptions::Validate() const {
   if (out_dir.empty()) return absl::InvalidArgumentError("--out must name the output folder");
+  if (until_step < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--until_step must be >= 0, got ", until_step));
+  }
   return absl::OkStatus();
 }
 
@@ -397,11 +400,15 @@ absl::Status Trainer::Train() {
               << config_.seq_len << " positions per step, " << total << " steps";
   }
   const int64_t first_step = step_;
+  // Where this invocation stops: the run's end, or an earlier pause.
+  const int64_t stop =
+      options_.until_step > 0 ? std::min<int64_t>(options_.until_step, total) : total;
   const Clock::time_point start = Clock::now();
   Clock::time_point window_start = start;
   int64_t window_steps = 0, window_tokens = 0;
+  int64_t saved_step = first_step;  // a resumed run starts from a checkpoint of its step
   TrainStepResult last;
-  while (step_ < total) {
+  while (step_ < stop) {
     ASSIGN_OR_RETURN(last, RunStep(step_));
     ++step_;
     ++window_steps;
@@ -422,15 +429,22 @@ absl::Status Trainer::Train() {
       window_start = Clock::now();
       window_steps = window_tokens = 0;
     }
-    if (config_.checkpoint_every > 0 && step_ % config_.checkpoint_every == 0 && step_ < total) {
+    if ((config_.checkpoint_every > 0 && step_ % config_.checkpoint_every == 0) ||
+        step_ == stop) {
       RETURN_IF_ERROR(SaveCheckpoint());
+      saved_step = step_;
     }
     if (config_.samples.every > 0 && step_ % config_.samples.every == 0) {
       RETURN_IF_ERROR(WriteSamples());
     }
   }
   progress.reset();
-  RETURN_IF_ERROR(SaveCheckpoint());
+  // A run resumed at its last step (or a fresh one of 0 steps) still ends with a checkpoint.
+  if (saved_step != step_ || !checkpointer_->Latest().ok()) RETURN_IF_ERROR(SaveCheckpoint());
+  if (step_ < total) {
+    if (distributed_.is_main()) LOG(INFO) << "paused at step " << step_ << " of " << total;
+    return absl::OkStatus();
+  }
   return Export(options_.out_dir, step_ > first_step ? &last : nullptr);
 }
 

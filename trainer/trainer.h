@@ -49,6 +49,8 @@ struct TrainerOptions {
                               // out_dir/checkpoints) instead of the latest
   bool show_progress = true;  // the progress line on stderr (rank 0)
   engine::DType export_dtype = engine::DType::kF32;  // of the exported model.safetensors
+  int64_t until_step = 0;  // > 0: stop after this step (with a checkpoint there, no export) if it
+                           // comes before the config's last step; how a run pauses to be evaluated
 
   absl::Status Validate() const;
 };
@@ -82,7 +84,8 @@ class Trainer {
                                                          Distributed& distributed);
   ~Trainer();
 
-  // Trains from the current step to config.steps and exports the model (rank 0).
+  // Trains from the current step to config.steps and exports the model (rank 0); with
+  // options.until_step before that, to until_step, ending with a checkpoint there instead.
   absl::Status Train();
   // Times `steps` training steps (from the current step; nothing is written) between two
   // measurements of the machine's matrix-product rate.

@@ -41,6 +41,13 @@ inline Json ReadJson(const std::string& path) {
   return Json::parse(text.str());
 }
 
+inline std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 inline void WriteText(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }

@@ -23,7 +23,7 @@ std::string Error(const Json& config) {
 }
 
 TEST(TrainConfigTest, TheShippedConfigsParse) {
-  for (const char* name : {"tiny", "shapes", "emoji"}) {
+  for (const char* name : {"tiny", "shapes", "emoji", "recipe/shapes", "recipe/shapes-smoke"}) {
     absl::StatusOr<TrainConfig> c =
         TrainConfig::FromFile(Source("configs/train/") + name + ".json");
     EXPECT_TRUE(c.ok()) << name << ": " << c.status();
