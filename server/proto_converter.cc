@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/status_macros.h"
+#include "common/version.h"
 #include "engine/tokenizer/utf8.h"
 
 namespace infusion {
@@ -130,6 +131,7 @@ absl::StatusOr<v1::GenerateResponse> ProtoConverter::ToResponse(const RequestEve
       ASSIGN_OR_RETURN(*image->mutable_png(), ToPng(event.patches));
       image->set_width(engine_->config().image.image_size);
       image->set_height(engine_->config().image.image_size);
+      image->set_seed(event.seed);
       break;
     }
     case RequestEvent::Type::kFinish: {
@@ -151,7 +153,7 @@ v1::ModelInfo ProtoConverter::ModelInfo() const {
   const GenerationConfig& defaults = engine_->generation();
   v1::ModelInfo info;
   info.set_name(engine_->model_name());
-  info.set_server_version(INFUSION_VERSION);
+  info.set_server_version(kVersion);
   info.set_context_length(config.max_position_embeddings);
   info.set_vocab_size(config.vocab_size);
   info.set_image_size(config.image.image_size);
