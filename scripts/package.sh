@@ -74,8 +74,13 @@ cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
   if [ "$MODE" = chroot ]; then
     umount -R "$WORK/merged" 2>/dev/null || true
+    # Never remove files through a mount that is still there (the bind of /dev above all).
+    if grep -q " $WORK/" /proc/self/mountinfo; then
+      echo "package: $WORK still has mounts; not removed" >&2
+      return
+    fi
   fi
-  rm -rf "$WORK"
+  rm -rf --one-file-system "$WORK"
 }
 trap cleanup EXIT
 
