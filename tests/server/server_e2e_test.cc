@@ -11,7 +11,9 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/version.h"
 #include "engine/codec/image.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -408,7 +410,9 @@ TEST_F(ServerTest, MetricsPassPromtoolAndCountTheTraffic) {
   EXPECT_GE(MetricValue(*metrics, "infusion_denoise_steps_total").value_or(0), 2);
   EXPECT_GE(MetricValue(*metrics, "infusion_time_to_image_seconds_count").value_or(0), 1);
   EXPECT_GE(MetricValue(*metrics, R"(infusion_step_tokens_total{span="denoise"})").value_or(0), 8);
-  EXPECT_EQ(MetricValue(*metrics, R"(infusion_build_info{version="0.1.0"})").value_or(0), 1);
+  EXPECT_EQ(MetricValue(*metrics, absl::StrCat("infusion_build_info{version=\"", kVersion, "\"}"))
+                .value_or(0),
+            1);
 
   ASSERT_STRNE(INFUSION_PROMTOOL, "") << "promtool (Debian package prometheus) is needed";
   const ScratchDir scratch;
