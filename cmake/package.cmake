@@ -24,7 +24,6 @@ file(STRINGS ${PROJECT_SOURCE_DIR}/deploy/debian/depends INFUSION_DEB_DEPENDS RE
 list(JOIN INFUSION_DEB_DEPENDS ", " CPACK_DEBIAN_PACKAGE_DEPENDS)
 # infusion-train's tokenizer training (spm_train) and its text corpus (`bible`).
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "sentencepiece, bible-kjv")
-set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "file://${CMAKE_INSTALL_FULL_DOCDIR}/README.md")
 
 # Maintainer scripts (the service user, systemd) and the conffiles under SYSCONFDIR.
 file(WRITE ${PROJECT_BINARY_DIR}/deploy/conffiles
