@@ -69,6 +69,7 @@ struct RequestEvent {
   int step = 0, total_steps = 0;        // kImageProgress: step k of N done
   std::vector<float> patches;           // kImageProgress: preview x0 estimate (may be empty);
                                         // kImage: the final image, normalised patches
+  uint64_t seed = 0;                    // kImage: the seed that drew it (image seed + index)
   FinishReason reason = FinishReason::kStop;  // kFinish
   absl::Status status;                  // kFinish: not OK for kError / kTimeout / kCancelled
   Usage usage;                          // kFinish

@@ -449,6 +449,8 @@ void Scheduler::Impl::OnImageStep(Seq* seq, SpanOutput& out) {
   RequestEvent image;
   image.type = RequestEvent::Type::kImage;
   image.patches = out.image;
+  // The k-th image of a request is drawn with seed + k (engine/sampler/image_denoiser.h).
+  image.seed = seq->req.image.seed + static_cast<uint64_t>(seq->images_drawn);
   seq->sink->OnEvent(std::move(image));
   ++seq->images_drawn;
   seq->in_image = false;

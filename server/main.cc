@@ -1,7 +1,10 @@
 // infusion-server: serves a Transfusion model over gRPC (docs/api.md).
 //
-//   infusion-server --model models/NAME [--port 50051] [--metrics_port 9464] [...]
+//   infusion-server [--model models/NAME] [--port 50051] [--metrics_port 9464] [...]
 //
+// Without --model it serves the bundled default model (models/shapes), found beside the
+// executable: PREFIX/share/infusion/models/shapes once installed, models/shapes of the source tree
+// when run from build/ (server/default_model.h).
 // SIGTERM or SIGINT drains: health turns NOT_SERVING, new calls are refused, running calls get
 // --drain_grace to finish, and the process exits 0.
 #include <fcntl.h>
@@ -17,10 +20,13 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "common/logging.h"
+#include "common/version.h"
+#include "server/default_model.h"
 #include "server/infusion_server.h"
 #include "server/server_options.h"
 
-ABSL_FLAG(std::string, model, "", "model directory (docs/model-format.md)");
+ABSL_FLAG(std::string, model, "",
+          "model directory (docs/model-format.md); empty: the bundled models/shapes");
 ABSL_FLAG(std::string, host, "0.0.0.0", "address to listen on ([::] for IPv6)");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 = any free port (see --port_file)");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 = any free port");
@@ -116,11 +122,22 @@ infusion::server::ServerOptions OptionsFromFlags() {
 
 int main(int argc, char** argv) {
   infusion::PrepareComputeProcess(argv);
-  absl::SetProgramUsageMessage("infusion-server --model DIR [flags]; see --help");
+  infusion::SetVersionFlag("infusion-server");
+  absl::SetProgramUsageMessage("infusion-server [--model DIR] [flags]; see --help");
   absl::ParseCommandLine(argc, argv);
 
   InstallSignalHandlers();  // a signal during start-up drains as soon as the server is up
-  const infusion::server::ServerOptions options = OptionsFromFlags();
+  infusion::server::ServerOptions options = OptionsFromFlags();
+  if (options.engine.executor.model_dir.empty()) {
+    absl::StatusOr<std::string> model =
+        infusion::server::FindDefaultModel(infusion::server::ExecutablePath(argv[0]));
+    if (!model.ok()) {
+      std::fprintf(stderr, "infusion-server: %s\n", std::string(model.status().message()).c_str());
+      return 1;
+    }
+    LOG(INFO) << "no --model: serving the default model " << *model;
+    options.engine.executor.model_dir = *model;
+  }
   absl::StatusOr<std::unique_ptr<infusion::server::InfusionServer>> server =
       infusion::server::InfusionServer::Create(options);
   if (!server.ok()) {

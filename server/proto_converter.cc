@@ -152,6 +152,7 @@ absl::StatusOr<v1::GenerateResponse> ProtoConverter::ToResponse(const RequestEve
       ASSIGN_OR_RETURN(*image->mutable_png(), ToPng(event.patches));
       image->set_width(engine_->config().image.image_size);
       image->set_height(engine_->config().image.image_size);
+      image->set_seed(event.seed);
       break;
     }
     case RequestEvent::Type::kFinish: {

@@ -27,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "common/process_env.h"
 #include "common/status_macros.h"
+#include "common/version.h"
 #include "engine/model/compute_threads.h"
 #include "engine/model/model_directory.h"
 #include "trainer/checkpoint.h"
@@ -168,6 +169,7 @@ static absl::Status Run() {
 
 int main(int argc, char** argv) {
   infusion::PrepareComputeProcess(argv);
+  infusion::SetVersionFlag("infusion-train");
   absl::SetProgramUsageMessage(
       "trains a Transfusion model: infusion-train --config CONFIG.json --out DIR [--resume]");
   absl::ParseCommandLine(argc, argv);

@@ -24,6 +24,7 @@
 #include "clients/bench/http_driver.h"
 #include "clients/bench/in_process_driver.h"
 #include "clients/bench/report.h"
+#include "common/version.h"
 
 ABSL_FLAG(std::string, model, "", "model directory (in-process and engine modes)");
 ABSL_FLAG(std::string, server, "",
@@ -188,6 +189,7 @@ int main(int argc, char** argv) {
   }
   std::vector<char*> args;
   for (std::string& a : storage) args.push_back(a.data());
+  infusion::SetVersionFlag("infusion-bench");
   absl::SetProgramUsageMessage("infusion-bench --model DIR [--engine | --workload ...]");
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());
   infusion::engine::ModelExecutorOptions executor_options;

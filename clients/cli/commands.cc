@@ -32,7 +32,15 @@ absl::Status WriteFile(const std::string& path, const std::string& bytes) {
   std::ofstream file(path, std::ios::binary);
   file << bytes;
   if (!file.good()) return absl::InternalError(absl::StrCat(path, ": write failed"));
-  std::fprintf(stderr, "wrote %s\n", path.c_str());
+  return absl::OkStatus();
+}
+
+// Writes an image and says which seed drew it: `--seed N` with the same prompt and parameters
+// draws it again.
+absl::Status WriteImage(const std::string& path, const std::string& png, uint64_t seed) {
+  if (absl::Status s = WriteFile(path, png); !s.ok()) return s;
+  std::fprintf(stderr, "wrote %s (seed %llu)\n", path.c_str(),
+               static_cast<unsigned long long>(seed));
   return absl::OkStatus();
 }
 
@@ -40,7 +48,7 @@ v1::TextParams TextParams(const CommandOptions& o) {
   v1::TextParams p;
   if (o.max_tokens > 0) p.set_max_tokens(o.max_tokens);
   if (o.temperature >= 0) p.set_temperature(o.temperature);
-  if (o.seed >= 0) p.set_seed(static_cast<uint64_t>(o.seed));
+  if (o.seed.has_value()) p.set_seed(*o.seed);
   return p;
 }
 
@@ -48,7 +56,7 @@ v1::ImageParams ImageParams(const CommandOptions& o) {
   v1::ImageParams p;
   if (o.steps > 0) p.set_steps(o.steps);
   if (o.guidance >= 0) p.set_guidance_scale(o.guidance);
-  if (o.seed >= 0) p.set_seed(static_cast<uint64_t>(o.seed));
+  if (o.seed.has_value()) p.set_seed(*o.seed);
   return p;
 }
 
@@ -72,6 +80,8 @@ class StreamPrinter {
     text_open_ = false;
   }
   const std::vector<v1::Part>& parts() const { return parts_; }
+  // The seed of each image in parts(), in order.
+  const std::vector<uint64_t>& seeds() const { return seeds_; }
 
  private:
   void Show(const v1::GenerateResponse& response) {
@@ -92,6 +102,7 @@ class StreamPrinter {
       case v1::GenerateResponse::kImage:
         bar_.Done();
         parts_.emplace_back().mutable_image()->set_data(response.image().png());
+        seeds_.push_back(response.image().seed());
         break;
       case v1::GenerateResponse::kFinish:
       case v1::GenerateResponse::EVENT_NOT_SET:
@@ -102,15 +113,17 @@ class StreamPrinter {
   ProgressBar bar_{stderr};
   bool text_open_ = false;
   std::vector<v1::Part> parts_;
+  std::vector<uint64_t> seeds_;
 };
 
-// Writes each image of `parts` to dir/STEM-N.png, N counting on from *count.
-absl::Status SaveImages(const std::vector<v1::Part>& parts, const std::string& dir,
+// Writes each image of the printer's reply to dir/STEM-N.png, N counting on from *count.
+absl::Status SaveImages(const StreamPrinter& printer, const std::string& dir,
                         const std::string& stem, int* count) {
-  for (const v1::Part& part : parts) {
+  size_t image = 0;
+  for (const v1::Part& part : printer.parts()) {
     if (!part.has_image()) continue;
-    const absl::Status s =
-        WriteFile(absl::StrCat(dir, "/", stem, "-", ++*count, ".png"), part.image().data());
+    const absl::Status s = WriteImage(absl::StrCat(dir, "/", stem, "-", ++*count, ".png"),
+                                      part.image().data(), printer.seeds()[image++]);
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
@@ -124,7 +137,7 @@ absl::Status WriteImageResult(absl::StatusOr<client::StreamResult> result, Strea
   if (result->images.empty()) {
     return absl::InternalError(absl::StrCat("no image (finish: ", result->finish.reason(), ")"));
   }
-  return WriteFile(out, result->images.front().png());
+  return WriteImage(out, result->images.front().png(), result->images.front().seed());
 }
 
 }  // namespace
@@ -186,7 +199,7 @@ absl::Status RunGenerate(const InfusionClient& client, const CommandOptions& o, 
   printer.Done();
   if (!result.ok()) return result.status();
   int count = 0;
-  return SaveImages(printer.parts(), o.image_dir, "generated", &count);
+  return SaveImages(printer, o.image_dir, "generated", &count);
 }
 
 absl::Status RunChat(const InfusionClient& client, const CommandOptions& o, std::istream& in) {
@@ -242,7 +255,7 @@ absl::Status RunChat(const InfusionClient& client, const CommandOptions& o, std:
     v1::Message& reply = history.emplace_back();
     reply.set_role("assistant");
     for (const v1::Part& part : printer.parts()) *reply.add_parts() = part;
-    if (absl::Status s = SaveImages(printer.parts(), o.image_dir, "reply", &images_saved);
+    if (absl::Status s = SaveImages(printer, o.image_dir, "reply", &images_saved);
         !s.ok()) {
       return s;
     }

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <istream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,7 +17,7 @@ namespace infusion::cli {
 struct CommandOptions {
   std::string out = "out.png";  // t2i, edit: the image file written
   std::string image_dir = ".";  // chat, generate: where images in replies are written
-  int64_t seed = -1;            // < 0: the server draws one
+  std::optional<uint64_t> seed;  // unset: the server draws one
   int steps = 0;                // 0: the model's default
   float guidance = -1.0f;       // < 0: the model's default
   int max_tokens = 0;           // 0: the model's default

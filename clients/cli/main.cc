@@ -7,9 +7,12 @@
 //   infusion generate "Once upon a time" @img.png "and then"
 //   infusion info | health
 //
-// Text streams to stdout as it arrives; image steps show a progress bar on stderr.
+// Text streams to stdout as it arrives; image steps show a progress bar on stderr; every image
+// written is reported with the seed that drew it (`--seed N` draws it again).
+// $INFUSION_SERVER and $INFUSION_API_KEY stand in for --server and --api_key.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -20,17 +23,24 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "clients/cli/commands.h"
 #include "clients/client_lib/infusion_client.h"
+#include "common/version.h"
 
-ABSL_FLAG(std::string, server, "localhost:50051", "infusion-server address, host:port");
-ABSL_FLAG(std::string, api_key, "", "API key (sent as 'authorization: Bearer KEY')");
+ABSL_FLAG(std::string, server, "localhost:50051",
+          "infusion-server address, host:port (default: $INFUSION_SERVER if set)");
+ABSL_FLAG(std::string, api_key, "",
+          "API key, sent as 'authorization: Bearer KEY' (default: $INFUSION_API_KEY if set)");
 ABSL_FLAG(absl::Duration, timeout, absl::InfiniteDuration(), "deadline of the call, e.g. 30s");
 ABSL_FLAG(bool, tls, false, "connect with TLS");
 ABSL_FLAG(std::string, tls_root_certs, "", "PEM file of the CAs to trust (default: the system's)");
 ABSL_FLAG(std::string, out, "out.png", "t2i, edit: the image file to write (also -o)");
 ABSL_FLAG(std::string, image_dir, ".", "chat, generate: where images in replies are written");
-ABSL_FLAG(int64_t, seed, -1, "sampling seed; < 0: random");
+// A string, not an integer flag: seeds span all of uint64 (the server draws them so), and absl's
+// integer flags have no "unset" value.
+ABSL_FLAG(std::string, seed, "",
+          "sampling seed, 0 to 18446744073709551615 (as printed after each image); empty: random");
 ABSL_FLAG(int, steps, 0, "denoising steps; 0: the model's default");
 ABSL_FLAG(float, guidance, -1.0f, "classifier-free guidance scale; < 0: the model's default");
 ABSL_FLAG(int, max_tokens, 0, "longest reply in tokens; 0: the model's default");
@@ -49,6 +59,18 @@ constexpr char kUsage[] =
     "  generate PART...                 interleaved prompt; @FILE is an image\n"
     "  info                             the served model\n"
     "  health [SERVICE]                 SERVING or not";
+
+// $INFUSION_SERVER and $INFUSION_API_KEY become the defaults of --server and --api_key, so that
+// a shell can say once where the server is and how to reach it (an API key kept out of `ps` and
+// the shell history); a flag given on the command line still wins. An empty variable is unset.
+void DefaultsFromEnvironment() {
+  if (const char* server = std::getenv("INFUSION_SERVER"); server != nullptr && *server != 0) {
+    absl::SetFlag(&FLAGS_server, server);
+  }
+  if (const char* key = std::getenv("INFUSION_API_KEY"); key != nullptr && *key != 0) {
+    absl::SetFlag(&FLAGS_api_key, key);
+  }
+}
 
 // Flags as users type them: "--api-key" for --api_key, "-o" for --out.
 std::vector<std::string> NormalizeFlags(int argc, char** argv) {
@@ -85,9 +107,15 @@ absl::Status Run(const std::string& command, const infusion::cli::Args& args) {
   if (!client.ok()) return client.status();
 
   CommandOptions o;
+  if (const std::string seed = absl::GetFlag(FLAGS_seed); !seed.empty()) {
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(seed, &value)) {
+      return absl::InvalidArgumentError("--seed: '" + seed + "' is not an integer in [0, 2^64)");
+    }
+    o.seed = value;
+  }
   o.out = absl::GetFlag(FLAGS_out);
   o.image_dir = absl::GetFlag(FLAGS_image_dir);
-  o.seed = absl::GetFlag(FLAGS_seed);
   o.steps = absl::GetFlag(FLAGS_steps);
   o.guidance = absl::GetFlag(FLAGS_guidance);
   o.max_tokens = absl::GetFlag(FLAGS_max_tokens);
@@ -111,7 +139,9 @@ absl::Status Run(const std::string& command, const infusion::cli::Args& args) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  infusion::SetVersionFlag("infusion");
   absl::SetProgramUsageMessage(kUsage);
+  DefaultsFromEnvironment();  // before parsing: the command line overrides
   std::vector<std::string> normalized = NormalizeFlags(argc, argv);
   std::vector<char*> raw;
   for (std::string& arg : normalized) raw.push_back(arg.data());

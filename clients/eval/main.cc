@@ -30,6 +30,7 @@
 #include "clients/eval/shapes_benchmark.h"
 #include "clients/eval/text_benchmark.h"
 #include "common/status_macros.h"
+#include "common/version.h"
 
 ABSL_FLAG(std::string, model, "", "model directory (in-process; emoji and text need it always)");
 ABSL_FLAG(std::string, server, "", "HOST:PORT of an infusion-server to evaluate instead");
@@ -234,6 +235,7 @@ absl::Status Run(const std::string& command) {
 
 int main(int argc, char** argv) {
   infusion::PrepareComputeProcess(argv);
+  infusion::SetVersionFlag("infusion-eval");
   absl::SetProgramUsageMessage(infusion::eval::kUsage);
   const std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() != 2) {

@@ -1,8 +1,10 @@
-"""deploy/ against the built binaries, without a Docker engine: the runtime image installs the
-package of every shared library the binaries it copies link, and every --flag that the
-Dockerfile, compose.yaml and the Kubernetes manifests pass is one the binary defines.
+"""deploy/ and the Debian package against the built binaries, without a Docker engine: the
+package depends on the Debian package of every shared library the binaries link (runtime
+packages, never -dev), every binary says the project's version, and every --flag that the
+Dockerfile, compose.yaml, the Kubernetes manifests and the systemd flags file pass is one the
+binary defines.
 
-usage: deploy_binaries_test.py SOURCE_DIR BINARY_DIR
+usage: deploy_binaries_test.py SOURCE_DIR BINARY...   (the installed binaries, cmake/install.cmake)
 """
 
 import os
@@ -14,8 +16,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import deploy_layout as layout  # noqa: E402
 
-SOURCE_DIR = BINARY_DIR = None  # set by main()
-IMAGE_BUILD_DIR = "/src/build/"  # where the Dockerfile's build stage builds (BUILD_DIR=build)
+SOURCE_DIR = None  # set by main()
+BINARIES = {}  # name -> path, set by main()
 
 
 def needed_libraries(binary):
@@ -66,27 +68,29 @@ def defined_flags(binary):
     return set(re.findall(r"^\s+--(\w+) \(", result.stdout + result.stderr, re.M))
 
 
+def package_depends():
+    """deploy/debian/depends: the package's Depends (cmake/package.cmake reads the same file)."""
+    with open(os.path.join(SOURCE_DIR, "deploy/debian/depends")) as f:
+        return [line.strip() for line in f if re.match(r"[a-z0-9]", line)]
+
+
+def project_version():
+    with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
+        return re.search(r"^project\(infusion VERSION (\S+) ", f.read(), re.M).group(1)
+
+
 class DeployBinariesTest(unittest.TestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        cls.instructions = layout.dockerfile_instructions(
-            os.path.join(SOURCE_DIR, "deploy/docker/Dockerfile"))
-        (copy,) = [i for i in cls.instructions
-                   if i.keyword == "COPY" and i.options_and_words()[0].get("from") == "build"]
-        cls.binaries = {}
-        for image_path in copy.options_and_words()[1][:-1]:
-            local = os.path.join(BINARY_DIR, os.path.relpath(image_path, IMAGE_BUILD_DIR))
-            if not os.path.isfile(local):
-                raise AssertionError(f"{local} is not built: ninja -C {BINARY_DIR} "
-                                     f"{os.path.basename(local)}")
-            cls.binaries[os.path.basename(local)] = local
+    def test_the_installed_binaries_are_the_tested_ones(self):
+        with open(os.path.join(SOURCE_DIR, "CMakeLists.txt")) as f:
+            listed = re.search(r"set\(INFUSION_INSTALLED_TARGETS\s+([^)]*)\)", f.read()).group(1)
+        self.assertEqual(sorted(listed.split()), sorted(BINARIES))
 
-    def test_runtime_packages_hold_every_linked_library(self):
-        packages = layout.runtime_packages(self.instructions, "runtime")
+    def test_package_depends_hold_every_linked_library(self):
+        packages = package_depends()
         self.assertEqual(len(packages), len(set(packages)))
         needed = {}  # (binary, library) -> path
-        for name, binary in self.binaries.items():
+        for name, binary in BINARIES.items():
             paths = resolved_libraries(binary)
             needed.update({(name, library): paths[library] for library in needed_libraries(binary)})
         owners = owning_packages(set(needed.values()))
@@ -94,44 +98,60 @@ class DeployBinariesTest(unittest.TestCase):
             with self.subTest(binary=name, library=library):
                 self.assertIn(owners[path], packages)
 
-    def test_runtime_packages_are_bookworm_packages(self):
+    def test_package_depends_are_installed_runtime_packages(self):
         # The tests run on bookworm (scripts/setup.sh), where these packages must be installed
         # for the binaries to run at all; a misspelt or non-bookworm name fails here.
-        packages = layout.runtime_packages(self.instructions, "runtime")
+        packages = package_depends()
+        self.assertEqual([p for p in packages if p.endswith("-dev")], [])
         result = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${Status}\\n"] + packages,
                                 capture_output=True, text=True)
         installed = {line.split()[0] for line in result.stdout.splitlines()
                      if line.endswith(" install ok installed")}
         self.assertEqual(sorted(set(packages) - installed), [])
 
-    def test_image_and_manifest_flags_exist(self):
-        server = defined_flags(self.binaries["infusion-server"])
+    def test_every_binary_says_the_project_version(self):
+        version = project_version()
+        for name, binary in BINARIES.items():
+            with self.subTest(binary=name):
+                result = subprocess.run([binary, "--version"], capture_output=True, text=True)
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertEqual(result.stdout, f"{name} {version}\n")
+
+    def test_image_manifest_and_service_flags_exist(self):
+        server = defined_flags(BINARIES["infusion-server"])
         self.assertIn("drain_grace", server)
-        by_ins = {i.keyword: i for i in self.instructions if i.stage == "runtime"}
+        instructions = layout.dockerfile_instructions(
+            os.path.join(SOURCE_DIR, "deploy/docker/Dockerfile"))
+        (entrypoint,) = [i for i in instructions if i.keyword == "ENTRYPOINT"]
+        entrypoint = entrypoint.exec_form()
         uses = {
-            "Dockerfile ENTRYPOINT": (server, by_ins["ENTRYPOINT"].exec_form()),
-            "Dockerfile CMD": (server, by_ins["CMD"].exec_form()),
-            "compose.yaml": (server, layout.load_yaml(
-                os.path.join(SOURCE_DIR, "deploy/compose.yaml"))["services"]["server"]["command"]),
+            "Dockerfile ENTRYPOINT": entrypoint,
+            "Dockerfile --tryfromenv": ["--" + name for name in
+                                        layout.flags(entrypoint)["tryfromenv"].split(",")],
+            "compose.yaml": layout.load_yaml(
+                os.path.join(SOURCE_DIR, "deploy/compose.yaml"))["services"]["server"]["command"],
         }
-        health = layout.Instruction(None, "CMD", by_ins["HEALTHCHECK"].arguments.split(" CMD ", 1)[1])
-        uses["Dockerfile HEALTHCHECK"] = (defined_flags(self.binaries["infusion"]), health.exec_form())
+        with open(os.path.join(SOURCE_DIR, "deploy/systemd/infusion-server.flags")) as f:
+            uses["infusion-server.flags"] = [line.strip() for line in f if line.startswith("--")]
         objects = layout.k8s_objects(SOURCE_DIR)
         (server_container,) = objects[("Deployment", "infusion-server")]["spec"]["template"]["spec"]["containers"]
-        uses["deployment.yaml"] = (server, server_container["args"])
-        for where, (known, args) in uses.items():
+        uses["deployment.yaml"] = server_container["args"]
+        for where, args in uses.items():
             with self.subTest(where=where):
-                self.assertLessEqual(set(layout.flags(args)), known)
+                self.assertTrue(layout.flags(args))
+                self.assertLessEqual(set(layout.flags(args)), server | {"flagfile", "tryfromenv"})
 
         (trainer,) = objects[("Job", "infusion-train")]["spec"]["template"]["spec"]["containers"]
         given = layout.shell_flag_names(trainer["args"][0], "infusion-train")
         self.assertEqual(given, {"config", "out", "resume", "threads"})
-        self.assertLessEqual(given, defined_flags(self.binaries["infusion-train"]))
+        self.assertLessEqual(given, defined_flags(BINARIES["infusion-train"]))
 
 
 def main():
-    global SOURCE_DIR, BINARY_DIR
-    SOURCE_DIR, BINARY_DIR = sys.argv[1], sys.argv[2]
+    global SOURCE_DIR
+    SOURCE_DIR = sys.argv[1]
+    for binary in sys.argv[2:]:
+        BINARIES[os.path.basename(binary)] = binary
     unittest.main(argv=sys.argv[:1], verbosity=2)
 
 

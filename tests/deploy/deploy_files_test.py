@@ -143,41 +143,132 @@ class DockerfileTest(unittest.TestCase):
 
     def test_every_copy_source_is_in_the_repository(self):
         copies = [i for i in self.of("COPY") if "from" not in i.options_and_words()[0]]
-        self.assertGreaterEqual(len(copies), 5)
+        self.assertGreaterEqual(len(copies), 2)
         for ins in copies:
             for source in ins.options_and_words()[1][:-1]:
                 with self.subTest(source=source):
                     self.assertTrue(os.path.exists(path(source)), source)
 
-    def test_the_build_stage_builds_what_the_runtime_stage_copies(self):
-        (build,) = [i for i in self.of("RUN", "build") if "scripts/build.sh" in i.arguments]
+    def test_the_build_stage_packages_and_the_runtime_stage_installs_the_package(self):
+        (build,) = [i for i in self.of("RUN", "build") if "scripts/package.sh" in i.arguments]
         self.assertIn("BUILD_DIR=build ", build.arguments)
-        targets = build.arguments.split("scripts/build.sh", 1)[1].split()
+        self.assertIn("--build-only", build.arguments)
+        # cpack writes BUILD_DIR/packages/ (cmake/package.cmake); the runtime stage takes that.
+        with open(path("cmake/package.cmake")) as f:
+            self.assertIn("set(CPACK_OUTPUT_FILE_PREFIX ${PROJECT_BINARY_DIR}/packages)", f.read())
         (copy,) = [i for i in self.of("COPY", "runtime") if "from" in i.options_and_words()[0]]
-        options, words = copy.options_and_words()
+        options, (source, destination) = copy.options_and_words()
         self.assertEqual(options["from"], "build")
-        binaries = words[:-1]
-        self.assertEqual(sorted(os.path.basename(b) for b in binaries), sorted(targets))
-        for binary in binaries:
-            self.assertTrue(binary.startswith("/src/build/"), binary)
+        self.assertEqual(source, "/src/build/packages/")
+        debs = [p for p in layout.runtime_packages(self.instructions, "runtime") if p.endswith(".deb")]
+        self.assertEqual(debs, [destination + "infusion_*.deb"])
+
+    def test_the_runtime_stage_has_no_compiler_and_no_dev_package(self):
+        packages = layout.runtime_packages(self.instructions, "runtime")
+        self.assertGreaterEqual(len(packages), 2)
+        toolchain = re.compile(r"^(build-essential|gcc|g\+\+|cpp|clang|llvm|cmake|ninja-build|make|"
+                               r"ccache|pkg-config|binutils|libc6-dev|protobuf-compiler)(-[\d.]+)?$")
+        for package in packages:
+            with self.subTest(package=package):
+                self.assertFalse(package.endswith("-dev"), package)
+                self.assertIsNone(toolchain.match(package), package)
+        # Only one base image for the runtime stage, and it is the slim one.
+        (runtime,) = [i for i in self.of("FROM") if i.stage == "runtime"]
+        self.assertTrue(runtime.arguments.startswith("debian:bookworm-slim "))
 
     def test_non_root_user(self):
         (user,) = self.of("USER", "runtime")
         self.assertNotIn(user.arguments, ("root", "0"))
         (useradd,) = [i for i in self.of("RUN", "runtime") if "useradd" in i.arguments]
         self.assertIn(f" {user.arguments}", useradd.arguments)
+        # The uid the Kubernetes pods run as (runAsUser) is the image user's.
+        uid = re.search(r"--uid (\d+)", useradd.arguments).group(1)
+        pod = layout.k8s_objects(SOURCE_DIR)[("Deployment", "infusion-server")]["spec"]["template"]
+        self.assertEqual(pod["spec"]["securityContext"]["runAsUser"], int(uid))
 
     def test_ports_and_health_check(self):
         (entrypoint,) = self.of("ENTRYPOINT", "runtime")
         server_flags = layout.flags(entrypoint.exec_form())
         (expose,) = self.of("EXPOSE", "runtime")
-        self.assertEqual(expose.arguments.split(),
-                         [server_flags["port"], server_flags["metrics_port"]])
+        self.assertEqual(expose.arguments.split(), [server_flags["port"], server_flags["http_port"],
+                                                    server_flags["metrics_port"]])
         (check,) = self.of("HEALTHCHECK", "runtime")
-        command = layout.Instruction(None, "CMD", check.arguments.split(" CMD ", 1)[1]).exec_form()
-        self.assertEqual(command[0], "infusion")
-        self.assertEqual(layout.flags(command)["server"], f"127.0.0.1:{server_flags['port']}")
-        self.assertEqual(command[-2:], ["health", infusion_service_name()])
+        options, command = check.arguments.split(" CMD ", 1)
+        # The HTTP port's /ready: 503 until warmed up and again while draining.
+        self.assertIn(f"://127.0.0.1:{server_flags['http_port']}/ready", command)
+        self.assertTrue(command.startswith("curl -f"), command)
+        self.assertIn("curl", layout.runtime_packages(self.instructions, "runtime"))
+        # HTTPS (and -k) exactly when FLAGS_tls_cert is set, which the server reads through
+        # --tryfromenv: the variable that turns TLS on also tells the check (tests/server/
+        # cli_test.py runs the command against a TLS server).
+        self.assertIn('"http${FLAGS_tls_cert:+s}://', command)
+        self.assertIn("${FLAGS_tls_cert:+-k}", command)
+        self.assertEqual(set(server_flags["tryfromenv"].split(",")),
+                         {"tls_cert", "tls_key", "api_keys_file"})
+        self.assertIn("--start-period=", options)
+        (stop,) = self.of("STOPSIGNAL", "runtime")
+        self.assertEqual(stop.arguments, "SIGTERM")  # the server drains on SIGTERM
+
+
+class SystemdTest(unittest.TestCase):
+    """deploy/systemd: the unit the .deb installs, its flags file and its environment file."""
+
+    def setUp(self):
+        self.unit = {}
+        with open(path("deploy/systemd/infusion-server.service.in")) as f:
+            section = None
+            for line in f:
+                line = line.strip()
+                if line.startswith("["):
+                    section = line.strip("[]")
+                elif line and not line.startswith("#"):
+                    key, _, value = line.partition("=")
+                    self.unit.setdefault(section, {})[key] = value
+        self.service = self.unit["Service"]
+        with open(path("deploy/systemd/infusion-server.flags")) as f:
+            self.flags = layout.flags(line.strip() for line in f if line.startswith("--"))
+
+    def test_stop_drains(self):
+        self.assertEqual(self.service["KillSignal"], "SIGTERM")
+        self.assertEqual(self.service["KillMode"], "mixed")  # SIGTERM to the server alone
+        drain = layout.parse_seconds(self.flags["drain_grace"])
+        self.assertGreater(float(self.service["TimeoutStopSec"]), drain)
+
+    def test_runs_as_its_own_user_with_its_flags_and_environment(self):
+        self.assertEqual(self.service["User"], "infusion")
+        with open(path("deploy/debian/postinst")) as f:
+            self.assertIn("adduser --system --group --quiet --no-create-home --home /nonexistent "
+                          "infusion", f.read())
+        self.assertEqual(self.service["EnvironmentFile"], "-@SYSCONFDIR@/default/infusion-server")
+        self.assertEqual(self.service["ExecStart"].split(),
+                         ["@BINDIR@/infusion-server",
+                          "--flagfile=@SYSCONFDIR@/infusion/infusion-server.flags",
+                          "$INFUSION_SERVER_ARGS"])
+        with open(path("deploy/systemd/infusion-server.default")) as f:
+            variables = dict(line.strip().split("=", 1) for line in f
+                             if line.strip() and not line.startswith("#"))
+        self.assertEqual(variables, {"INFUSION_SERVER_ARGS": '""', "OMP_WAIT_POLICY": "passive"})
+        self.assertEqual(self.unit["Install"], {"WantedBy": "multi-user.target"})
+
+    def test_the_package_installs_the_files_the_unit_names(self):
+        with open(path("cmake/install.cmake")) as f:
+            install = f.read()
+        for source, destination in (
+                ("infusion-server.service", "DESTINATION lib/systemd/system"),
+                ("deploy/systemd/infusion-server.flags",
+                 "DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/infusion)"),
+                ("deploy/systemd/infusion-server.default",
+                 "DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/default RENAME infusion-server)")):
+            with self.subTest(file=source):
+                self.assertRegex(install, re.escape(source) + r"\s+" + re.escape(destination))
+
+    def test_maintainer_scripts_are_shell_scripts_that_parse(self):
+        for name in ("postinst", "prerm", "postrm"):
+            script = path(f"deploy/debian/{name}")
+            with self.subTest(script=name):
+                self.assertTrue(os.access(script, os.X_OK))
+                result = run("sh", "-n", script)
+                self.assertEqual(result.returncode, 0, result.stderr)
 
 
 class ComposeTest(unittest.TestCase):
@@ -312,16 +403,23 @@ class KubernetesTest(unittest.TestCase):
 
     def test_ports_and_probes(self):
         ports = {p["name"]: p["containerPort"] for p in self.container["ports"]}
-        self.assertEqual(ports, {"grpc": int(self.args["port"]), "metrics": int(self.args["metrics_port"])})
+        self.assertEqual(ports, {"grpc": int(self.args["port"]), "http": int(self.args["http_port"]),
+                                 "metrics": int(self.args["metrics_port"])})
         service = self.objects[("Service", "infusion-headless")]["spec"]
         self.assertEqual(service["clusterIP"], "None")
         (service_port,) = service["ports"]
         self.assertEqual((service_port["port"], service_port["targetPort"]), (ports["grpc"], "grpc"))
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        # Startup and readiness on /ready (warmed up, not draining), liveness on /health (the
+        # process answers): routes of the HTTP port (server/http_server.cc).
+        paths = {"startupProbe": "/ready", "readinessProbe": "/ready", "livenessProbe": "/health"}
+        with open(path("server/http_server.cc")) as f:
+            routes = set(re.findall(r's\.Get\("(/[a-z]+)"', f.read()))
+        for probe, expected in paths.items():
             with self.subTest(probe=probe):
-                self.assertEqual(self.container[probe]["grpc"]["port"], ports["grpc"])
-        for probe in ("startupProbe", "readinessProbe"):
-            self.assertEqual(self.container[probe]["grpc"]["service"], infusion_service_name())
+                self.assertEqual(self.container[probe]["httpGet"], {"path": expected, "port": "http"})
+                self.assertIn(expected, routes)
+        # The image's default model is where the manifest points.
+        self.assertEqual(self.args["model"], "/usr/share/infusion/models/shapes")
         (endpoint,) = self.objects[("PodMonitor", "infusion-server")]["spec"]["podMetricsEndpoints"]
         self.assertEqual(endpoint["port"], "metrics")
 
@@ -378,12 +476,6 @@ class KubernetesTest(unittest.TestCase):
 def adapter_rules(objects):
     """The Prometheus adapter's rules, a YAML document inside its ConfigMap."""
     return yaml.safe_load(objects[("ConfigMap", "adapter-config")]["data"]["config.yaml"])["rules"]
-
-
-def infusion_service_name():
-    """What the server reports SERVING for once warmed up (server/infusion_server.h)."""
-    with open(path("server/infusion_server.h")) as f:
-        return re.search(r'kInfusionServiceName\[\] = "([^"]+)"', f.read()).group(1)
 
 
 def image_server_flags():

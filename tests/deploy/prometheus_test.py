@@ -141,7 +141,7 @@ class PrometheusTest(unittest.TestCase):
         port_file = os.path.join(cls.work, "ports")
         cls.server = cls.start_process(
             "server", [SERVER, f"--model={model}", "--host=127.0.0.1", "--port=0",
-                       "--metrics_port=0", f"--port_file={port_file}", "--threads=1",
+                       "--metrics_port=0", "--http_port=0", f"--port_file={port_file}", "--threads=1",
                        "--kv_cache_mb=16"],
             env=dict(os.environ, OMP_NUM_THREADS="1"))
 
@@ -150,19 +150,24 @@ class PrometheusTest(unittest.TestCase):
                 raise AssertionError("infusion-server exited:\n" + cls.log_of("server"))
             if os.path.exists(port_file):
                 with open(port_file) as f:
-                    return dict(line.split() for line in f)
+                    found = dict(line.split() for line in f)
+                return found if "http" in found else None
             return None
         listening = wait_for("infusion-server to listen", ports)
         cls.grpc_port, cls.metrics_port = int(listening["grpc"]), int(listening["metrics"])
 
-        # Ready when the image's own health check passes (it fails until the warm-up is done).
+        # Ready when the image's own health check passes (it fails until the warm-up is done):
+        # its shell command, pointed at this server's HTTP port, without TLS.
         instructions = layout.dockerfile_instructions(source("deploy/docker/Dockerfile"))
         (check,) = [i for i in instructions if i.keyword == "HEALTHCHECK"]
-        health = layout.Instruction(None, "CMD", check.arguments.split(" CMD ", 1)[1]).exec_form()
-        health = [CLIENT] + [f"--server=127.0.0.1:{cls.grpc_port}" if a.startswith("--server=")
-                             else a for a in health[1:]]
+        (entrypoint,) = [i for i in instructions if i.keyword == "ENTRYPOINT"]
+        image_port = layout.flags(entrypoint.exec_form())["http_port"]
+        health = check.arguments.split(" CMD ", 1)[1].replace(
+            f"127.0.0.1:{image_port}/", f"127.0.0.1:{listening['http']}/")
+        env = {k: v for k, v in os.environ.items() if k != "FLAGS_tls_cert"}
         wait_for("the health check to pass",
-                 lambda: subprocess.run(health, capture_output=True).returncode == 0)
+                 lambda: subprocess.run(["sh", "-c", health], capture_output=True,
+                                        env=env).returncode == 0)
 
     @classmethod
     def make_calls(cls):

@@ -83,7 +83,7 @@ TEST_F(SchedulerTest, DecodeFirstThenChunkedPrefill) {
 // the CFG prefix written in the first denoise step; no commit when the request ends with its image.
 TEST_F(SchedulerTest, TextToImageWithGuidance) {
   Make(64);
-  Submit("A", ImageRequest(5, /*steps=*/3));
+  Submit("A", ImageRequest(5, /*steps=*/3, /*guidance=*/3.0f, /*seed=*/1234));
   EXPECT_EQ(StepDescribed(), "A:prefill/5");
   EXPECT_EQ(StepDescribed(), "A:prefill/2 A:denoise/4 A:denoise/4");
   EXPECT_EQ(StepDescribed(), "A:denoise/4 A:denoise/4");
@@ -99,6 +99,7 @@ TEST_F(SchedulerTest, TextToImageWithGuidance) {
   ASSERT_EQ(events.size(), 5u);
   EXPECT_EQ(events[3].type, Type::kImage);
   EXPECT_EQ(events[3].patches.size(), 4u * 2u);
+  EXPECT_EQ(events[3].seed, 1234u);  // the first image of a request is drawn with its seed
   EXPECT_EQ(scheduler_->Stats().kv_blocks_used, 0);
 }
 
@@ -265,6 +266,7 @@ TEST_F(SchedulerTest, ModelDrawsAnImageThenContinues) {
   Request r = TextRequest(4, 6);
   r.max_images = 1;
   r.image.steps = 2;
+  r.image.seed = 77;
   r.uncond_prompt = {PromptPart::Text({2, 4})};
   // Make the model say token 10 first, then <boi>.
   executor_->ForceNextToken(/*after=*/13, /*next=*/4);
@@ -278,6 +280,9 @@ TEST_F(SchedulerTest, ModelDrawsAnImageThenContinues) {
   RunToIdle();
   auto& sink = *sinks_["A"];
   EXPECT_EQ(sink.CountType(Type::kImage), 1);
+  for (const auto& e : sink.events()) {
+    if (e.type == Type::kImage) EXPECT_EQ(e.seed, 77u);
+  }
   EXPECT_EQ(sink.finish()->reason, FinishReason::kLength);
   EXPECT_EQ(executor_->errors(), 0);
 }

@@ -234,12 +234,14 @@ TEST_F(ProtoConverterTest, EventsBecomeResponses) {
   RequestEvent image;
   image.type = RequestEvent::Type::kImage;
   image.patches.assign(4 * 128, 0.0f);
+  image.seed = 9007199254740993u;  // above 2^53: carried as a 64-bit integer, not a double
   absl::StatusOr<v1::GenerateResponse> i = converter_->ToResponse(image);
   ASSERT_TRUE(i.ok()) << i.status();
   absl::StatusOr<Image> png = DecodeImage(i->image().png());
   ASSERT_TRUE(png.ok()) << png.status();
   EXPECT_EQ(png->width, 32);
   EXPECT_EQ(i->image().width(), 32);
+  EXPECT_EQ(i->image().seed(), 9007199254740993u);
 
   RequestEvent text;
   text.type = RequestEvent::Type::kText;

@@ -149,6 +149,22 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual((events[3].image.width, events[3].image.height), (32, 32))
         self.assertEqual(events[4].finish.reason, "image")
         self.assertEqual(events[4].finish.usage.image_steps, 3)
+        self.assertEqual(events[3].image.seed, 0)  # the seed asked for, 0 included
+
+    def test_an_unseeded_image_carries_the_seed_that_draws_it_again(self):
+        from infusion.v1 import infusion_pb2 as pb
+        unseeded = pb.TextToImageRequest(prompt="a blue square", image=pb.ImageParams(steps=2))
+        _, events = self.events(self.stub.TextToImage(unseeded))
+        (first,) = [e.image for e in events if e.HasField("image")]
+        _, events = self.events(self.stub.TextToImage(unseeded))
+        (second,) = [e.image for e in events if e.HasField("image")]
+        self.assertNotEqual(first.seed, second.seed)  # drawn at random for each call
+        seeded = pb.TextToImageRequest(prompt="a blue square",
+                                       image=pb.ImageParams(steps=2, seed=first.seed))
+        _, events = self.events(self.stub.TextToImage(seeded))
+        (again,) = [e.image for e in events if e.HasField("image")]
+        self.assertEqual(again.seed, first.seed)
+        self.assertEqual(again.png, first.png)
 
     def test_edit_image(self):
         from infusion.v1 import infusion_pb2 as pb

@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "common/version.h"
 #include "engine/model/compute_threads.h"
 #include "tools/infusion_tool/commands.h"
 #include "tools/infusion_tool/flags.h"
@@ -35,6 +36,7 @@ ABSL_FLAG(int, threads, static_cast<int>(std::thread::hardware_concurrency()),
 
 int main(int argc, char** argv) {
   infusion::PrepareComputeProcess(argv);
+  infusion::SetVersionFlag("infusion-tool");
   absl::SetProgramUsageMessage(
       "infusion-tool <init|forward|encode-image|decode-image> [flags]; see --help");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
