@@ -382,7 +382,9 @@ int RunChaos(const ChaosOptions& o) {
     ++by_outcome[r.end < 0 ? "(running)" : r.outcome];
     if (r.plan == Plan::kMalformed) ++malformed;
     if (r.plan == Plan::kBurst) ++burst_calls;
-    if (r.outcome == "RESOURCE_EXHAUSTED" || r.outcome == "HTTP 429") ++queue_full;
+    if (r.plan == Plan::kBurst && (r.outcome == "RESOURCE_EXHAUSTED" || r.outcome == "HTTP 429")) {
+      ++queue_full;
+    }
     if (ServerError(r.outcome)) ++server_error_calls;
     const bool accepted_at_term = drain.sigterm >= 0 && r.start >= drain.phase_start &&
                                   r.first_event >= 0 && r.first_event < drain.sigterm &&
