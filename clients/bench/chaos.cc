@@ -86,11 +86,11 @@ std::shared_ptr<Load> StartLoad(ChaosCalls* calls, const ChaosOptions& o, const 
 }
 
 // Stops `load` and waits for its threads; false when some are still in a call after `timeout_s`.
-bool StopLoad(Load& load, double timeout_s) {
+bool StopLoad(Load& load, double timeout_s, const ActiveClock& clock) {
   load.stop = true;
-  const absl::Time end = absl::Now() + absl::Seconds(timeout_s);
+  const double end = clock.Now() + timeout_s;
   while (load.active.load() > 0) {
-    if (absl::Now() > end) return false;
+    if (clock.Now() > end) return false;
     absl::SleepFor(absl::Milliseconds(50));
   }
   return true;
@@ -104,9 +104,9 @@ struct Gauges {
 };
 
 // Polls /metrics until no request runs or waits and no KV block is held by a request.
-Gauges AwaitIdle(const ChaosServer& server, double timeout_s) {
+Gauges AwaitIdle(const ChaosServer& server, double timeout_s, const ActiveClock& clock) {
   Gauges g;
-  const absl::Time start = absl::Now();
+  const double start = clock.Now();
   while (true) {
     absl::StatusOr<std::string> text = server.Metrics();
     if (text.ok()) {
@@ -128,10 +128,10 @@ Gauges AwaitIdle(const ChaosServer& server, double timeout_s) {
     } else {
       g.error = std::string(text.status().message());
     }
-    if (absl::Now() - start > absl::Seconds(timeout_s)) break;
+    if (clock.Now() - start > timeout_s) break;
     absl::SleepFor(absl::Milliseconds(250));
   }
-  g.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  g.seconds = clock.Now() - start;
   return g;
 }
 
@@ -243,7 +243,7 @@ int RunChaos(const ChaosOptions& o) {
   }
   const pid_t pid = server->pid();
   const absl::StatusOr<uint64_t> start_ticks = server->StartTicks();
-  BenchClock clock;
+  ActiveClock clock;
   CallTracker tracker(&clock);
   absl::StatusOr<std::unique_ptr<ChaosCalls>> made = ChaosCalls::Create(
       server->grpc_address(), server->http_url(), o.api_key, o.call_timeout_s, &tracker);
@@ -293,18 +293,18 @@ int RunChaos(const ChaosOptions& o) {
                      static_cast<long long>(last_rss));
       }
     }
-    return StopLoad(*load, o.call_timeout_s + 60);
+    return StopLoad(*load, o.call_timeout_s + 60, clock);
   };
 
   std::vector<Check> checks;
   bool all_returned = phase("warm-up", o.warmup_s, /*catalogue=*/true);
-  const Gauges warm_gauges = AwaitIdle(*server, o.quiesce_timeout_s);
+  const Gauges warm_gauges = AwaitIdle(*server, o.quiesce_timeout_s, clock);
   const int64_t warm_rss = IdleRss(*server);
   look();
   std::fprintf(stderr, "chaos: idle after warm-up: rss %lld KiB\n",
                static_cast<long long>(warm_rss));
   all_returned = all_returned && phase("main", o.duration_s, /*catalogue=*/false);
-  const Gauges end_gauges = AwaitIdle(*server, o.quiesce_timeout_s);
+  const Gauges end_gauges = AwaitIdle(*server, o.quiesce_timeout_s, clock);
   const int64_t end_rss = IdleRss(*server);
   look();
   std::string server_counts;
@@ -337,8 +337,8 @@ int RunChaos(const ChaosOptions& o) {
     mix.abandon = 0;
     std::shared_ptr<Load> load = StartLoad(calls, o, mix, /*bursts=*/false, false, o.seed + 99);
     const int want = std::max(1, std::min(3, o.clients / 2));
-    const absl::Time wait_end = absl::Now() + absl::Seconds(120);
-    while (absl::Now() < wait_end) {
+    const double wait_end = clock.Now() + 120;
+    while (clock.Now() < wait_end) {
       int accepted = 0;
       for (const CallRecord& r : tracker.Snapshot()) {
         if (r.start >= drain.phase_start && r.end < 0 && r.first_event >= 0) ++accepted;
@@ -355,17 +355,25 @@ int RunChaos(const ChaosOptions& o) {
         ++accepted_at_sigterm;
       }
     }
+    // Waits for the server's exit, on active time.
+    auto await_exit = [&](double timeout_s) -> absl::StatusOr<int> {
+      const double end = clock.Now() + timeout_s;
+      while (true) {
+        absl::StatusOr<int> code = server->Wait(absl::Milliseconds(100));
+        if (code.ok() || clock.Now() > end) return code;
+      }
+    };
     if (attach) {
-      absl::StatusOr<int> code = server->Wait(absl::Seconds(o.call_timeout_s + 60));
+      absl::StatusOr<int> code = await_exit(o.call_timeout_s + 60);
       exit_ok = code.ok();
       exit_detail = code.ok() ? "the process ended (attached: its exit code is not ours to read)"
                               : "still running";
     } else {
-      absl::StatusOr<int> code = server->Wait(absl::Seconds(o.drain_grace_s + 120));
+      absl::StatusOr<int> code = await_exit(o.drain_grace_s + 120);
       exit_ok = code.ok() && *code == 0;
       exit_detail = code.ok() ? absl::StrCat("exit code ", *code) : "still running";
     }
-    all_returned = StopLoad(*load, o.call_timeout_s + 60) && all_returned;
+    all_returned = StopLoad(*load, o.call_timeout_s + 60, clock) && all_returned;
   }
 
   // Judge every call.
@@ -404,8 +412,9 @@ int RunChaos(const ChaosOptions& o) {
     ++wrong_by_plan[key];
     if (r.plan == Plan::kMalformed) ++malformed_wrong;
     if (violations.size() < 40) {
-      violations.push_back(absl::StrFormat("#%d %s %s %s [%s] at %.1f s: %s", r.id, key, r.op,
-                                           r.variant, FrontEndName(r.front_end), r.start, v));
+      violations.push_back(absl::StrFormat("#%d %s %s (%s) at %.1f s, for %.1f s: %s", r.id, key,
+                                           r.op, r.variant, r.start,
+                                           (r.end < 0 ? clock.Now() : r.end) - r.start, v));
     }
   }
 
@@ -415,6 +424,9 @@ int RunChaos(const ChaosOptions& o) {
               records.size(), clock.Now(), o.warmup_s, o.duration_s, o.clients, o.burst_size,
               o.burst_every_s);
   std::printf("server: pid %d, %s\n", pid, attach ? "attached" : o.server_binary.c_str());
+  std::printf("times are active time: %.0f s more passed while this process was stopped "
+              "(SIGSTOP) and is left out\n",
+              clock.paused_s());
   std::printf("\ncalls by front end / plan:\n");
   for (const auto& [k, n] : by_plan) {
     std::printf("  %-22s %6d  (%d wrong)\n", k.c_str(), n, wrong_by_plan[k]);

@@ -10,16 +10,18 @@
 #ifndef INFUSION_CLIENTS_BENCH_CHAOS_CALLS_H_
 #define INFUSION_CLIENTS_BENCH_CHAOS_CALLS_H_
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "clients/bench/driver.h"
 #include "clients/client_lib/infusion_client.h"
 
 namespace infusion::bench {
@@ -28,6 +30,23 @@ enum class FrontEnd { kGrpc, kHttp };
 enum class Plan { kNormal, kCancel, kDeadline, kMalformed, kUnknownFields, kStall, kAbandon, kBurst };
 const char* FrontEndName(FrontEnd front_end);
 const char* PlanName(Plan plan);
+
+// Seconds since creation, less the time this process was stopped (SIGSTOP: the shared machine's
+// /work/tools/quiet.sh stops other jobs, and the server beside this client, for minutes): a call
+// frozen with its server is not hung, and a latency is the time the call ran.
+class ActiveClock {
+ public:
+  ActiveClock();
+  ~ActiveClock();
+  double Now() const;
+  double paused_s() const;
+
+ private:
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::atomic<double> paused_{0};
+  std::atomic<bool> stop_{false};
+  std::thread ticker_;
+};
 
 struct CallRecord {
   int64_t id = 0;
@@ -50,7 +69,7 @@ struct CallRecord {
 // Every call's record, shared by the client threads, the watchdog and the report.
 class CallTracker {
  public:
-  explicit CallTracker(const BenchClock* clock) : clock_(clock) {}
+  explicit CallTracker(const ActiveClock* clock) : clock_(clock) {}
   int64_t Begin(CallRecord record);  // stamps start; returns the id
   void FirstEvent(int64_t id);       // the first time only
   void Finish(int64_t id, const std::string& outcome, const std::string& detail,
@@ -58,10 +77,10 @@ class CallTracker {
   std::vector<CallRecord> Snapshot() const;
   // Calls started and not finished, and the oldest one's age in seconds.
   int InFlight(double* oldest_age = nullptr) const;
-  const BenchClock& clock() const { return *clock_; }
+  const ActiveClock& clock() const { return *clock_; }
 
  private:
-  const BenchClock* clock_;
+  const ActiveClock* clock_;
   mutable std::mutex mu_;
   std::map<int64_t, CallRecord> calls_;
   int64_t next_id_ = 1;

@@ -33,7 +33,7 @@ TEST(SumMetricTest, SumsTheSamplesWhoseLabelsMatch) {
 }
 
 TEST(CallTrackerTest, OneOutcomePerCall) {
-  BenchClock clock;
+  ActiveClock clock;
   CallTracker tracker(&clock);
   CallRecord record;
   record.op = "chat";
@@ -56,7 +56,7 @@ TEST(CallTrackerTest, OneOutcomePerCall) {
 // With no server at the other end, every call still ends with exactly one outcome: the
 // transport's failure, never a hang.
 TEST(ChaosCallsTest, CatalogueAndCallsWithoutAServer) {
-  BenchClock clock;
+  ActiveClock clock;
   CallTracker tracker(&clock);
   auto calls = ChaosCalls::Create("127.0.0.1:1", "http://127.0.0.1:1", "", 30, &tracker);
   ASSERT_TRUE(calls.ok()) << calls.status();
