@@ -136,9 +136,10 @@ Gauges AwaitIdle(const ChaosServer& server, double timeout_s, const ActiveClock&
 }
 
 // Resident memory of the idle server: the median of three samples a second apart, after a pause
-// for the allocator to hand back what the last calls freed.
+// for the allocator to hand back what the last calls freed (the server trims its heap every
+// --malloc_trim_every, 10 s by default).
 int64_t IdleRss(const ChaosServer& server) {
-  absl::SleepFor(absl::Seconds(2));
+  absl::SleepFor(absl::Seconds(12));
   std::vector<int64_t> samples;
   for (int i = 0; i < 3; ++i) {
     if (i > 0) absl::SleepFor(absl::Seconds(1));
