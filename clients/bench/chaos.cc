@@ -139,6 +139,7 @@ Gauges AwaitIdle(const ChaosServer& server, double timeout_s, const ActiveClock&
 // for the allocator to hand back what the last calls freed (the server trims its heap every
 // --malloc_trim_every, 10 s by default).
 int64_t IdleRss(const ChaosServer& server) {
+  std::fprintf(stderr, "chaos: load drained; sampling the idle server's memory in 12 s\n");
   absl::SleepFor(absl::Seconds(12));
   std::vector<int64_t> samples;
   for (int i = 0; i < 3; ++i) {
@@ -308,6 +309,7 @@ int RunChaos(const ChaosOptions& o) {
   const Gauges end_gauges = AwaitIdle(*server, o.quiesce_timeout_s, clock);
   const int64_t end_rss = IdleRss(*server);
   look();
+  std::fprintf(stderr, "chaos: idle at the end: rss %lld KiB\n", static_cast<long long>(end_rss));
   std::string server_counts;
   double server_errors = -1;
   if (absl::StatusOr<std::string> text = server->Metrics(); text.ok()) {
