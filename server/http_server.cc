@@ -1,11 +1,7 @@
 #include "server/http_server.h"
 
-// cpp-httplib listens with a backlog of 5 by default: a burst of new connections beyond it has its
-// SYNs dropped, and each such client waits for TCP's 1 s retransmission before its request even
-// arrives (measured: a 1 s time-to-first-token tail at 32 clients). Accept bursts as large as the
-// kernel allows (it caps the value at net.core.somaxconn).
-#define CPPHTTPLIB_LISTEN_BACKLOG 4096
 #include <httplib.h>
+#include <sys/socket.h>
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
@@ -278,11 +274,25 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const HttpServerOp
   if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
     host = host.substr(1, host.size() - 2);
   }
+  // cpp-httplib listens with a backlog of 5: a burst of new connections beyond it has its SYNs
+  // or handshakes dropped, and those clients wait for TCP's 1 s retransmission before their
+  // requests even arrive (a 1 s time-to-first-token tail at 32 clients), or see their connection
+  // reset (infusion-bench --chaos: 8 of a burst of 24). Debian's cpp-httplib is a compiled
+  // library, so CPPHTTPLIB_LISTEN_BACKLOG cannot change it: listen() again on its socket, which
+  // sets the backlog of a listening socket, as large as the kernel allows (net.core.somaxconn).
+  int listen_socket = -1;
+  s->server_->set_socket_options([&listen_socket](int sock) {
+    httplib::default_socket_options(sock);
+    listen_socket = sock;
+  });
   const bool bound = options.port == 0 ? (s->port_ = s->server_->bind_to_any_port(host)) > 0
                                        : s->server_->bind_to_port(host, options.port);
   if (!bound) {
     return absl::UnavailableError(absl::StrCat("HTTP: cannot listen on ", options.host, ":",
                                                options.port));
+  }
+  if (listen_socket >= 0 && listen(listen_socket, 4096) != 0) {
+    LOG(WARNING) << "HTTP: cannot raise the listen backlog; bursts of connections may wait";
   }
   if (options.port != 0) s->port_ = options.port;
   httplib::Server* server = s->server_.get();

@@ -44,13 +44,12 @@ const char* PlanName(Plan plan) {
 ActiveClock::ActiveClock()
     : ticker_([this] {
         // A tick comes every 50 ms; a gap of seconds is time the process did not run.
-        auto last = std::chrono::steady_clock::now();
         while (!stop_.load()) {
           std::this_thread::sleep_for(std::chrono::milliseconds(50));
-          const auto now = std::chrono::steady_clock::now();
-          const double gap = std::chrono::duration<double>(now - last).count();
-          if (gap > 2.0) paused_.store(paused_.load() + gap - 0.05);
-          last = now;
+          const double now = Elapsed();
+          std::lock_guard<std::mutex> lock(mu_);
+          if (now - last_tick_ > 2.0) paused_ += now - last_tick_ - 0.05;
+          last_tick_ = now;
         }
       }) {}
 
@@ -59,12 +58,22 @@ ActiveClock::~ActiveClock() {
   ticker_.join();
 }
 
-double ActiveClock::Now() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count() -
-         paused_.load();
+double ActiveClock::Elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
-double ActiveClock::paused_s() const { return paused_.load(); }
+double ActiveClock::Now() const {
+  const double now = Elapsed();
+  std::lock_guard<std::mutex> lock(mu_);
+  // Right after a pause, other threads may run before the ticker has counted it.
+  const double pending = now - last_tick_ > 2.0 ? now - last_tick_ - 0.05 : 0;
+  return now - paused_ - pending;
+}
+
+double ActiveClock::paused_s() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return paused_;
+}
 
 // ---- CallTracker ----
 

@@ -42,10 +42,14 @@ class ActiveClock {
   double paused_s() const;
 
  private:
+  double Elapsed() const;  // wall seconds since creation
+
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-  std::atomic<double> paused_{0};
+  mutable std::mutex mu_;
+  double paused_ = 0;     // guarded by mu_
+  double last_tick_ = 0;  // guarded by mu_: Elapsed() at the ticker's last tick
   std::atomic<bool> stop_{false};
-  std::thread ticker_;
+  std::thread ticker_;  // last: it uses the members above
 };
 
 struct CallRecord {

@@ -1,4 +1,10 @@
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "clients/bench/chaos_calls.h"
@@ -30,6 +36,31 @@ TEST(SumMetricTest, SumsTheSamplesWhoseLabelsMatch) {
                 .status()
                 .code(),
             absl::StatusCode::kDataLoss);
+}
+
+// The shared machine's quiet.sh stops whole jobs with SIGSTOP: that time is not the calls'.
+TEST(ActiveClockTest, LeavesOutTimeTheProcessWasStopped) {
+  ActiveClock clock;
+  const auto wall_start = std::chrono::steady_clock::now();
+  const double start = clock.Now();
+  const pid_t parent = getpid();
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {  // only async-signal-safe calls here
+    usleep(200 * 1000);
+    kill(parent, SIGSTOP);
+    usleep(3500 * 1000);
+    kill(parent, SIGCONT);
+    _exit(0);
+  }
+  waitpid(child, nullptr, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  ASSERT_GE(wall, 3.5);
+  EXPECT_GE(clock.paused_s(), 2.5);
+  EXPECT_LT(clock.Now() - start, wall - 2.5);
+  EXPECT_GT(clock.Now() - start, 0.3);
 }
 
 TEST(CallTrackerTest, OneOutcomePerCall) {
