@@ -75,6 +75,8 @@ ABSL_FLAG(double, chaos_call_timeout_s, 300, "chaos: a call running longer count
 ABSL_FLAG(bool, chaos_sigterm, true, "chaos: end with SIGTERM under load");
 ABSL_FLAG(double, chaos_drain_grace_s, 120, "chaos: the started server's --drain_grace");
 ABSL_FLAG(int64_t, chaos_seed, 1, "chaos: random seed of the traffic");
+ABSL_FLAG(double, chaos_rss_growth_limit, 0.05,
+          "chaos: largest growth of the idle server's RSS from the warm-up to the end (0.05 = 5%)");
 
 namespace infusion::bench {
 namespace {
@@ -100,6 +102,7 @@ int RunChaosFromFlags() {
   o.sigterm = absl::GetFlag(FLAGS_chaos_sigterm);
   o.drain_grace_s = absl::GetFlag(FLAGS_chaos_drain_grace_s);
   o.seed = static_cast<uint64_t>(absl::GetFlag(FLAGS_chaos_seed));
+  o.rss_growth_limit = absl::GetFlag(FLAGS_chaos_rss_growth_limit);
   if (o.attach_pid == 0 && (!o.attach_grpc.empty() || !o.attach_http.empty())) {
     std::fprintf(stderr, "infusion-bench --chaos: attaching needs --server, --http, "
                          "--chaos_metrics and --chaos_pid\n");
