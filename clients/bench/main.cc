@@ -3,6 +3,7 @@
 //   infusion-bench --model DIR --workload chat,t2i,mixed --concurrency 32 --requests 64
 //   infusion-bench --model DIR --workload t2i --concurrency 8 --compare-sequential --json t2i.json
 //   infusion-bench --model DIR --engine
+//   infusion-bench --chaos --duration_s 600     (a soak of a real server: clients/bench/chaos.h)
 //
 // In-process mode runs the scheduler and executor in this process (no network); every workload
 // runs with continuous batching and, with --compare-sequential, again one request at a time
@@ -19,6 +20,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "clients/bench/chaos.h"
 #include "clients/bench/engine_bench.h"
 #include "clients/bench/grpc_driver.h"
 #include "clients/bench/http_driver.h"
@@ -55,12 +57,69 @@ ABSL_FLAG(int, kv_cache_mb, 256, "KV-cache memory budget");
 ABSL_FLAG(int, max_tokens_per_step, 512, "scheduler: positions per step");
 ABSL_FLAG(double, max_image_share, 0.75, "scheduler: image share of a step while text waits");
 
+ABSL_FLAG(bool, chaos, false,
+          "soak a real infusion-server under hostile mixed traffic over gRPC and HTTP and check "
+          "that it holds (clients/bench/chaos.h); exits 1 when a check fails");
+ABSL_FLAG(std::string, chaos_server_bin, INFUSION_SERVER_BIN,
+          "chaos: the infusion-server to start (on --model, default models/shapes)");
+ABSL_FLAG(std::string, chaos_server_log, "", "chaos: the started server's log file");
+ABSL_FLAG(std::string, chaos_metrics, "",
+          "chaos, attaching: the running server's metrics URL (e.g. http://localhost:9464); "
+          "with --server, --http and --chaos_pid");
+ABSL_FLAG(int, chaos_pid, 0, "chaos, attaching: the running server's PID");
+ABSL_FLAG(double, duration_s, 60, "chaos: seconds of the main phase");
+ABSL_FLAG(double, chaos_warmup_s, 20, "chaos: seconds of the warm-up phase");
+ABSL_FLAG(int, chaos_clients, 6, "chaos: client threads, one call at a time each");
+ABSL_FLAG(double, chaos_burst_every_s, 15, "chaos: seconds between bursts");
+ABSL_FLAG(int, chaos_burst_size, 48, "chaos: calls sent at once in a burst");
+ABSL_FLAG(double, chaos_call_timeout_s, 300, "chaos: a call running longer counts as hung");
+ABSL_FLAG(bool, chaos_sigterm, true, "chaos: end with SIGTERM under load");
+ABSL_FLAG(double, chaos_drain_grace_s, 120, "chaos: the started server's --drain_grace");
+ABSL_FLAG(int64_t, chaos_seed, 1, "chaos: random seed of the traffic");
+ABSL_FLAG(double, chaos_rss_growth_limit, 0.05,
+          "chaos: largest growth of the idle server's RSS from the warm-up to the end (0.05 = 5%)");
+
 namespace infusion::bench {
 
 using engine::ModelExecutorOptions;
 using scheduler::SchedulerOptions;
 
 namespace {
+
+int RunChaosFromFlags() {
+  ChaosOptions o;
+  o.server_binary = absl::GetFlag(FLAGS_chaos_server_bin);
+  o.model_dir = absl::GetFlag(FLAGS_model).empty() ? INFUSION_DEFAULT_MODEL_DIR
+                                                   : absl::GetFlag(FLAGS_model);
+  o.server_threads = absl::GetFlag(FLAGS_threads);
+  o.server_log = absl::GetFlag(FLAGS_chaos_server_log);
+  o.attach_grpc = absl::GetFlag(FLAGS_server);
+  o.attach_http = absl::GetFlag(FLAGS_http);
+  o.attach_metrics = absl::GetFlag(FLAGS_chaos_metrics);
+  o.attach_pid = absl::GetFlag(FLAGS_chaos_pid);
+  o.api_key = absl::GetFlag(FLAGS_api_key);
+  o.duration_s = absl::GetFlag(FLAGS_duration_s);
+  o.warmup_s = absl::GetFlag(FLAGS_chaos_warmup_s);
+  o.clients = absl::GetFlag(FLAGS_chaos_clients);
+  o.burst_every_s = absl::GetFlag(FLAGS_chaos_burst_every_s);
+  o.burst_size = absl::GetFlag(FLAGS_chaos_burst_size);
+  o.call_timeout_s = absl::GetFlag(FLAGS_chaos_call_timeout_s);
+  o.sigterm = absl::GetFlag(FLAGS_chaos_sigterm);
+  o.drain_grace_s = absl::GetFlag(FLAGS_chaos_drain_grace_s);
+  o.seed = static_cast<uint64_t>(absl::GetFlag(FLAGS_chaos_seed));
+  o.rss_growth_limit = absl::GetFlag(FLAGS_chaos_rss_growth_limit);
+  if (o.attach_pid == 0 && (!o.attach_grpc.empty() || !o.attach_http.empty())) {
+    std::fprintf(stderr, "infusion-bench --chaos: attaching needs --server, --http, "
+                         "--chaos_metrics and --chaos_pid\n");
+    return 2;
+  }
+  if (o.clients < 1 || o.duration_s < 0 || o.warmup_s < 0 || o.call_timeout_s <= 0) {
+    std::fprintf(stderr, "infusion-bench --chaos: --chaos_clients must be >= 1 and the times "
+                         "positive\n");
+    return 2;
+  }
+  return RunChaos(o);
+}
 
 int RunEngine(const ModelExecutorOptions& executor_options) {
   EngineBenchOptions options;
@@ -197,6 +256,7 @@ int main(int argc, char** argv) {
   executor_options.num_threads = absl::GetFlag(FLAGS_threads);
   executor_options.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);
   executor_options.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
+  if (absl::GetFlag(FLAGS_chaos)) return infusion::bench::RunChaosFromFlags();
   if (!absl::GetFlag(FLAGS_server).empty()) return infusion::bench::RunOverGrpc();
   if (!absl::GetFlag(FLAGS_http).empty()) return infusion::bench::RunOverHttp();
   if (executor_options.model_dir.empty()) {
