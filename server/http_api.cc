@@ -14,6 +14,9 @@
 
 namespace infusion::server::http {
 
+using engine::EncodeJpeg;
+using engine::EncodePng;
+using engine::Image;
 using scheduler::FinishReason;
 using serving::ImageParams;
 using serving::InputMessage;

@@ -68,7 +68,8 @@ struct ImageCallOptions {
 };
 
 // The bytes of `image` in `options.output_format`.
-absl::StatusOr<std::string> EncodeOutput(const Image& image, const ImageCallOptions& options);
+absl::StatusOr<std::string> EncodeOutput(const engine::Image& image,
+                                         const ImageCallOptions& options);
 inline constexpr int kMaxImagesPerCall = 8;
 inline constexpr int kMaxPartialImages = 3;
 

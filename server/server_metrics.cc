@@ -14,6 +14,9 @@
 namespace infusion::server {
 namespace {
 
+using scheduler::FinishReasonName;
+using scheduler::RequestEvent;
+using scheduler::Usage;
 using Buckets = prometheus::Histogram::BucketBoundaries;
 
 // `n` bucket bounds from `first` on, each `factor` times the one before.

@@ -56,7 +56,7 @@ class ServerMetrics {
   void ObserveQueueTime(Frontend frontend, absl::Duration d);
   // One engine request's end: counted by its reason; a normal end (stop, length, image) also
   // gives its prompt and output lengths.
-  void ObserveFinish(Frontend frontend, const RequestEvent& finish);
+  void ObserveFinish(Frontend frontend, const scheduler::RequestEvent& finish);
 
  private:
   prometheus::Family<prometheus::Counter>& requests_;
@@ -82,7 +82,7 @@ class CallRecorder {
   bool ended() const { return ended_; }
 
   // One event of the call's request(s) (an image call has n), emitted by the engine at `emitted`.
-  void Observe(const RequestEvent& event, absl::Time emitted);
+  void Observe(const scheduler::RequestEvent& event, absl::Time emitted);
 
   // Counts the call once, with the outcome it ended with, and writes its log line: one JSON
   // object (front end, request id, kind, status, prompt and output tokens, image steps, latency)
@@ -96,7 +96,7 @@ class CallRecorder {
   const std::string request_id_;
   const absl::Time arrival_;
   std::optional<absl::Time> last_text_;
-  Usage usage_;  // summed over the call's requests
+  scheduler::Usage usage_;  // summed over the call's requests
   bool ended_ = false;
 };
 

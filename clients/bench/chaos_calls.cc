@@ -19,6 +19,8 @@
 
 namespace infusion::bench {
 
+using engine::EncodePng;
+using engine::Image;
 using Json = nlohmann::json;
 
 const char* FrontEndName(FrontEnd front_end) {
