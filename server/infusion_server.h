@@ -32,6 +32,7 @@ class InferenceEngine;
 class MetricsEndpoint;
 class ProtoConverter;
 class RequestParser;
+class RunningRequests;
 class SchedulerCollector;
 class ServerMetrics;
 class WorkerPool;
@@ -72,6 +73,7 @@ class InfusionServer {
   std::unique_ptr<MetricsEndpoint> metrics_endpoint_;
   std::unique_ptr<WorkerPool> workers_;
   CallGate gate_;
+  std::unique_ptr<RunningRequests> running_;  // the gRPC streams' requests, for the drain
   std::unique_ptr<InfusionService> service_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;  // declared last: shut down before everything it calls
