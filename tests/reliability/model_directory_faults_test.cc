@@ -59,7 +59,10 @@ TEST_F(ModelDirectoryFaultsTest, TruncatedWeightsNameTheFileAndItsSize) {
   fs::resize_file(weights, fs::file_size(weights) / 2);
   const absl::Status status = Start();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(status.message(), AllOf(HasSubstr(weights), HasSubstr("truncated")));
+  EXPECT_THAT(std::string(status.message()),
+              AllOf(HasSubstr(weights), HasSubstr("truncated file"),
+                    HasSubstr("go beyond the data section")))
+      << status;
 }
 
 TEST_F(ModelDirectoryFaultsTest, WeightsCutInsideTheHeader) {

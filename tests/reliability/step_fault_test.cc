@@ -115,14 +115,14 @@ Seen Summarize(const RecordingSink& sink) {
 
 // Four requests sharing every step: two texts, a guided image and an image without guidance;
 // `victim` names the one the fault hits. Returns what each client saw, by name.
-struct Run {
+struct Outcome {
   std::map<std::string, Seen> seen;
   int fired = 0;
   int kv_blocks_used = -1;
   int finishes = 0;
 };
 
-Run RunWith(Fault fault, const std::string& victim, int from_step = 3) {
+Outcome RunWith(Fault fault, const std::string& victim, int from_step = 3) {
   FakeExecutor fake(/*num_blocks=*/128, /*block_size=*/4);
   FaultyExecutor faulty(&fake, fault, from_step);
   std::unique_ptr<OutputProcessor> runner = MakeRunner(&faulty);
@@ -143,7 +143,7 @@ Run RunWith(Fault fault, const std::string& victim, int from_step = 3) {
   }
   for (int i = 0; i < 1000 && scheduler->Step(); ++i) {
   }
-  Run run;
+  Outcome run;
   for (const auto& [name, sink] : sinks) {
     run.seen[name] = Summarize(*sink);
     run.finishes += sink->CountType(Type::kFinish);
@@ -160,12 +160,18 @@ struct Case {
   std::string message;  // in the victim's finish status
 };
 
+std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
+  static const char* const kNames[] = {"None",   "FailSpan",       "NanLogits", "InfLogits",
+                                       "NanEps", "NanGuidanceEps", "Throw"};
+  return std::string(kNames[static_cast<int>(info.param.fault)]) + "_" + info.param.victim;
+}
+
 class StepFaultTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(StepFaultTest, FailsTheVictimAloneAndTheOthersFinishAsWithoutIt) {
   const Case& c = GetParam();
-  const Run reference = RunWith(Fault::kNone, "");
-  const Run run = RunWith(c.fault, c.victim);
+  const Outcome reference = RunWith(Fault::kNone, "");
+  const Outcome run = RunWith(c.fault, c.victim);
   ASSERT_GT(run.fired, 0) << "the fault was never injected";
   EXPECT_EQ(run.finishes, 4);  // exactly one finish per request
   EXPECT_EQ(run.kv_blocks_used, 0);
@@ -197,15 +203,11 @@ INSTANTIATE_TEST_SUITE_P(
         Case{Fault::kNanGuidanceEps, "image_guided", "noise prediction is not finite"},
         Case{Fault::kThrow, "text_a", "injected: the device fell over"},
         Case{Fault::kThrow, "image_guided", "injected: the device fell over"}),
-    [](const ::testing::TestParamInfo<Case>& info) {
-      static const char* const kNames[] = {"None",   "FailSpan",          "NanLogits", "InfLogits",
-                                           "NanEps", "NanGuidanceEps", "Throw"};
-      return std::string(kNames[static_cast<int>(info.param.fault)]) + "_" + info.param.victim;
-    });
+    CaseName);
 
 // The reference run itself: every request ends normally, so the comparisons above mean something.
 TEST(StepFaultReference, EveryRequestEndsNormallyWithoutFaults) {
-  const Run run = RunWith(Fault::kNone, "");
+  const Outcome run = RunWith(Fault::kNone, "");
   for (const auto& [name, seen] : run.seen) {
     EXPECT_TRUE(seen.status.ok()) << name << ": " << seen.status;
     EXPECT_TRUE(IsNormalEnd(seen.reason)) << name;
