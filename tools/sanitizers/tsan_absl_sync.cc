@@ -44,6 +44,22 @@ F NextAs(const char* rest, bool konst = false) {
   return reinterpret_cast<F>(Next(rest, konst));
 }
 
+// absl evaluates a waiter's Condition inside the library, holding the mutex, on whichever thread
+// holds it at the time (the waiter before it blocks, or one unlocking): the evaluation acquires
+// what the mutex ordered before it and releases what its thread did before and during it.
+struct GuardedCondition {
+  const absl::Condition* cond;
+  absl::Mutex* mu;
+  static bool Eval(void* self) {
+    auto* g = static_cast<GuardedCondition*>(self);
+    __tsan_acquire(g->mu);
+    const bool met = g->cond->Eval();
+    __tsan_release(g->mu);
+    return met;
+  }
+  absl::Condition Wrapped() { return absl::Condition(&GuardedCondition::Eval, this); }
+};
+
 }  // namespace
 
 namespace absl {
@@ -89,21 +105,24 @@ void Mutex::ReaderUnlock() {
 
 void Mutex::LockWhen(const Condition& cond) {
   static auto next = NextAs<void (*)(Mutex*, const Condition&)>("5Mutex8LockWhenERKNS0_9ConditionE");
-  next(this, cond);
+  GuardedCondition guarded{&cond, this};
+  next(this, guarded.Wrapped());
   __tsan_acquire(this);
 }
 
 void Mutex::ReaderLockWhen(const Condition& cond) {
   static auto next =
       NextAs<void (*)(Mutex*, const Condition&)>("5Mutex14ReaderLockWhenERKNS0_9ConditionE");
-  next(this, cond);
+  GuardedCondition guarded{&cond, this};
+  next(this, guarded.Wrapped());
   __tsan_acquire(this);
 }
 
 bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
   static auto next = NextAs<bool (*)(Mutex*, const Condition&, Duration)>(
       "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  const bool met = next(this, cond, timeout);
+  GuardedCondition guarded{&cond, this};
+  const bool met = next(this, guarded.Wrapped(), timeout);
   __tsan_acquire(this);  // held either way
   return met;
 }
@@ -111,7 +130,8 @@ bool Mutex::LockWhenWithTimeout(const Condition& cond, Duration timeout) {
 bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
   static auto next = NextAs<bool (*)(Mutex*, const Condition&, Time)>(
       "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  const bool met = next(this, cond, deadline);
+  GuardedCondition guarded{&cond, this};
+  const bool met = next(this, guarded.Wrapped(), deadline);
   __tsan_acquire(this);
   return met;
 }
@@ -119,7 +139,8 @@ bool Mutex::LockWhenWithDeadline(const Condition& cond, Time deadline) {
 bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond, Duration timeout) {
   static auto next = NextAs<bool (*)(Mutex*, const Condition&, Duration)>(
       "5Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  const bool met = next(this, cond, timeout);
+  GuardedCondition guarded{&cond, this};
+  const bool met = next(this, guarded.Wrapped(), timeout);
   __tsan_acquire(this);
   return met;
 }
@@ -127,24 +148,26 @@ bool Mutex::ReaderLockWhenWithTimeout(const Condition& cond, Duration timeout) {
 bool Mutex::ReaderLockWhenWithDeadline(const Condition& cond, Time deadline) {
   static auto next = NextAs<bool (*)(Mutex*, const Condition&, Time)>(
       "5Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  const bool met = next(this, cond, deadline);
+  GuardedCondition guarded{&cond, this};
+  const bool met = next(this, guarded.Wrapped(), deadline);
   __tsan_acquire(this);
   return met;
 }
 
-// Await releases the mutex while it waits: what others wrote under it meanwhile is acquired.
+// Await releases the mutex while it waits (the condition's evaluation releases first, above):
+// what others wrote under it meanwhile is acquired.
 void Mutex::Await(const Condition& cond) {
   static auto next = NextAs<void (*)(Mutex*, const Condition&)>("5Mutex5AwaitERKNS0_9ConditionE");
-  __tsan_release(this);
-  next(this, cond);
+  GuardedCondition guarded{&cond, this};
+  next(this, guarded.Wrapped());
   __tsan_acquire(this);
 }
 
 bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
   static auto next = NextAs<bool (*)(Mutex*, const Condition&, Duration)>(
       "5Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  __tsan_release(this);
-  const bool met = next(this, cond, timeout);
+  GuardedCondition guarded{&cond, this};
+  const bool met = next(this, guarded.Wrapped(), timeout);
   __tsan_acquire(this);
   return met;
 }
@@ -152,8 +175,8 @@ bool Mutex::AwaitWithTimeout(const Condition& cond, Duration timeout) {
 bool Mutex::AwaitWithDeadline(const Condition& cond, Time deadline) {
   static auto next = NextAs<bool (*)(Mutex*, const Condition&, Time)>(
       "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  __tsan_release(this);
-  const bool met = next(this, cond, deadline);
+  GuardedCondition guarded{&cond, this};
+  const bool met = next(this, guarded.Wrapped(), deadline);
   __tsan_acquire(this);
   return met;
 }
