@@ -7,6 +7,7 @@ crafted inputs of issue #22: files that claim huge images, compressed data that 
 its pixels, JPEG scans repeated, and UTF-8 that is not.
 
     /usr/bin/python3 fuzz/make_seeds.py
+    /usr/bin/python3 fuzz/make_seeds.py http   # the HTTP bodies' seeds alone
 """
 import io
 import os
@@ -211,9 +212,78 @@ def request_seeds():
     write("request_parser", "truncated.bin", b"\x01\x0a\x10trunc")
 
 
+# ---- HTTP bodies --------------------------------------------------------------------------------
+
+def http_seeds():
+    import base64
+    import json
+    with open(os.path.join(CORPUS, "image", "red_circle.png"), "rb") as f:
+        red_circle = f.read()
+    data_url = "data:image/png;base64," + base64.b64encode(red_circle).decode()
+    bodies = {
+        "chat": {"model": "shapes", "messages": [
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "what color is it?"},
+                                         {"type": "image_url", "image_url": {"url": data_url}}]},
+            {"role": "assistant"}],
+            "max_completion_tokens": 16, "temperature": 0.7, "top_p": 0.9, "top_k": 5,
+            "min_p": 0.1, "repetition_penalty": 1.1, "seed": 18446744073709551615,
+            "stop": ["\n", "END"], "stream": True, "stream_options": {"include_usage": True},
+            "n": 1, "logprobs": False, "frequency_penalty": 0, "user": "x"},
+        "chat_old_image_url": {"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": "data:image/jpeg;base64,/9j/"}]}],
+            "max_tokens": 10.0, "seed": -3, "stop": "x"},
+        "completion": {"model": "shapes", "prompt": ["a red"], "max_tokens": 8, "echo": True,
+                       "ignore_eos": True, "stream": False},
+        "image": {"model": "shapes", "prompt": "a red circle", "n": 2, "size": "64x64",
+                  "response_format": "b64_json", "output_format": "png", "seed": 7,
+                  "steps": 4, "guidance_scale": 2.5},
+        "image_stream": {"prompt": "a blue square", "stream": True, "partial_images": 3,
+                         "size": "auto"},
+        "refused": {"messages": "hi", "n": 2, "tools": [{}], "top_p": 1e300,
+                    "max_tokens": 99999999999, "temperature": "hot"},
+    }
+    for name, body in bodies.items():
+        write("http_json", name + ".json", json.dumps(body).encode())
+    write("http_json", "not_object.json", b"[1, 2, {\"messages\": []}]")
+    write("http_json", "invalid_utf8.json",
+          b'{"prompt": "\xc3\x28", "messages": [{"role": "\xff", "content": "a"}]}')
+
+    def form(parts):
+        out = b""
+        for name, value, filename in parts:
+            disposition = b'form-data; name="' + name + b'"'
+            if filename is not None:
+                disposition += b'; filename="' + filename + b'"'
+            out += b"--infusion-fuzz\r\nContent-Disposition: " + disposition + b"\r\n"
+            if filename is not None:
+                out += b"Content-Type: image/png\r\n"
+            out += b"\r\n" + value + b"\r\n"
+        return out + b"--infusion-fuzz--\r\n"
+
+    write("http_image_edit", "edit.form", form([
+        (b"image", red_circle, b"circle.png"), (b"prompt", b"make it blue", None),
+        (b"n", b"2", None), (b"size", b"64x64", None), (b"seed", b"7", None),
+        (b"steps", b"3", None), (b"guidance_scale", b"1.5", None),
+        (b"response_format", b"b64_json", None)]))
+    write("http_image_edit", "edit_list_stream.form", form([
+        (b"image[]", red_circle[:64], b"a.png"), (b"prompt", b"x", None),
+        (b"stream", b"true", None), (b"partial_images", b"2", None),
+        (b"mask", b"ignored", b"mask.png")]))
+    write("http_image_edit", "no_image.form", form([(b"prompt", b"make it blue", None)]))
+    write("http_image_edit", "bad_numbers.form", form([
+        (b"image", b"\x89PNG", b"i.png"), (b"prompt", b"p", None), (b"n", b"1e300", None),
+        (b"guidance_scale", b"-1e39", None), (b"steps", b"2.5", None)]))
+    write("http_image_edit", "truncated.form", form([(b"prompt", b"p", None)])[:40])
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["http"]:  # only the HTTP bodies' seeds (no PIL, protoc or spm_train)
+        http_seeds()
+        sys.exit(0)
     image_seeds()
     safetensors_seeds()
     config_seeds()
     tokenizer_seeds()
     request_seeds()
+    http_seeds()

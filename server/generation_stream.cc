@@ -26,6 +26,35 @@ class RejectedStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {
 
 }  // namespace
 
+void RunningRequests::Add(RequestId id) {
+  absl::MutexLock lock(&mu_);
+  ids_.insert(id);
+}
+
+void RunningRequests::Remove(RequestId id) {
+  absl::MutexLock lock(&mu_);
+  ids_.erase(id);
+}
+
+int RunningRequests::CancelAll(InferenceEngine& engine) {
+  std::vector<RequestId> ids;
+  {
+    absl::MutexLock lock(&mu_);
+    ids.assign(ids_.begin(), ids_.end());
+  }
+  // Outside the lock: a cancelled request's finish event may reach Remove on another thread.
+  for (RequestId id : ids) engine.Cancel(id);
+  return static_cast<int>(ids.size());
+}
+
+bool RunningRequests::AwaitEmpty(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  return mu_.AwaitWithDeadline(
+      absl::Condition(
+          +[](std::unordered_set<RequestId>* ids) { return ids->empty(); }, &ids_),
+      deadline);
+}
+
 grpc::ServerWriteReactor<grpc::ByteBuffer>* GenerationStream::Reject(const grpc::Status& status) {
   return new RejectedStream(status);
 }
@@ -58,6 +87,9 @@ void GenerationStream::Submit(SubmitFn submit) {
   }
   id_ = *id;
   submitted_ = true;
+  // Removed in OnDone, which gRPC calls only after this handler has returned. The request may
+  // finish before the call does: cancelling a finished request does nothing.
+  if (env_.running != nullptr) env_.running->Add(id_);
 }
 
 void GenerationStream::Pump() {
@@ -112,7 +144,10 @@ void GenerationStream::OnCancel() {
   if (submitted_) env_.engine->Cancel(id_);
 }
 
-void GenerationStream::OnDone() { delete this; }
+void GenerationStream::OnDone() {
+  if (submitted_ && env_.running != nullptr) env_.running->Remove(id_);
+  delete this;
+}
 
 grpc::Status GenerationStream::FinishStatus(const RequestEvent& finish) const {
   if (finish.reason == FinishReason::kCancelled && deadline_passed_) {

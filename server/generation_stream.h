@@ -19,8 +19,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "scheduler/request.h"
@@ -33,12 +37,31 @@
 
 namespace infusion::server {
 
+// The engine requests of the streams whose Finish event has not come yet, so that a drain whose
+// grace ran out can cancel them through the engine: each call then writes its finish event
+// `cancelled` and ends with CANCELLED (docs/api.md, section 4), where gRPC's own shutdown would
+// end it with UNAVAILABLE and no finish event.
+class RunningRequests {
+ public:
+  void Add(RequestId id);
+  void Remove(RequestId id);
+  // Cancels every request running now; returns how many.
+  int CancelAll(InferenceEngine& engine);
+  // Waits until every call added has ended (OnDone) or `deadline` passes; true when all have.
+  bool AwaitEmpty(absl::Time deadline);
+
+ private:
+  absl::Mutex mu_;
+  std::unordered_set<RequestId> ids_ ABSL_GUARDED_BY(mu_);
+};
+
 // What every stream uses; owned by the server, outliving every call.
 struct StreamEnvironment {
   serving::InferenceEngine* engine = nullptr;
   const ProtoConverter* converter = nullptr;
   WorkerPool* workers = nullptr;
   ServerMetrics* metrics = nullptr;
+  RunningRequests* running = nullptr;
 };
 
 class GenerationStream : public grpc::ServerWriteReactor<grpc::ByteBuffer> {

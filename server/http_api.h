@@ -13,6 +13,8 @@
 #ifndef INFUSION_SERVER_HTTP_API_H_
 #define INFUSION_SERVER_HTTP_API_H_
 
+#include <httplib.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -88,6 +90,10 @@ struct ImageEditCall {
 };
 absl::StatusOr<ImageEditCall> ParseImageEdit(
     const std::vector<std::pair<std::string, std::string>>& fields, std::string image);
+// The same from the form's parts as cpp-httplib parsed them: the file part `image` (or
+// `image[]`, OpenAI's clients' name for a list; one is served) and the parts without a filename
+// as text fields; other files are ignored.
+absl::StatusOr<ImageEditCall> ParseImageEditForm(const httplib::MultipartFormDataMap& parts);
 
 // An error as the client sees it.
 struct Error {

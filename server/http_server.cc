@@ -937,19 +937,7 @@ void HttpServer::ImageEdits(std::shared_ptr<Call> call, const httplib::Request& 
                             httplib::Response& res) {
   absl::StatusOr<http::ImageEditCall> parsed =
       absl::InvalidArgumentError("the request body must be multipart/form-data");
-  if (req.is_multipart_form_data()) {
-    std::vector<std::pair<std::string, std::string>> fields;
-    std::string image;
-    for (const auto& [name, part] : req.files) {
-      // OpenAI's clients name a single image "image", a list "image[]"; one is served.
-      if (name == "image" || name == "image[]") {
-        image = part.content;
-      } else if (part.filename.empty()) {
-        fields.emplace_back(name, part.content);
-      }
-    }
-    parsed = http::ParseImageEdit(fields, std::move(image));
-  }
+  if (req.is_multipart_form_data()) parsed = http::ParseImageEditForm(req.files);
   if (!parsed.ok()) {
     call->End(parsed.status());
     SendError(res, http::ToError(parsed.status()));

@@ -133,8 +133,10 @@ absl::Status InfusionServer::StartMetrics(const ServerOptions& options) {
 }
 
 absl::Status InfusionServer::StartGrpc(const ServerOptions& options) {
+  running_ = std::make_unique<RunningRequests>();
   service_ = std::make_unique<InfusionService>(
-      StreamEnvironment{engine_.get(), converter_.get(), workers_.get(), metrics_.get()},
+      StreamEnvironment{engine_.get(), converter_.get(), workers_.get(), metrics_.get(),
+                        running_.get()},
       parser_.get(), authenticator_.get(), &gate_);
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials, Credentials(options));
   grpc::EnableDefaultHealthCheckService(true);
@@ -200,7 +202,13 @@ void InfusionServer::Drain(absl::Duration grace) {
   gate_.Close();
   server_->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING, for good
   if (!gate_.AwaitEmpty(absl::Now() + grace)) {
-    LOG(WARNING) << "grace period over: cancelling the calls still running";
+    // Through the engine first: each gRPC call still running then writes its finish event
+    // `cancelled` and ends with CANCELLED (docs/api.md, section 4). A client that does not read
+    // its stream is left to the shutdown below.
+    const int cancelled = running_->CancelAll(*engine_);
+    LOG(WARNING) << "grace period over: cancelling the calls still running (" << cancelled
+                 << " over gRPC)";
+    running_->AwaitEmpty(absl::Now() + absl::Seconds(5));
   }
   // Cancels what is left: calls past the grace period and health Watch streams.
   server_->Shutdown(absl::ToChronoTime(absl::Now()));

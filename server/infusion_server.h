@@ -36,6 +36,7 @@ class MetricsServer;
 class ProcessCollector;
 class ProtoConverter;
 class RequestParser;
+class RunningRequests;
 class SchedulerCollector;
 class ServerMetrics;
 class WorkerPool;
@@ -77,6 +78,7 @@ class InfusionServer {
   std::unique_ptr<MetricsServer> metrics_server_;
   std::unique_ptr<WorkerPool> workers_;
   CallGate gate_;
+  std::unique_ptr<RunningRequests> running_;  // the gRPC streams' requests, for the drain
   std::unique_ptr<InfusionService> service_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<grpc::Server> server_;  // declared last: shut down before everything it calls

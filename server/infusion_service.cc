@@ -66,6 +66,9 @@ grpc::ServerWriteReactor<grpc::ByteBuffer>* InfusionService::Serve(
   auto request = ProtoConverter::FromProto(proto);
   request.options.name = rpc;
   request.options.deadline = DeadlineOf(*context);
+  // Preparing the request (decoding its images) runs here, before gRPC can call OnCancel: the
+  // preparation asks the context itself, so a client that leaves stops it between images.
+  request.options.cancelled = [context] { return context->IsCancelled(); };
   InferenceEngine* engine = env_.engine;
   return GenerationStream::Start(
       env_, context, rpc, std::move(request_id),

@@ -52,6 +52,8 @@ ABSL_FLAG(bool, prefix_cache, true, "share KV blocks of identical prompt prefixe
 ABSL_FLAG(int, max_message_mb, 64, "largest request message (gRPC) or body (HTTP), MiB");
 ABSL_FLAG(int64_t, max_image_bytes, 16 << 20, "largest encoded request image, bytes");
 ABSL_FLAG(int64_t, max_image_pixels, 4096LL * 4096, "largest request image, width x height");
+ABSL_FLAG(int, max_image_aspect_ratio, 32, "largest longer-to-shorter side ratio of a request image");
+ABSL_FLAG(int, max_jpeg_scans, 100, "most scans a request JPEG may have (progressive JPEGs)");
 ABSL_FLAG(std::string, api_keys_file, "",
           "file of API keys, one per line; every call must then send 'authorization: Bearer KEY'");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; with --tls_key, serve TLS");
@@ -140,6 +142,8 @@ infusion::server::ServerOptions OptionsFromFlags() {
   o.max_message_bytes = absl::GetFlag(FLAGS_max_message_mb) << 20;
   o.engine.image_limits.max_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_max_image_bytes));
   o.engine.image_limits.max_pixels = absl::GetFlag(FLAGS_max_image_pixels);
+  o.engine.image_limits.max_aspect_ratio = absl::GetFlag(FLAGS_max_image_aspect_ratio);
+  o.engine.image_limits.max_jpeg_scans = absl::GetFlag(FLAGS_max_jpeg_scans);
   o.api_keys_file = absl::GetFlag(FLAGS_api_keys_file);
   o.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   o.tls_key = absl::GetFlag(FLAGS_tls_key);

@@ -28,6 +28,13 @@ absl::Status ServerOptions::Validate() const {
   if (engine.image_limits.max_bytes > static_cast<size_t>(max_message_bytes)) {
     return bad("max_image_bytes must not exceed max_message_bytes");
   }
+  const ImageLimits& image = engine.image_limits;
+  if (image.max_aspect_ratio < 1) {
+    return bad(absl::StrCat("max_image_aspect_ratio must be >= 1, got ", image.max_aspect_ratio));
+  }
+  if (image.max_jpeg_scans < 1) {
+    return bad(absl::StrCat("max_jpeg_scans must be >= 1, got ", image.max_jpeg_scans));
+  }
   if (tls_cert.empty() != tls_key.empty()) return bad("tls_cert and tls_key go together");
   if (drain_grace < absl::ZeroDuration()) return bad("drain_grace must be >= 0");
   if (stream_threads < 1) return bad("stream_threads must be >= 1");

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
 
 namespace infusion::serving {
@@ -56,6 +57,24 @@ absl::StatusOr<int> ToMaxImages(const std::optional<int32_t>& value) {
   return *value;
 }
 
+// Asked between the pieces of work a request's preparation does: a cancelled call or a passed
+// deadline stops it there.
+absl::Status CheckLive(const RequestOptions& options) {
+  if (options.cancelled && options.cancelled()) {
+    return absl::CancelledError("the request was cancelled while its input was prepared");
+  }
+  if (absl::Now() > options.deadline) {
+    return absl::DeadlineExceededError("the deadline passed while the request's input was prepared");
+  }
+  return absl::OkStatus();
+}
+
+int CountImages(const std::vector<InputPart>& parts) {
+  int n = 0;
+  for (const InputPart& part : parts) n += part.kind == InputPart::Kind::kImage;
+  return n;
+}
+
 void ApplyOptions(const RequestOptions& options, Request* request) {
   request->name = options.name;
   request->priority = options.priority;
@@ -83,6 +102,17 @@ absl::StatusOr<SamplingParams> RequestPreparer::ToSamplingParams(
   p.min_p = in.min_p.value_or(0.0f);
   p.repetition_penalty = in.repetition_penalty.value_or(defaults.repetition_penalty);
   p.seed = in.seed.has_value() ? *in.seed : RandomSeed();
+  if (in.stop.size() > static_cast<size_t>(kMaxStopStrings)) {
+    return absl::InvalidArgumentError(absl::StrCat("text.stop must hold at most ", kMaxStopStrings,
+                                                   " strings, got ", in.stop.size()));
+  }
+  for (size_t i = 0; i < in.stop.size(); ++i) {
+    if (in.stop[i].size() > static_cast<size_t>(kMaxStopStringBytes)) {
+      return absl::InvalidArgumentError(absl::StrCat("text.stop[", i, "] must be at most ",
+                                                     kMaxStopStringBytes, " bytes, got ",
+                                                     in.stop[i].size()));
+    }
+  }
   p.stop = in.stop;
   // ignore_eos (benchmarks, as vLLM's): generate max_tokens whatever the model says.
   if (!in.ignore_eos) p.stop_token_ids = std::move(stop_token_ids);
@@ -128,14 +158,18 @@ absl::Status RequestPreparer::ToImageParams(const ImageParams& in, absl::string_
 }
 
 absl::StatusOr<PromptPart> RequestPreparer::ToImagePart(const EncodedImage& in,
-                                                        absl::string_view field) const {
+                                                        absl::string_view field,
+                                                        const RequestOptions& options) const {
+  RETURN_IF_ERROR(CheckLive(options));
   absl::StatusOr<Image> image = DecodeImage(in.data, image_limits_);
   if (!image.ok()) return AboutField(absl::StrCat(field, ".data"), image.status());
+  RETURN_IF_ERROR(CheckLive(options));
   return PromptPart::Image(processor_->EncodeImage(*image));
 }
 
 absl::StatusOr<std::vector<ContentPart>> RequestPreparer::ToContentParts(
-    const std::vector<InputPart>& parts, absl::string_view field) const {
+    const std::vector<InputPart>& parts, absl::string_view field,
+    const RequestOptions& options) const {
   std::vector<ContentPart> out;
   out.reserve(parts.size());
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -143,11 +177,12 @@ absl::StatusOr<std::vector<ContentPart>> RequestPreparer::ToContentParts(
     const std::string part_field = absl::StrCat(field, "[", i, "]");
     switch (part.kind) {
       case InputPart::Kind::kText:
+        RETURN_IF_ERROR(CheckLive(options));
         out.push_back(PromptPart::Text(processor_->Tokenize(part.text)));
         break;
       case InputPart::Kind::kImage: {
         ASSIGN_OR_RETURN(PromptPart image,
-                         ToImagePart(part.image, absl::StrCat(part_field, ".image")));
+                         ToImagePart(part.image, absl::StrCat(part_field, ".image"), options));
         out.push_back(std::move(image));
         break;
       }
@@ -156,6 +191,17 @@ absl::StatusOr<std::vector<ContentPart>> RequestPreparer::ToContentParts(
     }
   }
   return out;
+}
+
+absl::Status RequestPreparer::CheckImagesCouldFit(int images, absl::string_view field) const {
+  const int context = processor_->config().max_position_embeddings;
+  const int64_t positions = int64_t{images} * processor_->config().image.num_patches();
+  if (positions >= context) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": ", images, " images take ", positions,
+                     " positions, the model's context is ", context));
+  }
+  return absl::OkStatus();
 }
 
 int RequestPreparer::Positions(const std::vector<PromptPart>& prompt) const {
@@ -199,44 +245,48 @@ absl::Status RequestPreparer::CheckImageFits(const Request& request,
 absl::StatusOr<Request> RequestPreparer::Prepare(const GenerateRequest& in) const {
   const SpecialTokens& t = processor_->config().tokens;
   if (in.parts.empty()) return absl::InvalidArgumentError("parts must not be empty");
-  ASSIGN_OR_RETURN(std::vector<ContentPart> parts, ToContentParts(in.parts, "parts"));
-  if (Positions(parts) == 0) return absl::InvalidArgumentError("parts: the prompt is empty");
   Request r;
   ApplyOptions(in.options, &r);
   r.kind = TaskKind::kText;
-  r.prompt = builder_.Interleaved(parts).prompt;
+  // What needs no decoding first: a request refused for its parameters costs no image decoding.
   ASSIGN_OR_RETURN(r.max_images, ToMaxImages(in.max_images));
-  if (r.max_images > 0) r.uncond_prompt = builder_.UnconditionalImagePrefix();
   ASSIGN_OR_RETURN(r.text, ToSamplingParams(in.text, {t.eos}));
   RETURN_IF_ERROR(ToImageParams(in.image, "image", &r));
+  RETURN_IF_ERROR(CheckImagesCouldFit(CountImages(in.parts), "parts"));
+  ASSIGN_OR_RETURN(std::vector<ContentPart> parts, ToContentParts(in.parts, "parts", in.options));
+  if (Positions(parts) == 0) return absl::InvalidArgumentError("parts: the prompt is empty");
+  r.prompt = builder_.Interleaved(parts).prompt;
+  if (r.max_images > 0) r.uncond_prompt = builder_.UnconditionalImagePrefix();
   RETURN_IF_ERROR(CheckTextFits(r, "parts"));
   return r;
 }
 
 absl::StatusOr<Request> RequestPreparer::Prepare(const TextToImageRequest& in) const {
-  const std::vector<int32_t> prompt = processor_->Tokenize(in.prompt);
-  if (prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
-  BuiltPrompt built = builder_.TextToImage(prompt);
   Request r;
   ApplyOptions(in.options, &r);
   r.kind = TaskKind::kTextToImage;
+  RETURN_IF_ERROR(ToImageParams(in.image, "image", &r));
+  RETURN_IF_ERROR(CheckLive(in.options));
+  const std::vector<int32_t> prompt = processor_->Tokenize(in.prompt);
+  if (prompt.empty()) return absl::InvalidArgumentError("prompt must not be empty");
+  BuiltPrompt built = builder_.TextToImage(prompt);
   r.prompt = std::move(built.prompt);
   r.uncond_prompt = std::move(built.uncond_prompt);
   r.starts_with_image = true;
   r.finish_after_image = true;
-  RETURN_IF_ERROR(ToImageParams(in.image, "image", &r));
   RETURN_IF_ERROR(CheckImageFits(r, "prompt"));
   return r;
 }
 
 absl::StatusOr<Request> RequestPreparer::Prepare(const CaptionRequest& in) const {
   const SpecialTokens& t = processor_->config().tokens;
-  ASSIGN_OR_RETURN(PromptPart image, ToImagePart(in.image, "image"));
   Request r;
   ApplyOptions(in.options, &r);
   r.kind = TaskKind::kCaption;
-  r.prompt = builder_.Caption(image, processor_->Tokenize(in.prompt)).prompt;
   ASSIGN_OR_RETURN(r.text, ToSamplingParams(in.text, {t.eos}));
+  ASSIGN_OR_RETURN(PromptPart image, ToImagePart(in.image, "image", in.options));
+  RETURN_IF_ERROR(CheckLive(in.options));
+  r.prompt = builder_.Caption(image, processor_->Tokenize(in.prompt)).prompt;
   RETURN_IF_ERROR(CheckTextFits(r, "prompt"));
   return r;
 }
@@ -244,45 +294,53 @@ absl::StatusOr<Request> RequestPreparer::Prepare(const CaptionRequest& in) const
 absl::StatusOr<Request> RequestPreparer::Prepare(const ChatRequest& in) const {
   const SpecialTokens& t = processor_->config().tokens;
   if (in.messages.empty()) return absl::InvalidArgumentError("messages must not be empty");
-  std::vector<ChatMessage> messages;
-  messages.reserve(in.messages.size());
+  Request r;
+  ApplyOptions(in.options, &r);
+  r.kind = TaskKind::kChat;
+  // What needs no decoding first: a request refused for its parameters, its roles or its number
+  // of images costs no image decoding.
+  ASSIGN_OR_RETURN(r.max_images, ToMaxImages(in.max_images));
+  ASSIGN_OR_RETURN(r.text, ToSamplingParams(in.text, {t.end_of_turn, t.eos}));
+  RETURN_IF_ERROR(ToImageParams(in.image, "image", &r));
+  std::vector<ChatMessage> messages(in.messages.size());
+  int images = 0;
+  for (size_t i = 0; i < in.messages.size(); ++i) {
+    ASSIGN_OR_RETURN(messages[i].role,
+                     ToRole(in.messages[i].role, absl::StrCat("messages[", i, "].role")));
+    images += CountImages(in.messages[i].parts);
+  }
+  RETURN_IF_ERROR(CheckImagesCouldFit(images, "messages"));
   for (size_t i = 0; i < in.messages.size(); ++i) {
     const InputMessage& m = in.messages[i];
     const std::string field = absl::StrCat("messages[", i, "]");
-    ChatMessage message;
-    ASSIGN_OR_RETURN(message.role, ToRole(m.role, absl::StrCat(field, ".role")));
-    ASSIGN_OR_RETURN(message.parts, ToContentParts(m.parts, absl::StrCat(field, ".parts")));
+    ChatMessage& message = messages[i];
+    ASSIGN_OR_RETURN(message.parts,
+                     ToContentParts(m.parts, absl::StrCat(field, ".parts"), in.options));
     // An assistant turn may be empty (the model ended it at once); a question may not.
     if (Positions(message.parts) == 0 && message.role != ChatRole::kAssistant) {
       return absl::InvalidArgumentError(absl::StrCat(field, ".parts: the message is empty"));
     }
-    messages.push_back(std::move(message));
   }
-  Request r;
-  ApplyOptions(in.options, &r);
-  r.kind = TaskKind::kChat;
   r.prompt = builder_.Chat(messages).prompt;
-  ASSIGN_OR_RETURN(r.max_images, ToMaxImages(in.max_images));
   if (r.max_images > 0) r.uncond_prompt = builder_.UnconditionalImagePrefix();
-  ASSIGN_OR_RETURN(r.text, ToSamplingParams(in.text, {t.end_of_turn, t.eos}));
-  RETURN_IF_ERROR(ToImageParams(in.image, "image", &r));
   RETURN_IF_ERROR(CheckTextFits(r, "messages"));
   return r;
 }
 
 absl::StatusOr<Request> RequestPreparer::Prepare(const EditImageRequest& in) const {
-  ASSIGN_OR_RETURN(PromptPart source, ToImagePart(in.image, "image"));
-  const std::vector<int32_t> instruction = processor_->Tokenize(in.instruction);
-  if (instruction.empty()) return absl::InvalidArgumentError("instruction must not be empty");
-  BuiltPrompt built = builder_.Edit(source, instruction);
   Request r;
   ApplyOptions(in.options, &r);
   r.kind = TaskKind::kEdit;
+  RETURN_IF_ERROR(ToImageParams(in.image_params, "image_params", &r));
+  ASSIGN_OR_RETURN(PromptPart source, ToImagePart(in.image, "image", in.options));
+  RETURN_IF_ERROR(CheckLive(in.options));
+  const std::vector<int32_t> instruction = processor_->Tokenize(in.instruction);
+  if (instruction.empty()) return absl::InvalidArgumentError("instruction must not be empty");
+  BuiltPrompt built = builder_.Edit(source, instruction);
   r.prompt = std::move(built.prompt);
   r.uncond_prompt = std::move(built.uncond_prompt);
   r.starts_with_image = true;
   r.finish_after_image = true;
-  RETURN_IF_ERROR(ToImageParams(in.image_params, "image_params", &r));
   RETURN_IF_ERROR(CheckImageFits(r, "instruction"));
   return r;
 }

@@ -5,6 +5,11 @@
 // checks that the prompt and what it asks for fit the model's context. InferenceEngine owns the
 // one instance; nothing else builds a Request for serving.
 //
+// Every bound that needs no decoding (sampling and image parameters, stop strings, the number of
+// images against the context) is checked before any image is decoded or text tokenized; the
+// work that follows is bounded by what it produces (engine/codec/image.h) and stops, between
+// pieces, when the request's options say it was cancelled or its deadline has passed.
+//
 // Thread-safe. Preparing a request with images decodes and encodes them (the codec runs
 // LibTorch): never call it on the engine thread.
 #ifndef INFUSION_SERVING_REQUEST_PREPARER_H_
@@ -31,6 +36,10 @@ class RequestPreparer {
  public:
   static constexpr float kMaxGuidanceScale = 50.0f;
   static constexpr int kMaxImagesPerReply = 16;
+  // Stop strings: each is matched against the text of every token, so their number and length
+  // bound the engine thread's work per token (OpenAI allows 4; 16 leaves room).
+  static constexpr int kMaxStopStrings = 16;
+  static constexpr int kMaxStopStringBytes = 256;
 
   // `processor` must outlive the preparer.
   RequestPreparer(const engine::ModelProcessor* processor, const engine::ImageLimits& image_limits);
@@ -47,11 +56,16 @@ class RequestPreparer {
   // Fills request->image and request->preview_every; `field` names the ImageParams in errors.
   absl::Status ToImageParams(const ImageParams& in, absl::string_view field,
                              scheduler::Request* request) const;
-  absl::StatusOr<engine::PromptPart> ToImagePart(const EncodedImage& in,
-                                                 absl::string_view field) const;
+  // Decodes and encodes one image; `options` is asked whether to stop between the two.
+  absl::StatusOr<engine::PromptPart> ToImagePart(const EncodedImage& in, absl::string_view field,
+                                                 const RequestOptions& options) const;
   // The parts of a message or of an open-generation request; `field` names the list in errors.
   absl::StatusOr<std::vector<engine::ContentPart>> ToContentParts(
-      const std::vector<InputPart>& parts, absl::string_view field) const;
+      const std::vector<InputPart>& parts, absl::string_view field,
+      const RequestOptions& options) const;
+  // InvalidArgument when `images` images could not fit the context whatever the text: refused
+  // before any is decoded.
+  absl::Status CheckImagesCouldFit(int images, absl::string_view field) const;
   // InvalidArgument when a text-generating request cannot fit max_tokens after its prompt.
   absl::Status CheckTextFits(const scheduler::Request& request,
                              absl::string_view prompt_field) const;

@@ -10,6 +10,7 @@
 #define INFUSION_SERVING_REQUESTS_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <utility>
@@ -80,6 +81,10 @@ struct RequestOptions {
   std::string name;                              // for logs (e.g. the RPC)
   int priority = 0;                              // higher is admitted first
   absl::Time deadline = absl::InfiniteFuture();  // then the request ends with DEADLINE_EXCEEDED
+  // Asked between the pieces of work that prepare the request before Submit returns (each
+  // image's decoding and encoding, each text's tokenization): true ends the preparation with
+  // CANCELLED (e.g. the gRPC client went away). Used only during Submit; may be empty.
+  std::function<bool()> cancelled;
 };
 
 // Open generation over interleaved text and images; the model may draw images itself.

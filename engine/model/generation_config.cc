@@ -30,9 +30,11 @@ absl::Status GenerationConfig::Validate() const {
 
 absl::StatusOr<GenerationConfig> GenerationConfig::FromJson(const std::string& json_text) {
   Json j = Json::parse(json_text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError("generation config: not a JSON object");
+  if (j.is_discarded()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("generation config: not valid JSON: ", JsonSyntaxError(json_text)));
   }
+  if (!j.is_object()) return absl::InvalidArgumentError("generation config: not a JSON object");
   GenerationConfig g;
   const auto read = [&j](const char* key, auto* out) -> absl::Status {
     const auto it = j.find(key);

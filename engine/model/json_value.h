@@ -76,6 +76,25 @@ std::string JsonToValue(const nlohmann::json& value, std::vector<T>* out) {
   return "";
 }
 
+// Why `text` is not JSON, with where: "parse error at line 3, column 1: syntax error while
+// parsing object - unexpected end of input; expected '}'", so that a broken config file can be
+// found and fixed. Empty when it parses.
+inline std::string JsonSyntaxError(const std::string& text) {
+  try {
+    const nlohmann::json parsed = nlohmann::json::parse(text);
+    (void)parsed;
+  } catch (const nlohmann::json::parse_error& e) {
+    std::string what = e.what();
+    // nlohmann prefixes "[json.exception.parse_error.101] ": the id means nothing to a reader.
+    const size_t bracket = what.find("] ");
+    if (what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) {
+      what = what.substr(bracket + 2);
+    }
+    return what;
+  }
+  return std::string();
+}
+
 }  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_MODEL_JSON_VALUE_H_

@@ -209,7 +209,10 @@ void ModelConfig::ApplyDiffusionTo(DiffusionParams* params) const {
 
 absl::StatusOr<ModelConfig> ModelConfig::FromJson(const std::string& json_text) {
   Json j = Json::parse(json_text, /*cb=*/nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError("config: not valid JSON");
+  if (j.is_discarded()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: not valid JSON: ", JsonSyntaxError(json_text)));
+  }
   if (!j.is_object()) return absl::InvalidArgumentError("config: top level must be an object");
   ModelConfig c;
   const std::string p;

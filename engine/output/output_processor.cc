@@ -1,11 +1,14 @@
 #include "engine/output/output_processor.h"
 
 #include <algorithm>
+#include <cmath>
+#include <exception>
 #include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace infusion::engine {
@@ -118,6 +121,74 @@ void OutputProcessor::AdvanceImage(RequestOutputs& r, const float* eps_cond,
   }
 }
 
+namespace {
+
+// NaN or infinity anywhere: the model's output for this span cannot be sampled or integrated.
+bool AllFinite(const std::vector<float>& values) {
+  for (float v : values) {
+    if (!std::isfinite(v)) return false;
+  }
+  return true;
+}
+
+// Why a span's raw result cannot be used (empty when it can): a failed span, or outputs of the
+// wrong size or not finite. Checked per span, so that one request's bad numbers fail that
+// request alone and never reach the sampler, the solver or the client.
+std::string RawProblem(const Span& span, const SpanResult& raw, const ExecutorInfo& info) {
+  if (span.want_logits) {
+    if (raw.logits.size() != static_cast<size_t>(info.vocab_size)) {
+      return absl::StrCat("the executor returned ", raw.logits.size(), " logits, expected ",
+                          info.vocab_size);
+    }
+    if (!AllFinite(raw.logits)) return "the model's logits are not finite (NaN or infinity)";
+  }
+  if (span.kind == SpanKind::kDenoise) {
+    const size_t elements = static_cast<size_t>(info.num_patches) * info.patch_dim;
+    if (raw.eps.size() != 1 || raw.eps[0].size() != elements) {
+      return "the executor returned no noise prediction of the image's size";
+    }
+    if (!AllFinite(raw.eps[0])) {
+      return "the model's noise prediction is not finite (NaN or infinity)";
+    }
+  }
+  return std::string();
+}
+
+}  // namespace
+
+StepResult OutputProcessor::Execute(const StepPlan& plan) {
+  try {
+    StepResult result = executor_->Execute(plan);
+    if (result.spans.size() == plan.spans.size()) return result;
+    LOG(WARNING) << "the executor returned " << result.spans.size() << " results for "
+                 << plan.spans.size() << " spans; running them one by one";
+  } catch (const std::exception& e) {
+    // Executors promise not to throw; one that does must not take every request down with it.
+    LOG(WARNING) << "the executor failed a step of " << plan.spans.size() << " spans ("
+                 << e.what() << "); running them one by one";
+  }
+  // Each span alone, so that the failure stays with its request. The first run repeats the
+  // block copies (a copy's source is shared, never written); K/V writes are idempotent.
+  StepResult result;
+  result.spans.resize(plan.spans.size());
+  for (size_t i = 0; i < plan.spans.size(); ++i) {
+    StepPlan one;
+    if (i == 0) one.block_copies = plan.block_copies;
+    one.spans.push_back(plan.spans[i]);
+    try {
+      StepResult alone = executor_->Execute(one);
+      if (alone.spans.size() == 1) {
+        result.spans[i] = std::move(alone.spans[0]);
+      } else {
+        result.spans[i].status = absl::InternalError("the executor returned no result");
+      }
+    } catch (const std::exception& e) {
+      result.spans[i].status = absl::InternalError(absl::StrCat("forward failed: ", e.what()));
+    }
+  }
+  return result;
+}
+
 StepOutput OutputProcessor::Run(StepPlan plan) {
   StepOutput out;
   out.spans.resize(plan.spans.size());
@@ -130,7 +201,7 @@ StepOutput OutputProcessor::Run(StepPlan plan) {
   StepResult result;
   const absl::Time forward_start = absl::Now();
   if (all_ready) {
-    result = executor_->Execute(plan);
+    result = Execute(plan);
   } else {
     runnable.block_copies = plan.block_copies;
     for (size_t i = 0; i < plan.spans.size(); ++i) {
@@ -138,12 +209,19 @@ StepOutput OutputProcessor::Run(StepPlan plan) {
       runnable.spans.push_back(std::move(plan.spans[i]));
       index.push_back(i);
     }
-    StepResult partial = executor_->Execute(runnable);
+    StepResult partial = Execute(runnable);
     result.spans.resize(plan.spans.size());
     for (size_t k = 0; k < index.size(); ++k) result.spans[index[k]] = std::move(partial.spans[k]);
     for (size_t k = 0; k < index.size(); ++k) plan.spans[index[k]] = std::move(runnable.spans[k]);
   }
   out.forward_seconds = absl::ToDoubleSeconds(absl::Now() - forward_start);
+  // Every raw result checked before any is used: a guidance row's problem fails its image.
+  for (size_t i = 0; i < plan.spans.size(); ++i) {
+    SpanOutput& o = out.spans[i];
+    if (!o.status.ok() || !result.spans[i].status.ok()) continue;
+    const std::string problem = RawProblem(plan.spans[i], result.spans[i], info());
+    if (!problem.empty()) result.spans[i].status = absl::InternalError(problem);
+  }
   for (size_t i = 0; i < plan.spans.size(); ++i) {
     const Span& span = plan.spans[i];
     SpanOutput& o = out.spans[i];

@@ -4,6 +4,10 @@
 // guided rows and takes the solver step through the request's ImageDenoiser. What the scheduler
 // gets back are decisions and ready-to-stream text, never logits or noise.
 //
+// Faults stay with their request: a span the executor failed, or whose logits or noise
+// prediction hold NaN or infinity, fails that span's request alone (SpanOutput::status); the
+// other spans of the step are processed as if it had not been there.
+//
 // Engine thread only.
 #ifndef INFUSION_ENGINE_OUTPUT_OUTPUT_PROCESSOR_H_
 #define INFUSION_ENGINE_OUTPUT_OUTPUT_PROCESSOR_H_
@@ -68,6 +72,9 @@ class OutputProcessor final : public StepRunner {
                   std::unique_ptr<NoiseSchedule> schedule)
       : options_(options), executor_(executor), schedule_(std::move(schedule)) {}
 
+  // The executor's step; when it throws or returns the wrong number of results, each span run
+  // alone, so that a failure stays with the request whose span failed.
+  StepResult Execute(const StepPlan& plan);
   // Points the denoise spans at their images' latents and timesteps, starting images as needed.
   void PrepareImages(StepPlan* plan, StepOutput* out);
   void SampleToken(RequestOutputs& request, std::vector<float>& logits, SpanOutput* out);

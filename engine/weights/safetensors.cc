@@ -116,7 +116,9 @@ absl::StatusOr<TensorInfo> ParseTensorInfo(const Json& entry, uint64_t data_size
     return absl::InvalidArgumentError("'data_offsets' must be [begin, end] with 0 <= begin <= end");
   }
   if (info.end > data_size) {
-    return absl::InvalidArgumentError(absl::StrCat("data_offsets [", info.begin, ", ", info.end,
+    // What a file cut short (a copy or download that stopped) looks like: say so.
+    return absl::InvalidArgumentError(absl::StrCat("truncated file? data_offsets [", info.begin,
+                                                   ", ", info.end,
                                                    "] go beyond the data section of ", data_size,
                                                    " bytes"));
   }

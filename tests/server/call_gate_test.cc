@@ -21,7 +21,7 @@ TEST(CallGateTest, ClosingRefusesNewCallsAndWaitsForTheRunningOnes) {
     absl::SleepFor(absl::Milliseconds(20));
     running.reset();
   });
-  EXPECT_TRUE(gate.AwaitEmpty(absl::Now() + absl::Seconds(10)));
+  EXPECT_TRUE(gate.AwaitEmpty(absl::Now() + absl::Seconds(60)));
   finisher.join();
 }
 

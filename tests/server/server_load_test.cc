@@ -144,7 +144,7 @@ TEST(ServerLoadTest, MixedRequestsWithATenthCancelledCompleteAndLeakNoBlock) {
   EXPECT_GE(cancelled, kRequests / 20);  // most of the tenth asked to cancel were cancelled
 
   // Every call is accounted for by the server, and nothing is left in the engine.
-  const absl::Time end = absl::Now() + absl::Seconds(20);
+  const absl::Time end = absl::Now() + absl::Seconds(60);  // generous: the suite may share the CPU
   std::string metrics;
   while (absl::Now() < end) {
     metrics = HttpGet((*server)->metrics_port(), "/metrics").value_or("");
