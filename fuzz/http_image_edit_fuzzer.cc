@@ -22,7 +22,7 @@
 
 namespace {
 
-namespace http = infusion::http;
+namespace http = infusion::server::http;
 
 // One connection's bytes: the request to read, the response written.
 class MemoryStream : public httplib::Stream {

@@ -20,7 +20,7 @@
 namespace {
 
 using Json = nlohmann::json;
-namespace http = infusion::http;
+namespace http = infusion::server::http;
 
 void CheckRefusal(const absl::Status& status, const http::FieldNames& names = {}) {
   FUZZ_CHECK(status.code() == absl::StatusCode::kInvalidArgument);

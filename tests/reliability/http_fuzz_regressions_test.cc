@@ -10,7 +10,7 @@
 #include "nlohmann/json.hpp"
 #include "server/http_api.h"
 
-namespace infusion::http {
+namespace infusion::server::http {
 namespace {
 
 using ::testing::HasSubstr;
@@ -62,4 +62,4 @@ TEST(HttpImageEditForm, ReadsTheImageAndTheTextFields) {
 }
 
 }  // namespace
-}  // namespace infusion::http
+}  // namespace infusion::server::http

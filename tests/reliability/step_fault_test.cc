@@ -19,6 +19,17 @@
 #include "tests/scheduler/scheduler_test_util.h"
 
 namespace infusion::testing {
+
+using engine::Executor;
+using engine::OutputProcessor;
+using engine::Span;
+using engine::SpanResult;
+using engine::StepPlan;
+using engine::StepResult;
+using scheduler::FinishReason;
+using scheduler::RequestEvent;
+using scheduler::RequestId;
+using scheduler::Scheduler;
 namespace {
 
 using ::testing::HasSubstr;
