@@ -102,9 +102,11 @@ void TilePortable(const float* x, int64_t ldx, const float* panel, int64_t in, f
 using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int,
                         ProductEpilogue);
 
+bool force_portable = false;
+
 bool HasAvx2() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has;
+  return has && !force_portable;
 }
 
 TileFn PickTile(int rows) {
@@ -169,5 +171,7 @@ void PackedProduct(const float* x, int64_t rows, int64_t ldx, const PackedWeight
 }
 
 const char* PackedProductIsa() { return HasAvx2() ? "avx2" : "portable"; }
+
+void ForcePortablePackedProduct(bool force) { force_portable = force; }
 
 }  // namespace infusion

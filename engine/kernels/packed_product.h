@@ -60,6 +60,9 @@ void PackedProduct(const float* x, int64_t rows, int64_t ldx, const PackedWeight
 
 // Which code PackedProduct runs on this CPU: "avx2" or "portable".
 const char* PackedProductIsa();
+// Tests: run the portable code even where the CPU has AVX2 (process-wide; not thread-safe
+// against running products).
+void ForcePortablePackedProduct(bool force);
 
 }  // namespace infusion
 

@@ -84,8 +84,17 @@ TEST(FusedKernelsTest, RotaryInPlaceMatchesApplyRotaryOnAStridedRow) {
 
 // The packed products against LibTorch's, for every row count of the register tile and beyond,
 // output widths that leave a partial panel, strided rows, each epilogue, and a panel range
-// split as threads split it.
-TEST(PackedProductTest, MatchesLibTorchForEveryEpilogue) {
+// split as threads split it; in the code this CPU runs and in the portable code.
+class PackedProductTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { ForcePortablePackedProduct(GetParam()); }
+  void TearDown() override { ForcePortablePackedProduct(false); }
+};
+
+TEST_P(PackedProductTest, MatchesLibTorchForEveryEpilogue) {
+  if (GetParam()) {
+    EXPECT_STREQ(PackedProductIsa(), "portable");
+  }
   torch::manual_seed(7);
   const int64_t in = 37, out = 45, ldx = 41, ldy = 50;  // 45 = 2 panels and 13 columns
   const at::Tensor w = at::randn({out, in});
@@ -122,6 +131,9 @@ TEST(PackedProductTest, MatchesLibTorchForEveryEpilogue) {
     EXPECT_TRUE(y.narrow(1, width, 3).eq(7.0f).all().item<bool>()) << "wrote past width";
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(NativeAndPortable, PackedProductTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "portable" : "native"; });
 
 // A decoder layer of the tiny config with random weights (from LibTorch's generator: seed it
 // first), and causal inputs for `tokens` positions.
