@@ -53,11 +53,14 @@ run t2i --model "$MODEL" "${T2I[@]}" --compare-sequential "${COMMON[@]}"
 # (chat) and 8 and 1 (t2i, TAEF2 decode included) in place of that many clients.
 if [ "$PEER" != 0 ]; then
   if "$PYTHON" -c 'import torch, sentencepiece' 2> /dev/null; then
+    # With libgomp's passive wait policy, as infusion runs (common/process_env.h): under the
+    # default, spinning one, the peer's OpenMP threads starve OpenBLAS's on 2 cores and it ran
+    # 2-9x slower (docs/benchmarks.md, 2026-12-07), which would flatter infusion.
     PEER_ARGS=(bench --model "$MODEL" --threads "$THREADS" --chat_requests $CHAT_REQUESTS
                --t2i_requests $T2I_REQUESTS)
     echo "bench: peer: clients/bench/peer/peer.py ${PEER_ARGS[*]}" >&2
-    echo "$PYTHON clients/bench/peer/peer.py ${PEER_ARGS[*]}" > "$OUT/peer.txt"
-    "$PYTHON" clients/bench/peer/peer.py "${PEER_ARGS[@]}" --json "$OUT/peer.json" \
+    echo "OMP_WAIT_POLICY=passive $PYTHON clients/bench/peer/peer.py ${PEER_ARGS[*]}" > "$OUT/peer.txt"
+    OMP_WAIT_POLICY=passive "$PYTHON" clients/bench/peer/peer.py "${PEER_ARGS[@]}" --json "$OUT/peer.json" \
       >> "$OUT/peer.txt"
     cat "$OUT/peer.txt"
     peer_ratios  # the in-process rows now, the gRPC rows added at the end

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "clients/bench/request_timing.h"
 #include "common/status_macros.h"
+#include "engine/executor/model_executor_impl.h"
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/kv_cache/position_key.h"
 #include "engine/model/model_config.h"
@@ -107,6 +108,34 @@ double MeasureMatmulPeak(std::string* shape) {
   }
   return 2.0 * m * k * n / *Percentile(times, 50) / 1e9;
 }
+
+// GB/s of a parallel sum (LibTorch's, on all its threads) over 256 MiB, best of several.
+double MeasureReadBandwidth() {
+  c10::InferenceMode guard;
+  const at::Tensor buffer = at::ones({int64_t{64} << 20});
+  double best = 1e30;
+  for (int i = 0; i < 6; ++i) {
+    const auto t0 = Clock::now();
+    const float sum = buffer.sum().item<float>();
+    const double seconds = Seconds(t0, Clock::now());
+    if (sum > 0) best = std::min(best, seconds);
+  }
+  return static_cast<double>(buffer.numel() * sizeof(float)) / best / 1e9;
+}
+
+// Bytes of the weights one decode step of one sequence reads.
+double DecodeWeightBytes(const ModelConfig& c) {
+  const double products = BackboneFlopsPerPosition(c) / 2;  // one multiply-add per weight
+  const double norms = (2.0 * c.num_hidden_layers + 1) * c.hidden_size;
+  const double logits = static_cast<double>(c.vocab_size) * c.hidden_size;
+  return sizeof(float) * (products + norms + logits + c.hidden_size /*embedding row*/);
+}
+
+bool IsProduct(const std::string& op) {
+  return op == "aten::mm" || op == "aten::addmm" || op == "aten::bmm" || op == "aten::matmul" ||
+         op == "aten::linear" || op == "infusion::bf16_product";
+}
+bool IsConvolution(const std::string& op) { return op.find("conv") != std::string::npos; }
 
 DtypeRow MeasureLayerProducts(const ModelConfig& c, int rows) {
   c10::InferenceMode guard;
@@ -204,6 +233,9 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
   const ExecutorInfo& info = executor->info();
   EngineBenchResult result;
   result.matmul_peak_gflops = MeasureMatmulPeak(&result.matmul_shape);
+  result.read_bandwidth_gbps = MeasureReadBandwidth();
+  result.decode_weight_bytes = DecodeWeightBytes(config);
+  FusedDecoderStack* fused = executor->impl().model().fused_decoder();
   for (int rows : options.dtype_rows) result.dtypes.push_back(MeasureLayerProducts(config, rows));
   std::mt19937 rng(1);
   auto token = [&] { return static_cast<int32_t>(10 + rng() % (info.vocab_size - 10)); };
@@ -340,6 +372,33 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
     if (options.profile) {
       ASSIGN_OR_RETURN(row.ops, ProfileSteps([&] { return run(step); }, options.repetitions,
                                              options.profile_top));
+    }
+    if (batch == *std::max_element(options.denoise_batches.begin(),
+                                   options.denoise_batches.end())) {
+      // Where the largest image step's time goes: every operator's self time, and the fused
+      // stack's own product phases.
+      if (fused != nullptr) {
+        fused->ResetPhaseTimes();
+        fused->EnablePhaseTiming(true);
+      }
+      const auto t0 = Clock::now();
+      auto ops = ProfileSteps([&] { return run(step); }, options.repetitions, 1 << 20);
+      const double wall_ms = Seconds(t0, Clock::now()) * 1e3 / options.repetitions;
+      RETURN_IF_ERROR(ops.status());
+      EngineBenchResult::ImageStepShares& shares = result.image_shares;
+      shares.batch = batch;
+      shares.step_ms = wall_ms;
+      double product_ms = 0, convolution_ms = 0;
+      for (const EngineBenchRow::Op& op : *ops) {
+        if (IsProduct(op.name)) product_ms += op.self_ms;
+        if (IsConvolution(op.name)) convolution_ms += op.self_ms;
+      }
+      if (fused != nullptr) {
+        product_ms += fused->phase_times().product_seconds * 1e3 / options.repetitions;
+        fused->EnablePhaseTiming(false);
+      }
+      shares.product_share = product_ms / wall_ms;
+      shares.convolution_share = convolution_ms / wall_ms;
     }
     for (SeqId seq : seqs) RETURN_IF_ERROR(kv->Free(seq));
     result.rows.push_back(std::move(row));

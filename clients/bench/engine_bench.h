@@ -42,6 +42,21 @@ struct DtypeRow {
 struct EngineBenchResult {
   double matmul_peak_gflops = 0;  // measured in the same run
   std::string matmul_shape;
+  // Memory read bandwidth with all compute threads (a parallel sum over a buffer far larger
+  // than the caches), measured in the same run, and the bytes of weights a decode step of one
+  // sequence reads (every layer, the final norm, the logits matrix, one embedding row): the
+  // floor of that step's time is weight_bytes / read bandwidth.
+  double read_bandwidth_gbps = 0;
+  double decode_weight_bytes = 0;
+  // The largest denoise row: wall time of its steps under the profiler and the shares spent in
+  // matrix products (LibTorch's and the fused stack's product phases) and in convolutions;
+  // the rest is everything else. batch 0: no denoise row.
+  struct ImageStepShares {
+    int batch = 0;
+    double step_ms = 0;
+    double product_share = 0;
+    double convolution_share = 0;
+  } image_shares;
   std::vector<EngineBenchRow> rows;
   std::vector<DtypeRow> dtypes;
 };

@@ -53,6 +53,11 @@ ABSL_FLAG(int, threads, 0, "compute threads (LibTorch and OpenBLAS pools); 0 = n
 ABSL_FLAG(int, bf16_min_rows, 0,
           "matrix products of steps with at least this many positions in bfloat16 "
           "(AVX512-BF16 CPUs; 0 = float32 only; see docs/benchmarks.md)");
+ABSL_FLAG(bool, fused_decoder, true,
+          "decoder layers of float32 steps through the fused CPU stack (false: LibTorch's "
+          "modules, the reference path)");
+ABSL_FLAG(int, fused_max_rows, 0,
+          "steps of at least this many positions take the LibTorch path (0 = none)");
 ABSL_FLAG(int, kv_cache_mb, 256, "KV-cache memory budget");
 ABSL_FLAG(int, max_tokens_per_step, 512, "scheduler: positions per step");
 ABSL_FLAG(double, max_image_share, 0.75, "scheduler: image share of a step while text waits");
@@ -255,6 +260,8 @@ int main(int argc, char** argv) {
   executor_options.model_dir = absl::GetFlag(FLAGS_model);
   executor_options.num_threads = absl::GetFlag(FLAGS_threads);
   executor_options.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);
+  executor_options.fused_decoder = absl::GetFlag(FLAGS_fused_decoder);
+  executor_options.fused_max_rows = absl::GetFlag(FLAGS_fused_max_rows);
   executor_options.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
   if (absl::GetFlag(FLAGS_chaos)) return infusion::bench::RunChaosFromFlags();
   if (!absl::GetFlag(FLAGS_server).empty()) return infusion::bench::RunOverGrpc();

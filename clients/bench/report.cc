@@ -80,6 +80,23 @@ std::string FormatEngineTable(const EngineBenchResult& r) {
                            row.positions, row.step_ms, row.gflops,
                            100.0 * row.gflops / r.matmul_peak_gflops);
   }
+  for (const EngineBenchRow& row : r.rows) {
+    if (row.kind != "decode" || row.batch != 1 || r.read_bandwidth_gbps <= 0) continue;
+    const double read_ms = r.decode_weight_bytes / (r.read_bandwidth_gbps * 1e9) * 1e3;
+    out += absl::StrFormat(
+        "\ndecode of 1 sequence: %.3f ms per step; reading its %.1f MB of weights once at the "
+        "read bandwidth measured here (%.1f GB/s, all threads): %.3f ms; step / read = %.2fx\n",
+        row.step_ms, r.decode_weight_bytes / 1e6, r.read_bandwidth_gbps, read_ms,
+        row.step_ms / read_ms);
+  }
+  if (r.image_shares.batch > 0) {
+    const auto& s = r.image_shares;
+    out += absl::StrFormat(
+        "largest image step (denoise, %d images): %.2f ms per step under the profiler; matrix "
+        "products %.1f%%, convolutions %.1f%%, everything else %.1f%%\n",
+        s.batch, s.step_ms, 100 * s.product_share, 100 * s.convolution_share,
+        100 * (1 - s.product_share - s.convolution_share));
+  }
   if (!r.dtypes.empty()) {
     out += "\none layer's matrix products (q k v o gate up down), float32 vs bfloat16\n";
     out += absl::StrFormat("%6s %12s %12s %9s\n", "rows", "float32 us", "bfloat16 us", "speedup");
@@ -123,6 +140,13 @@ std::string EngineToJson(const EngineBenchResult& r) {
   }
   return nlohmann::json{{"matmul_peak_gflops", r.matmul_peak_gflops},
                         {"matmul_shape", r.matmul_shape},
+                        {"read_bandwidth_gbps", r.read_bandwidth_gbps},
+                        {"decode_weight_bytes", r.decode_weight_bytes},
+                        {"largest_image_step",
+                         {{"batch", r.image_shares.batch},
+                          {"step_ms", r.image_shares.step_ms},
+                          {"product_share", r.image_shares.product_share},
+                          {"convolution_share", r.image_shares.convolution_share}}},
                         {"rows", rows},
                         {"layer_products_by_dtype", dtypes}}
              .dump(2) +

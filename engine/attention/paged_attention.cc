@@ -17,28 +17,13 @@ namespace {
 // threshold at 2^16 rather than 2^20; 2 sequences (41k) gain nothing either way.
 constexpr int64_t kParallelMinWork = int64_t{1} << 16;
 
-// Queries of one span that one thread attends together: [query_begin, query_end).
-struct WorkItem {
-  int span;
-  int query_begin;
-  int query_end;
-};
-
 // Queries per work item of a multi-query span (prefill, denoise). They share one transposed copy
 // of their keys, so larger chunks amortise the transpose better but balance worse.
 constexpr int kChunkQueries = 16;
 // Lanes the transposed keys are padded to, so that score loops run over whole vectors.
 constexpr int kKeyLanes = 16;
 
-// Per-thread scratch: the V rows a query sees (pointers into the cache or this step's V, each
-// row holding every KV head), the scores of every query head and, for chunks, the keys
-// transposed per KV head.
-struct Scratch {
-  std::vector<const float*> values;
-  std::vector<float> scores;  // [num_heads, stride]
-  std::vector<float> keys_t;  // [num_kv_heads, head_dim, stride]
-  int stride = 0;             // max keys of the step, rounded up to kKeyLanes
-};
+using Scratch = PagedAttentionScratch;
 
 // Collects the V rows of the first `n` keys of a span: the cached prefix block by block, then the
 // span's own rows. Every query sees a prefix of this list (below).
@@ -237,64 +222,84 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void AttendChunk(
 
 }  // namespace
 
-void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionSpan>& spans) {
-  PagedAttentionArgs a = args;
-  if (a.q_row_stride == 0) a.q_row_stride = static_cast<int64_t>(a.num_heads) * a.head_dim;
-  if (a.kv_row_stride == 0) a.kv_row_stride = static_cast<int64_t>(a.num_kv_heads) * a.head_dim;
-  std::vector<WorkItem> items;
-  bool has_chunks = false;  // chunks need the transposed-keys scratch
+void PagedAttentionWork::Plan(const PagedAttentionArgs& args,
+                              const std::vector<AttentionSpan>& spans) {
+  items_.clear();
+  has_chunks_ = false;
   int max_keys = 0;
   int64_t pairs = 0;  // query-key pairs
   for (int s = 0; s < static_cast<int>(spans.size()); ++s) {
     const int queries = spans[s].num_queries;
     if (queries == 1) {
-      items.push_back({s, 0, 1});
+      items_.push_back({s, 0, 1});
     } else {
-      has_chunks = true;
+      has_chunks_ = true;
       for (int b = 0; b < queries; b += kChunkQueries) {
-        items.push_back({s, b, std::min(queries, b + kChunkQueries)});
+        items_.push_back({s, b, std::min(queries, b + kChunkQueries)});
       }
     }
     const int keys = spans[s].context_len + queries;
     max_keys = std::max(max_keys, keys);
     pairs += static_cast<int64_t>(queries) * keys;
   }
-  const int64_t num_work = static_cast<int64_t>(items.size());
-  const int stride = (max_keys + kKeyLanes - 1) / kKeyLanes * kKeyLanes;
+  stride_ = (max_keys + kKeyLanes - 1) / kKeyLanes * kKeyLanes;
+  work_ = pairs * args.num_heads * args.head_dim;
+}
+
+void PagedAttentionWork::Prepare(const PagedAttentionArgs& a, Scratch* scratch) const {
+  scratch->stride = stride_;
+  if (scratch->values.size() < static_cast<size_t>(stride_)) scratch->values.resize(stride_);
+  const size_t scores = static_cast<size_t>(a.num_heads) * stride_;
+  if (scratch->scores.size() < scores) scratch->scores.resize(scores);
+  const size_t keys = static_cast<size_t>(a.num_kv_heads) * a.head_dim * stride_;
+  if (has_chunks_ && scratch->keys_t.size() < keys) scratch->keys_t.resize(keys);
+}
+
+void PagedAttentionWork::RunItem(const PagedAttentionArgs& a,
+                                 const std::vector<AttentionSpan>& spans, int64_t item,
+                                 Scratch* scratch) const {
+  const Item& it = items_[item];
+  if (spans[it.span].num_queries == 1) {
+    AttendQuery(a, spans[it.span], 0, scratch);
+  } else {
+    AttendChunk(a, spans[it.span], it.query_begin, it.query_end, scratch);
+  }
+}
+
+void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionSpan>& spans) {
+  PagedAttentionArgs a = args;
+  if (a.q_row_stride == 0) a.q_row_stride = static_cast<int64_t>(a.num_heads) * a.head_dim;
+  if (a.kv_row_stride == 0) a.kv_row_stride = static_cast<int64_t>(a.num_kv_heads) * a.head_dim;
+  PagedAttentionWork work;
+  work.Plan(a, spans);
+  const int64_t num_work = work.num_items();
   // A small step is cheaper on one thread than waking the others.
-  const bool parallel = pairs * a.num_heads * a.head_dim >= kParallelMinWork;
+  const bool parallel = work.work() >= kParallelMinWork;
 
 #pragma omp parallel if (parallel)
   {
     Scratch scratch;
-    scratch.stride = stride;
-    scratch.values.resize(stride);
-    scratch.scores.resize(static_cast<size_t>(a.num_heads) * stride);
-    if (has_chunks) {
-      scratch.keys_t.resize(static_cast<size_t>(a.num_kv_heads) * a.head_dim * stride);
-    }
+    work.Prepare(a, &scratch);
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t w = 0; w < num_work; ++w) {
-      const WorkItem& item = items[w];
-      if (spans[item.span].num_queries == 1) {
-        AttendQuery(a, spans[item.span], 0, &scratch);
-      } else {
-        AttendChunk(a, spans[item.span], item.query_begin, item.query_end, &scratch);
-      }
-    }
+    for (int64_t w = 0; w < num_work; ++w) work.RunItem(a, spans, w, &scratch);
   }
+}
+
+void WriteKvCacheRow(const float* k, const float* v, int64_t slot, int num_kv_heads, int head_dim,
+                     int block_size, float* k_cache, float* v_cache) {
+  const int64_t width = static_cast<int64_t>(num_kv_heads) * head_dim;
+  const int64_t block = slot / block_size, offset = slot % block_size;
+  float* column = k_cache + block * width * block_size + offset;
+  for (int64_t c = 0; c < width; ++c) column[c * block_size] = k[c];
+  std::memcpy(v_cache + slot * width, v, sizeof(float) * width);
 }
 
 void WriteKvCache(const float* k, const float* v, int64_t row_stride,
                   const std::vector<int32_t>& rows, const std::vector<int64_t>& slots,
                   int num_kv_heads, int head_dim, int block_size, float* k_cache, float* v_cache) {
-  const int64_t width = static_cast<int64_t>(num_kv_heads) * head_dim;
   for (size_t i = 0; i < rows.size(); ++i) {
-    const int64_t block = slots[i] / block_size, offset = slots[i] % block_size;
-    const float* key = k + rows[i] * row_stride;
-    float* column = k_cache + block * width * block_size + offset;
-    for (int64_t c = 0; c < width; ++c) column[c * block_size] = key[c];
-    std::memcpy(v_cache + slots[i] * width, v + rows[i] * row_stride, sizeof(float) * width);
+    WriteKvCacheRow(k + rows[i] * row_stride, v + rows[i] * row_stride, slots[i], num_kv_heads,
+                    head_dim, block_size, k_cache, v_cache);
   }
 }
 

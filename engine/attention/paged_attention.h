@@ -51,6 +51,45 @@ struct PagedAttentionArgs {
 
 void PagedAttention(const PagedAttentionArgs& args, const std::vector<AttentionSpan>& spans);
 
+// One thread's buffers: the V rows a query sees, the scores of every query head and, for chunks
+// of multi-query spans, the keys transposed per KV head. Kept across steps by a caller that runs
+// its own threads, so that steady steps allocate nothing.
+struct PagedAttentionScratch {
+  std::vector<const float*> values;
+  std::vector<float> scores;  // [num_heads, stride]
+  std::vector<float> keys_t;  // [num_kv_heads, head_dim, stride]
+  int stride = 0;             // max keys of the step, rounded up to whole vectors
+};
+
+// PagedAttention split into work items (a decode query, or up to 16 queries of one span) for
+// threads the caller already runs (the fused decoder stack, engine/model/fused_decoder.h, runs
+// a whole step in one parallel region): Plan once per step; then, in every layer, each thread
+// prepares its scratch and runs the items it claims. Items are independent of the layer.
+class PagedAttentionWork {
+ public:
+  // args: only num_heads, num_kv_heads and head_dim are read.
+  void Plan(const PagedAttentionArgs& args, const std::vector<AttentionSpan>& spans);
+  int64_t num_items() const { return static_cast<int64_t>(items_.size()); }
+  // Multiply-adds of the step (query-key pairs x heads x head_dim).
+  int64_t work() const { return work_; }
+  // Grows `scratch` to this step's sizes (no allocation when it is already large enough).
+  void Prepare(const PagedAttentionArgs& args, PagedAttentionScratch* scratch) const;
+  // args: with explicit row strides (not 0).
+  void RunItem(const PagedAttentionArgs& args, const std::vector<AttentionSpan>& spans,
+               int64_t item, PagedAttentionScratch* scratch) const;
+
+ private:
+  struct Item {
+    int span;
+    int query_begin;
+    int query_end;
+  };
+  std::vector<Item> items_;
+  bool has_chunks_ = false;
+  int stride_ = 0;
+  int64_t work_ = 0;
+};
+
 // Copies rows of k and v (row r at k + r * row_stride, [num_kv_heads, head_dim] packed) into
 // cache slots in the layouts above: row rows[i] goes to slot slots[i] (slot = block * block_size
 // + offset).
@@ -58,6 +97,10 @@ void WriteKvCache(const float* k, const float* v, int64_t row_stride,
                   const std::vector<int32_t>& rows, const std::vector<int64_t>& slots,
                   int num_kv_heads, int head_dim, int block_size, float* k_cache,
                   float* v_cache);
+
+// WriteKvCache of one row: k and v ([num_kv_heads, head_dim] packed) to cache slot `slot`.
+void WriteKvCacheRow(const float* k, const float* v, int64_t slot, int num_kv_heads, int head_dim,
+                     int block_size, float* k_cache, float* v_cache);
 
 // Copies whole blocks (copy-on-write): dst = src, for K and V.
 void CopyKvBlock(int32_t src, int32_t dst, int64_t block_elements, float* k_cache, float* v_cache);

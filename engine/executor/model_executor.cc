@@ -31,6 +31,10 @@ absl::Status ModelExecutorOptions::Validate() const {
     return absl::InvalidArgumentError(
         absl::StrCat("executor: bf16_min_rows must be >= 0, got ", bf16_min_rows));
   }
+  if (fused_max_rows < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("executor: fused_max_rows must be >= 0, got ", fused_max_rows));
+  }
   return absl::OkStatus();
 }
 
@@ -52,6 +56,8 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelExecutor::Create(
   }
   ProductOptions products;
   products.bf16_min_rows = options.bf16_min_rows;
+  products.fused_decoder = options.fused_decoder;
+  products.fused_max_rows = options.fused_max_rows;
   return std::unique_ptr<ModelExecutor>(new ModelExecutor(
       std::make_unique<Impl>(std::move(model), num_blocks, options.block_size, products)));
 }

@@ -23,6 +23,12 @@ struct ModelExecutorOptions {
   // (float32 accumulation); 0 = float32 throughout. Pays only on CPUs with AVX512-BF16, at large
   // steps (docs/benchmarks.md); results then depend slightly on what shares the step.
   int bf16_min_rows = 0;
+  // Float32 steps run the decoder layers through the fused CPU stack
+  // (engine/model/fused_decoder.h); false: LibTorch's modules, the reference path.
+  bool fused_decoder = true;
+  // Steps of at least this many positions take the reference path even when fused_decoder is
+  // set; 0 = none do.
+  int fused_max_rows = 0;
   absl::Status Validate() const;
 };
 

@@ -20,6 +20,14 @@ PagedAttentionBackend::PagedAttentionBackend(at::Tensor k_cache, at::Tensor v_ca
       write_slots_(std::move(write_slots)) {
   CHECK(k_cache_.is_contiguous() && v_cache_.is_contiguous());
   CHECK_EQ(write_rows_.size(), write_slots_.size());
+  fused_step_.spans = &spans_;
+  fused_step_.write_rows = &write_rows_;
+  fused_step_.write_slots = &write_slots_;
+  fused_step_.k_cache = k_cache_.data_ptr<float>();
+  fused_step_.v_cache = v_cache_.data_ptr<float>();
+  fused_step_.k_layer_stride = k_cache_.stride(0);
+  fused_step_.v_layer_stride = v_cache_.stride(0);
+  fused_step_.block_size = static_cast<int>(v_cache_.size(2));
 }
 
 at::Tensor PagedAttentionBackend::Forward(int layer, const at::Tensor& q, const at::Tensor& k,

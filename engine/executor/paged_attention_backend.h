@@ -10,6 +10,7 @@
 
 #include "engine/attention/paged_attention.h"
 #include "engine/model/attention_backend.h"
+#include "engine/model/fused_decoder.h"
 
 namespace infusion::engine {
 
@@ -23,12 +24,14 @@ class PagedAttentionBackend : public AttentionBackend {
 
   at::Tensor Forward(int layer, const at::Tensor& q, const at::Tensor& k,
                      const at::Tensor& v) override;
+  const FusedAttentionStep* fused_step() const override { return &fused_step_; }
 
  private:
   at::Tensor k_cache_, v_cache_;
   std::vector<AttentionSpan> spans_;
   std::vector<int32_t> write_rows_;   // packed rows whose K/V are written ...
   std::vector<int64_t> write_slots_;  // ... to these slots
+  FusedAttentionStep fused_step_;     // the same, for the fused decoder stack
 };
 
 }  // namespace infusion::engine

@@ -12,6 +12,8 @@ namespace {
 // passive OpenMP wait policy) costs more than the second core saves.
 constexpr int64_t kParallelMinElements = int64_t{1} << 21;
 
+}  // namespace
+
 __attribute__((target_clones("avx512f", "avx2", "default"))) void RmsNormRow(const float* x,
                                                                              const float* weight,
                                                                              float eps, int64_t dim,
@@ -24,7 +26,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void RmsNormRow(con
   for (int64_t i = 0; i < dim; ++i) out[i] = x[i] * inv * weight[i];
 }
 
-__attribute__((target_clones("avx512f", "avx2", "default"))) void SwiGluRow(const float* in,
+static __attribute__((target_clones("avx512f", "avx2", "default"))) void SwiGluRow(const float* in,
                                                                             int64_t width,
                                                                             float* out) {
   const float* up = in + width;
@@ -49,8 +51,6 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void RotaryRow(
     }
   }
 }
-
-}  // namespace
 
 void RmsNormRows(const float* x, const float* weight, float eps, int64_t rows, int64_t dim,
                  float* out) {

@@ -25,6 +25,11 @@ void SwiGluRows(const float* in, int64_t rows, int64_t width, float* out);
 void RotaryInPlace(float* x, int64_t rows, int64_t row_stride, int heads, int head_dim,
                    const float* cos, const float* sin);
 
+// One row of RmsNormRows and of RotaryInPlace, for callers that split rows between threads of
+// their own (engine/model/fused_decoder.h).
+void RmsNormRow(const float* x, const float* weight, float eps, int64_t dim, float* out);
+void RotaryRow(float* x, int heads, int64_t head_dim, const float* cos, const float* sin);
+
 }  // namespace infusion::engine
 
 #endif  // INFUSION_ENGINE_KERNELS_ELEMENTWISE_H_

@@ -11,6 +11,8 @@
 
 namespace infusion::engine {
 
+struct FusedAttentionStep;  // engine/model/fused_decoder.h
+
 class AttentionBackend {
  public:
   virtual ~AttentionBackend() = default;
@@ -19,6 +21,9 @@ class AttentionBackend {
   // Returns [T, num_heads, head_dim].
   virtual at::Tensor Forward(int layer, const at::Tensor& q, const at::Tensor& k,
                              const at::Tensor& v) = 0;
+  // The paged KV cache and this step's spans, for the fused CPU decoder stack; null (the
+  // default) where the backend has none, and the layers then run module by module.
+  virtual const FusedAttentionStep* fused_step() const { return nullptr; }
 };
 
 // softmax(q k^T / sqrt(head_dim) + mask) v over B rows of L positions, packed as T = B * L.

@@ -160,6 +160,32 @@ void DecoderLayerImpl::FuseProjections(const ProductOptions& options) {
   mlp_->FuseProjections(options);
 }
 
+FusedLayerWeights DecoderLayerImpl::PackFused() {
+  const auto params = named_parameters();
+  const auto weight = [&](const std::string& name) {
+    return params[name].detach().to(at::kFloat).contiguous();
+  };
+  const auto vector = [&](const std::string& name) {
+    const at::Tensor t = weight(name);
+    return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+  };
+  const auto pack = [&](const at::Tensor& t) {
+    return PackedWeight::Pack(t.data_ptr<float>(), t.size(0), t.size(1));
+  };
+  FusedLayerWeights w;
+  w.input_norm = vector("input_layernorm.weight");
+  w.post_norm = vector("post_attention_layernorm.weight");
+  w.qkv = pack(at::cat({weight("self_attn.q_proj.weight"), weight("self_attn.k_proj.weight"),
+                        weight("self_attn.v_proj.weight")},
+                       0));
+  w.o = pack(weight("self_attn.o_proj.weight"));
+  const at::Tensor gate = weight("mlp.gate_proj.weight"), up = weight("mlp.up_proj.weight");
+  w.gate_up = PackedWeight::PackSwiGlu(gate.data_ptr<float>(), up.data_ptr<float>(), gate.size(0),
+                                       gate.size(1));
+  w.down = pack(weight("mlp.down_proj.weight"));
+  return w;
+}
+
 at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const RotaryTables& rope,
                                      AttentionBackend& attention, int layer) {
   const at::Tensor h = x + self_attn_(input_layernorm_(x), rope, attention, layer);

@@ -9,6 +9,7 @@
 #include <torch/nn/pimpl.h>
 
 #include "engine/model/attention_backend.h"
+#include "engine/model/fused_decoder.h"
 #include "engine/model/model_config.h"
 
 namespace infusion::engine {
@@ -39,6 +40,12 @@ struct ProductOptions {
   // float32. On a CPU with AVX512-BF16 this is faster than float32 for large steps only
   // (docs/benchmarks.md); elsewhere it is slower. Must be >= 0.
   int64_t bf16_min_rows = 0;
+  // Float32 CPU inference steps run the decoder layers through the fused stack
+  // (engine/model/fused_decoder.h) when the attention backend offers a paged step, except steps
+  // of at least fused_max_rows positions (0 = no limit) and those bf16_min_rows sends to
+  // bfloat16. False: every step runs module by module (the LibTorch reference).
+  bool fused_decoder = false;
+  int64_t fused_max_rows = 0;
 };
 
 // y = x W^T of inference, x: [T, in] float32 -> [T, out] float32. Holds the float32 weight and,
@@ -109,6 +116,9 @@ class DecoderLayerImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const RotaryTables& rope, AttentionBackend& attention,
                      int layer);
   void FuseProjections(const ProductOptions& options = {});
+  // This layer's weights packed for the fused decoder stack (a copy: later changes of the
+  // weights do not reach it).
+  FusedLayerWeights PackFused();
 
  private:
   RMSNorm input_layernorm_{nullptr}, post_attention_layernorm_{nullptr};

@@ -1,6 +1,7 @@
 #include "engine/model/transfusion_model.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/record_function.h>
 #include <torch/nn/init.h>
 #include <torch/nn/modules/conv.h>
@@ -52,10 +53,22 @@ ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend
     // The encoder's output is bfloat16 under the trainer's CPU autocast; the embeddings are not.
     x = x.index_put({positions}, rows.to(x.scalar_type()));
   }
-  const RotaryTables rope =
-      ComputeRotaryTables(in.positions, config_.head_dim(), config_.rope_theta);
-  for (size_t i = 0; i < layers_->size(); ++i) {
-    x = layers_->ptr<DecoderLayerImpl>(i)->forward(x, rope, attention, static_cast<int>(i));
+  const int64_t rows = x.size(0);
+  const FusedAttentionStep* fused_step = fused_ ? attention.fused_step() : nullptr;
+  if (fused_step != nullptr && !at::GradMode::is_enabled() && x.device().is_cpu() &&
+      x.scalar_type() == at::kFloat &&
+      (products_.fused_max_rows == 0 || rows < products_.fused_max_rows) &&
+      (products_.bf16_min_rows == 0 || rows < products_.bf16_min_rows)) {
+    RECORD_FUNCTION("infusion::fused_decoder", std::vector<c10::IValue>());
+    x = x.contiguous();
+    const at::Tensor positions = in.positions.to(at::kLong).contiguous();
+    fused_->Forward(x.data_ptr<float>(), rows, positions.data_ptr<int64_t>(), *fused_step);
+  } else {
+    const RotaryTables rope =
+        ComputeRotaryTables(in.positions, config_.head_dim(), config_.rope_theta);
+    for (size_t i = 0; i < layers_->size(); ++i) {
+      x = layers_->ptr<DecoderLayerImpl>(i)->forward(x, rope, attention, static_cast<int>(i));
+    }
   }
   ModelOutput out;
   out.hidden = norm_(x);
@@ -97,9 +110,14 @@ void TransfusionModelImpl::InitWeights(uint64_t seed) {
 }
 
 void TransfusionModelImpl::FuseProjections(const ProductOptions& options) {
+  products_ = options;
+  std::vector<FusedLayerWeights> fused;
   for (size_t i = 0; i < layers_->size(); ++i) {
     layers_->ptr<DecoderLayerImpl>(i)->FuseProjections(options);
+    if (options.fused_decoder) fused.push_back(layers_->ptr<DecoderLayerImpl>(i)->PackFused());
   }
+  fused_.reset();
+  if (options.fused_decoder) fused_ = std::make_unique<FusedDecoderStack>(config_, std::move(fused));
 }
 
 absl::StatusOr<TransfusionModel> LoadTransfusionModel(const std::string& model_dir) {

@@ -60,11 +60,13 @@ class TransfusionModelImpl : public torch::nn::Module {
   void InitWeights(uint64_t seed);
 
   // Inference only: fuses the q/k/v and gate/up products of every layer (fewer, larger matrix
-  // products), each following `options` (layers.h). Call after the weights are final; training
-  // never does.
+  // products), each following `options` (layers.h), and with options.fused_decoder packs the
+  // layers for the fused CPU stack. Call after the weights are final; training never does.
   void FuseProjections(const ProductOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
+  // The fused CPU decoder stack, when FuseProjections built one; else null.
+  FusedDecoderStack* fused_decoder() { return fused_.get(); }
 
  private:
   ModelConfig config_;
@@ -75,6 +77,8 @@ class TransfusionModelImpl : public torch::nn::Module {
   torch::nn::Linear lm_head_{nullptr};  // absent when tie_word_embeddings
   std::shared_ptr<PatchLayers> image_;   // "image."
   at::Tensor position_embedding_;        // "image.position_embedding" [n, d], when configured
+  ProductOptions products_;              // of the last FuseProjections
+  std::unique_ptr<FusedDecoderStack> fused_;  // when products_.fused_decoder
 };
 TORCH_MODULE(TransfusionModel);
 

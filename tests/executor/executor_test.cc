@@ -22,15 +22,17 @@ double RelativeError(const std::vector<float>& got, const at::Tensor& want) {
   return (g - want).abs().max().item<double>() / std::max(want.abs().max().item<double>(), 1e-12);
 }
 
-// Both patch layers, and two KV block sizes: 4 (the kernel's generic path, many blocks per
-// sequence) and 16 (the default, whose blocks the decode kernel scores as one vector).
-class ExecutorTest : public ::testing::TestWithParam<std::tuple<PatchEncoderKind, int>> {
+// Both patch layers, two KV block sizes: 4 (the kernel's generic path, many blocks per
+// sequence) and 16 (the default, whose blocks the decode kernel scores as one vector), and the
+// decoder layers through the fused CPU stack (the default) or module by module.
+class ExecutorTest
+    : public ::testing::TestWithParam<std::tuple<PatchEncoderKind, int, bool>> {
  protected:
   void SetUp() override {
     config_ = testing::TinyConfig(std::get<0>(GetParam()));
     block_size_ = std::get<1>(GetParam());
     dir_ = ::testing::TempDir() + "/executor_test_" + PatchEncoderName(std::get<0>(GetParam())) +
-           std::to_string(block_size_);
+           std::to_string(block_size_) + (std::get<2>(GetParam()) ? "_fused" : "_modules");
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ + "/config.json") << config_.ToJson();
     TransfusionModel model(config_);
@@ -40,6 +42,7 @@ class ExecutorTest : public ::testing::TestWithParam<std::tuple<PatchEncoderKind
     options.model_dir = dir_;
     options.kv_cache_bytes = 1 << 20;
     options.block_size = block_size_;
+    options.fused_decoder = std::get<2>(GetParam());
     auto executor = ModelExecutor::Create(options);
     ASSERT_TRUE(executor.ok()) << executor.status();
     executor_ = std::move(*executor);
@@ -257,10 +260,11 @@ TEST_P(ExecutorTest, InvalidSpanFailsAlone) {
 INSTANTIATE_TEST_SUITE_P(BothPatchLayers, ExecutorTest,
                          ::testing::Combine(::testing::Values(PatchEncoderKind::kLinear,
                                                               PatchEncoderKind::kUnet),
-                                            ::testing::Values(4, 16)),
+                                            ::testing::Values(4, 16), ::testing::Bool()),
                          [](const auto& info) {
                            return std::string(PatchEncoderName(std::get<0>(info.param))) +
-                                  "_block" + std::to_string(std::get<1>(info.param));
+                                  "_block" + std::to_string(std::get<1>(info.param)) +
+                                  (std::get<2>(info.param) ? "_fused" : "_modules");
                          });
 
 TEST(ModelExecutorOptionsTest, NegativeBf16MinRowsIsRejectedByName) {
@@ -272,6 +276,8 @@ TEST(ModelExecutorOptionsTest, NegativeBf16MinRowsIsRejectedByName) {
   EXPECT_NE(status.message().find("bf16_min_rows"), std::string::npos) << status;
   options.bf16_min_rows = 0;
   EXPECT_TRUE(options.Validate().ok());
+  options.fused_max_rows = -1;
+  EXPECT_NE(options.Validate().message().find("fused_max_rows"), std::string::npos);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "engine/kernels/elementwise.h"
+#include "engine/kernels/packed_product.h"
 #include "engine/kernels/vector_math.h"
 #include "engine/model/attention_backend.h"
 #include "engine/model/attention_mask.h"
@@ -80,6 +81,59 @@ TEST(FusedKernelsTest, RotaryInPlaceMatchesApplyRotaryOnAStridedRow) {
                    k_expected, 1e-5, 1e-6));
   EXPECT_TRUE(at::equal(qkv.narrow(1, (heads + kv_heads) * dim, kv_heads * dim), v_before));
 }
+
+// The packed products against LibTorch's, for every row count of the register tile and beyond,
+// output widths that leave a partial panel, strided rows, each epilogue, and a panel range
+// split as threads split it; in the code this CPU runs and in the portable code.
+class PackedProductTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { ForcePortablePackedProduct(GetParam()); }
+  void TearDown() override { ForcePortablePackedProduct(false); }
+};
+
+TEST_P(PackedProductTest, MatchesLibTorchForEveryEpilogue) {
+  if (GetParam()) {
+    EXPECT_STREQ(PackedProductIsa(), "portable");
+  }
+  torch::manual_seed(7);
+  const int64_t in = 37, out = 45, ldx = 41, ldy = 50;  // 45 = 2 panels and 13 columns
+  const at::Tensor w = at::randn({out, in});
+  const PackedWeight packed = PackedWeight::Pack(w.data_ptr<float>(), out, in);
+  ASSERT_EQ(packed.panels(), 3);
+  for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 13}) {
+    const at::Tensor x = at::randn({rows, ldx});
+    const at::Tensor expected = at::matmul(x.narrow(1, 0, in), w.t());
+    at::Tensor y = at::full({rows, ldy}, 7.0f);
+    const int64_t split = 1;  // two "threads": panels [0, 1) and [1, 3)
+    PackedProduct(x.data_ptr<float>(), rows, ldx, packed, 0, split, y.data_ptr<float>(), ldy,
+                  ProductEpilogue::kStore);
+    PackedProduct(x.data_ptr<float>(), rows, ldx, packed, split, 3, y.data_ptr<float>(), ldy,
+                  ProductEpilogue::kStore);
+    EXPECT_TRUE(at::allclose(y.narrow(1, 0, out), expected, 1e-5, 1e-5)) << rows << " rows";
+    EXPECT_TRUE(y.narrow(1, out, ldy - out).eq(7.0f).all().item<bool>()) << "wrote past out";
+    PackedProduct(x.data_ptr<float>(), rows, ldx, packed, 0, 3, y.data_ptr<float>(), ldy,
+                  ProductEpilogue::kAccumulate);
+    EXPECT_TRUE(at::allclose(y.narrow(1, 0, out), 2 * expected, 1e-5, 1e-5)) << rows << " rows";
+  }
+  const int64_t width = 21;  // 2 panels of 8 and one of 5
+  const at::Tensor gate = at::randn({width, in}) * 3, up = at::randn({width, in});
+  const PackedWeight swiglu =
+      PackedWeight::PackSwiGlu(gate.data_ptr<float>(), up.data_ptr<float>(), width, in);
+  ASSERT_EQ(swiglu.panels(), 3);
+  EXPECT_EQ(swiglu.out(), width);
+  for (int64_t rows : {1, 6, 11}) {
+    const at::Tensor x = at::randn({rows, in});
+    const at::Tensor expected = at::silu(at::matmul(x, gate.t())) * at::matmul(x, up.t());
+    at::Tensor y = at::full({rows, width + 3}, 7.0f);
+    PackedProduct(x.data_ptr<float>(), rows, in, swiglu, 0, 3, y.data_ptr<float>(), width + 3,
+                  ProductEpilogue::kSwiGlu);
+    EXPECT_TRUE(at::allclose(y.narrow(1, 0, width), expected, 1e-5, 1e-5)) << rows << " rows";
+    EXPECT_TRUE(y.narrow(1, width, 3).eq(7.0f).all().item<bool>()) << "wrote past width";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(NativeAndPortable, PackedProductTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "portable" : "native"; });
 
 // A decoder layer of the tiny config with random weights (from LibTorch's generator: seed it
 // first), and causal inputs for `tokens` positions.

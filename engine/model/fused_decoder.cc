@@ -1,0 +1,225 @@
+#include "engine/model/fused_decoder.h"
+
+#include <immintrin.h>
+#include <omp.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "engine/kernels/elementwise.h"
+
+namespace infusion::engine {
+
+// A sense-counting barrier that spins (then yields) instead of sleeping: the phases of a step are
+// microseconds long, shorter than a futex wake-up of a sleeping thread. Only the threads of one
+// step wait on it, and only while that step runs.
+class FusedDecoderStack::Barrier {
+ public:
+  explicit Barrier(int threads) : threads_(threads) {}
+
+  void Wait() {
+    if (threads_ == 1) return;
+    const int generation = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_acq_rel);
+      return;
+    }
+    // A thread descheduled by the OS (a loaded machine) must not be spun against for long.
+    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
+      if (spins < 20000) {
+        _mm_pause();
+      } else {
+        sched_yield();
+      }
+    }
+  }
+
+ private:
+  const int threads_;
+  alignas(64) std::atomic<int> arrived_{0};
+  alignas(64) std::atomic<int> generation_{0};
+};
+
+FusedDecoderStack::FusedDecoderStack(const ModelConfig& c, std::vector<FusedLayerWeights> layers)
+    : hidden_(c.hidden_size),
+      heads_(c.num_attention_heads),
+      kv_heads_(c.num_key_value_heads),
+      head_dim_(c.head_dim()),
+      intermediate_(c.intermediate_size),
+      eps_(static_cast<float>(c.rms_norm_eps)),
+      layers_(std::move(layers)),
+      next_item_(new std::atomic<int64_t>[layers_.size()]) {
+  // The float32 operations of ComputeRotaryTables: theta^(-(2k / head_dim)).
+  for (int64_t k = 0; k < head_dim_ / 2; ++k) {
+    const float exponent = static_cast<float>(2 * k) / static_cast<float>(head_dim_);
+    inv_freq_.push_back(1.0f / std::pow(static_cast<float>(c.rope_theta), exponent));
+  }
+}
+
+FusedDecoderStack::~FusedDecoderStack() = default;
+
+void FusedDecoderStack::Reserve(int64_t rows, int threads) {
+  if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(threads);
+  if (rows <= capacity_rows_) return;
+  capacity_rows_ = rows;
+  normed_.resize(rows * hidden_);
+  qkv_.resize(rows * (heads_ + 2 * kv_heads_) * head_dim_);
+  attn_.resize(rows * heads_ * head_dim_);
+  mlp_.resize(rows * intermediate_);
+  cos_.resize(rows * head_dim_);
+  sin_.resize(rows * head_dim_);
+}
+
+void FusedDecoderStack::Forward(float* x, int64_t rows, const int64_t* positions,
+                                const FusedAttentionStep& step) {
+  const int threads = omp_in_parallel() ? 1 : std::max(1, omp_get_max_threads());
+  Reserve(rows, threads);
+  PagedAttentionArgs shape;
+  shape.num_heads = static_cast<int>(heads_);
+  shape.num_kv_heads = static_cast<int>(kv_heads_);
+  shape.head_dim = static_cast<int>(head_dim_);
+  work_.Plan(shape, *step.spans);
+  for (size_t l = 0; l < layers_.size(); ++l) next_item_[l].store(0, std::memory_order_relaxed);
+  Barrier barrier(threads);
+  if (threads == 1) {
+    RunThread(0, 1, x, rows, positions, step, barrier);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    if (omp_get_num_threads() == threads) {
+      RunThread(omp_get_thread_num(), threads, x, rows, positions, step, barrier);
+    } else if (omp_get_thread_num() == 0) {  // a smaller team than asked: one thread does it all
+      Barrier alone(1);
+      RunThread(0, 1, x, rows, positions, step, alone);
+    }
+  }
+}
+
+void FusedDecoderStack::RunThread(int thread, int threads, float* x, int64_t rows,
+                                  const int64_t* positions, const FusedAttentionStep& step,
+                                  Barrier& barrier) {
+  // [begin, end) of n items for this thread.
+  const auto share = [&](int64_t n) {
+    return std::make_pair(n * thread / threads, n * (thread + 1) / threads);
+  };
+  const int64_t q_width = heads_ * head_dim_, kv_width = kv_heads_ * head_dim_;
+  const int64_t qkv_width = q_width + 2 * kv_width, half = head_dim_ / 2;
+  const auto [row_begin, row_end] = share(rows);
+
+  // This thread's rows of the rotary tables (only this thread reads them).
+  for (int64_t r = row_begin; r < row_end; ++r) {
+    const float position = static_cast<float>(positions[r]);
+    float* cos = cos_.data() + r * head_dim_;
+    float* sin = sin_.data() + r * head_dim_;
+    for (int64_t i = 0; i < half; ++i) {
+      const float angle = position * inv_freq_[i];
+      cos[i] = cos[i + half] = std::cos(angle);
+      sin[i] = sin[i + half] = std::sin(angle);
+    }
+  }
+
+  // Ends a phase: waits for every thread, and with timing on, thread 0 books the phase.
+  using Clock = std::chrono::steady_clock;
+  const bool timed = timing_ && thread == 0;
+  Clock::time_point phase_start = timed ? Clock::now() : Clock::time_point();
+  const auto end_phase = [&](bool product) {
+    barrier.Wait();
+    if (!timed) return;
+    const Clock::time_point now = Clock::now();
+    const double seconds = std::chrono::duration<double>(now - phase_start).count();
+    (product ? times_.product_seconds : times_.other_seconds) += seconds;
+    phase_start = now;
+  };
+
+  const std::vector<int32_t>& write_rows = *step.write_rows;
+  const std::vector<int64_t>& write_slots = *step.write_slots;
+  PagedAttentionScratch& scratch = scratch_[thread];
+  float* normed = normed_.data();
+  float* qkv = qkv_.data();
+  float* attn = attn_.data();
+  float* mlp = mlp_.data();
+  for (size_t l = 0; l < layers_.size(); ++l) {
+    const FusedLayerWeights& w = layers_[l];
+    float* k_cache = step.k_cache + l * step.k_layer_stride;
+    float* v_cache = step.v_cache + l * step.v_layer_stride;
+
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      RmsNormRow(x + r * hidden_, w.input_norm.data(), eps_, hidden_, normed + r * hidden_);
+    }
+    end_phase(/*product=*/false);
+    {
+      const auto [begin, end] = share(w.qkv.panels());
+      PackedProduct(normed, rows, hidden_, w.qkv, begin, end, qkv, qkv_width,
+                    ProductEpilogue::kStore);
+    }
+    end_phase(/*product=*/true);
+    // Rotate q and k of this thread's rows, then write their K/V to the cache: every write of
+    // the step lands before any span reads (a span may read blocks another one fills).
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      float* row = qkv + r * qkv_width;
+      const float* cos = cos_.data() + r * head_dim_;
+      const float* sin = sin_.data() + r * head_dim_;
+      RotaryRow(row, static_cast<int>(heads_), head_dim_, cos, sin);
+      RotaryRow(row + q_width, static_cast<int>(kv_heads_), head_dim_, cos, sin);
+    }
+    for (size_t i = 0; i < write_rows.size(); ++i) {
+      const int64_t r = write_rows[i];
+      if (r < row_begin || r >= row_end) continue;
+      const float* row = qkv + r * qkv_width;
+      WriteKvCacheRow(row + q_width, row + q_width + kv_width, write_slots[i],
+                      static_cast<int>(kv_heads_), static_cast<int>(head_dim_), step.block_size,
+                      k_cache, v_cache);
+    }
+    end_phase(/*product=*/false);
+    {
+      PagedAttentionArgs a;
+      a.q = qkv;
+      a.k = qkv + q_width;
+      a.v = qkv + q_width + kv_width;
+      a.q_row_stride = qkv_width;
+      a.kv_row_stride = qkv_width;
+      a.k_cache = k_cache;
+      a.v_cache = v_cache;
+      a.out = attn;
+      a.num_heads = static_cast<int>(heads_);
+      a.num_kv_heads = static_cast<int>(kv_heads_);
+      a.head_dim = static_cast<int>(head_dim_);
+      a.block_size = step.block_size;
+      a.scale = 1.0f / std::sqrt(static_cast<float>(head_dim_));
+      work_.Prepare(a, &scratch);
+      for (int64_t item = next_item_[l].fetch_add(1, std::memory_order_relaxed);
+           item < work_.num_items(); item = next_item_[l].fetch_add(1, std::memory_order_relaxed)) {
+        work_.RunItem(a, *step.spans, item, &scratch);
+      }
+    }
+    end_phase(/*product=*/false);
+    {
+      const auto [begin, end] = share(w.o.panels());
+      PackedProduct(attn, rows, q_width, w.o, begin, end, x, hidden_,
+                    ProductEpilogue::kAccumulate);
+    }
+    end_phase(/*product=*/true);
+    for (int64_t r = row_begin; r < row_end; ++r) {
+      RmsNormRow(x + r * hidden_, w.post_norm.data(), eps_, hidden_, normed + r * hidden_);
+    }
+    end_phase(/*product=*/false);
+    {
+      const auto [begin, end] = share(w.gate_up.panels());
+      PackedProduct(normed, rows, hidden_, w.gate_up, begin, end, mlp, intermediate_,
+                    ProductEpilogue::kSwiGlu);
+    }
+    end_phase(/*product=*/true);
+    {
+      const auto [begin, end] = share(w.down.panels());
+      PackedProduct(mlp, rows, intermediate_, w.down, begin, end, x, hidden_,
+                    ProductEpilogue::kAccumulate);
+    }
+    end_phase(/*product=*/true);
+  }
+}
+
+}  // namespace infusion::engine

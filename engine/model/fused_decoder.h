@@ -1,0 +1,96 @@
+// The decoder layers of an inference step on CPU as one parallel region of plain C++ (the fused
+// path): per layer, RMSNorm, the [q; k; v] product, rotary embedding and the KV-cache write,
+// paged attention, the o product added to the residual, RMSNorm, the [gate; up] product with its
+// SwiGLU, and the down product added to the residual — 8 phases separated by spinning barriers
+// instead of ~25 LibTorch operators, each with its own dispatch, allocation and (for products)
+// wake-up of a thread pool. Weights are packed once (engine/kernels/packed_product.h), buffers are
+// kept across steps, and the paged KV cache is read and written in place.
+//
+// Torch-free. The LibTorch modules (engine/model/layers.h) stay the reference, the training path
+// and the path of anything but float32 inference on CPU; tests/model/fused_decoder_test.cc holds
+// this one to them.
+#ifndef INFUSION_ENGINE_MODEL_FUSED_DECODER_H_
+#define INFUSION_ENGINE_MODEL_FUSED_DECODER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/attention/paged_attention.h"
+#include "engine/kernels/packed_product.h"
+#include "engine/model/model_config.h"
+
+namespace infusion::engine {
+
+struct FusedLayerWeights {
+  std::vector<float> input_norm, post_norm;  // [hidden]
+  PackedWeight qkv;                          // [q; k; v] rows of the three projections
+  PackedWeight o;
+  PackedWeight gate_up;  // PackedWeight::PackSwiGlu
+  PackedWeight down;
+};
+
+// A step's paged attention, as the executor's backend holds it (engine/executor).
+struct FusedAttentionStep {
+  const std::vector<AttentionSpan>* spans = nullptr;
+  const std::vector<int32_t>* write_rows = nullptr;   // packed rows whose K/V are written ...
+  const std::vector<int64_t>* write_slots = nullptr;  // ... to these slots
+  // Layer 0 of the caches (layouts of engine/attention/paged_attention.h); layer l starts
+  // l * *_layer_stride floats further.
+  float* k_cache = nullptr;
+  float* v_cache = nullptr;
+  int64_t k_layer_stride = 0;
+  int64_t v_layer_stride = 0;
+  int block_size = 0;
+};
+
+class FusedDecoderStack {
+ public:
+  FusedDecoderStack(const ModelConfig& config, std::vector<FusedLayerWeights> layers);
+  ~FusedDecoderStack();
+
+  // x: [rows, hidden] float32, the embedded positions, replaced by the last layer's output;
+  // positions: [rows] RoPE positions.
+  void Forward(float* x, int64_t rows, const int64_t* positions, const FusedAttentionStep& step);
+
+  // Where the steps' time goes, for infusion-bench --engine: wall time of the product phases
+  // (each from its start to the barrier after it, so waiting for the slower thread counts) and
+  // of the others (norms, rotary and cache writes, attention), since timing was enabled.
+  struct PhaseTimes {
+    double product_seconds = 0;
+    double other_seconds = 0;
+  };
+  void EnablePhaseTiming(bool enable) { timing_ = enable; }
+  PhaseTimes phase_times() const { return times_; }
+  void ResetPhaseTimes() { times_ = {}; }
+
+ private:
+  class Barrier;
+  // Everything one thread does in a step; `barrier` separates the phases.
+  void RunThread(int thread, int threads, float* x, int64_t rows, const int64_t* positions,
+                 const FusedAttentionStep& step, Barrier& barrier);
+  void Reserve(int64_t rows, int threads);
+
+  int64_t hidden_, heads_, kv_heads_, head_dim_, intermediate_;
+  float eps_;
+  std::vector<float> inv_freq_;  // [head_dim / 2], as ComputeRotaryTables
+  std::vector<FusedLayerWeights> layers_;
+
+  // Buffers kept across steps, grown to the largest step seen.
+  int64_t capacity_rows_ = 0;
+  std::vector<float> normed_;  // [rows, hidden]
+  std::vector<float> qkv_;     // [rows, (heads + 2 kv_heads) head_dim]
+  std::vector<float> attn_;    // [rows, heads head_dim]
+  std::vector<float> mlp_;     // [rows, intermediate]
+  std::vector<float> cos_, sin_;  // [rows, head_dim]
+  std::vector<PagedAttentionScratch> scratch_;  // one per thread
+  PagedAttentionWork work_;
+  std::unique_ptr<std::atomic<int64_t>[]> next_item_;  // per layer: attention items claimed
+  bool timing_ = false;
+  PhaseTimes times_;  // written by thread 0 only
+};
+
+}  // namespace infusion::engine
+
+#endif  // INFUSION_ENGINE_MODEL_FUSED_DECODER_H_
