@@ -8,6 +8,7 @@
 #include "common/status_macros.h"
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "scheduler/scheduled_request.h"
+#include "scheduler/scheduler_impl.h"
 
 namespace infusion::scheduler {
 
@@ -23,86 +24,7 @@ using engine::StepOutput;
 using engine::StepPlan;
 using engine::StepRunner;
 
-namespace {
 using Seq = ScheduledRequest;
-}  // namespace
-
-class Scheduler::Impl {
- public:
-  Impl(const SchedulerOptions& options, const SchedulerModelInfo& model, StepRunner* runner,
-       std::unique_ptr<KvCacheManager> kv)
-      : options_(options), model_(model), runner_(runner), info_(runner->info()), kv_(std::move(kv)) {}
-
-  ~Impl() { Stop(); }
-
-  absl::StatusOr<RequestId> Submit(Request request, std::shared_ptr<EventSink> sink);
-  void Cancel(RequestId id) ABSL_LOCKS_EXCLUDED(mu_) {
-    absl::MutexLock lock(&mu_);
-    cancels_.push_back(id);
-  }
-  bool Step();
-  void Start();
-  void Stop();
-  void WaitIdle() {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](Impl* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
-          return self->inbox_.empty() && self->num_active_ == 0;
-        },
-        this));
-  }
-  SchedulerStats Stats() const {
-    absl::MutexLock lock(&mu_);
-    return stats_;
-  }
-
- private:
-  // --- the step, in order ---
-  void TakeInbox();
-  void ExpireDeadlines(absl::Time now);
-  void Admit(absl::Time now);
-  Decisions Plan() const;
-  void MakeRoom(Decisions* decisions);
-  StepPlan BuildPlan(Decisions* decisions, std::vector<SpanRef>* refs);
-  void Apply(const Decisions& decisions, const std::vector<SpanRef>& refs, StepOutput& out);
-  void Sweep();
-
-  // --- request progress ---
-  void PlanRemainder(Seq* seq, bool uncond, SpanKind kind, bool want_logits, int* budget,
-                     Decisions* d) const;
-  void OnToken(Seq* seq, const SpanOutput& out);
-  void StartImage(Seq* seq);
-  void OnImageStep(Seq* seq, SpanOutput& out);
-  void EmitText(Seq* seq, std::string text);
-  void SetState(Seq* seq, RequestState to);
-  void Finish(Seq* seq, RequestState state, FinishReason reason, absl::Status status);
-  void Preempt(Seq* seq);
-  void UpdateStats();
-
-  absl::Time Now() const { return options_.clock ? options_.clock() : absl::Now(); }
-
-  const SchedulerOptions options_;
-  const SchedulerModelInfo model_;
-  StepRunner* const runner_;
-  const ExecutorInfo info_;
-
-  // Shared with gRPC threads.
-  mutable absl::Mutex mu_;
-  std::deque<std::unique_ptr<Seq>> inbox_ ABSL_GUARDED_BY(mu_);
-  std::vector<RequestId> cancels_ ABSL_GUARDED_BY(mu_);
-  int num_active_ ABSL_GUARDED_BY(mu_) = 0;  // waiting + running, after the last step
-  RequestId next_id_ ABSL_GUARDED_BY(mu_) = 1;
-  SeqId next_kv_id_ ABSL_GUARDED_BY(mu_) = 1;
-  SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
-
-  // Engine thread only.
-  std::unique_ptr<KvCacheManager> kv_;
-  std::vector<std::unique_ptr<Seq>> waiting_;  // in arrival order
-  std::vector<std::unique_ptr<Seq>> running_;  // in admission order
-  SchedulerStats counters_;                    // cumulative, copied into stats_ after each step
-};
 
 // Submission (any thread)
 
