@@ -36,7 +36,7 @@ void RunningRequests::Remove(RequestId id) {
   ids_.erase(id);
 }
 
-int RunningRequests::CancelAll(InferenceEngine& engine) {
+int RunningRequests::CancelAll(serving::InferenceEngine& engine) {
   std::vector<RequestId> ids;
   {
     absl::MutexLock lock(&mu_);

@@ -43,16 +43,16 @@ namespace infusion::server {
 // end it with UNAVAILABLE and no finish event.
 class RunningRequests {
  public:
-  void Add(RequestId id);
-  void Remove(RequestId id);
+  void Add(scheduler::RequestId id);
+  void Remove(scheduler::RequestId id);
   // Cancels every request running now; returns how many.
-  int CancelAll(InferenceEngine& engine);
+  int CancelAll(serving::InferenceEngine& engine);
   // Waits until every call added has ended (OnDone) or `deadline` passes; true when all have.
   bool AwaitEmpty(absl::Time deadline);
 
  private:
   absl::Mutex mu_;
-  std::unordered_set<RequestId> ids_ ABSL_GUARDED_BY(mu_);
+  std::unordered_set<scheduler::RequestId> ids_ ABSL_GUARDED_BY(mu_);
 };
 
 // What every stream uses; owned by the server, outliving every call.

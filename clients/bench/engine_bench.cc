@@ -21,6 +21,7 @@
 namespace infusion::bench {
 
 using engine::ExecutorInfo;
+using engine::FusedDecoderStack;
 using engine::HashCombine;
 using engine::ImageConfig;
 using engine::KvCacheManager;
