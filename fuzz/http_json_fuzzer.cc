@@ -35,7 +35,7 @@ void CheckRefusal(const absl::Status& status, const http::FieldNames& names = {}
 bool Finite(const std::optional<float>& value) { return !value || std::isfinite(*value); }
 
 // Every number the parser hands the engine is one the engine can range-check: finite.
-void CheckTextParams(const infusion::TextParams& p) {
+void CheckTextParams(const infusion::serving::TextParams& p) {
   FUZZ_CHECK(Finite(p.temperature) && Finite(p.top_p) && Finite(p.min_p) &&
              Finite(p.repetition_penalty));
 }

@@ -28,7 +28,7 @@ absl::Status ServerOptions::Validate() const {
   if (engine.image_limits.max_bytes > static_cast<size_t>(max_message_bytes)) {
     return bad("max_image_bytes must not exceed max_message_bytes");
   }
-  const ImageLimits& image = engine.image_limits;
+  const engine::ImageLimits& image = engine.image_limits;
   if (image.max_aspect_ratio < 1) {
     return bad(absl::StrCat("max_image_aspect_ratio must be >= 1, got ", image.max_aspect_ratio));
   }
