@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "serving/inference_engine.h"
 
-namespace infusion::engine {
+namespace infusion::serving {
 namespace {
 
 namespace fs = std::filesystem;
@@ -167,4 +167,4 @@ TEST_F(ModelDirectoryFaultsTest, TruncatedTokenizerNamesTheFile) {
 }
 
 }  // namespace
-}  // namespace infusion::engine
+}  // namespace infusion::serving

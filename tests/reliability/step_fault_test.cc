@@ -21,6 +21,7 @@
 namespace infusion::testing {
 
 using engine::Executor;
+using engine::ExecutorInfo;
 using engine::OutputProcessor;
 using engine::Span;
 using engine::SpanResult;
@@ -29,7 +30,9 @@ using engine::StepResult;
 using scheduler::FinishReason;
 using scheduler::RequestEvent;
 using scheduler::RequestId;
+using scheduler::Request;
 using scheduler::Scheduler;
+using scheduler::SchedulerOptions;
 namespace {
 
 using ::testing::HasSubstr;
