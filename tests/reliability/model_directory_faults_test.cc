@@ -15,6 +15,9 @@
 #include "serving/inference_engine.h"
 
 namespace infusion::serving {
+
+using engine::StateDict;
+
 namespace {
 
 namespace fs = std::filesystem;
