@@ -6,6 +6,7 @@
 
 namespace infusion::server::http {
 
+using engine::Image;
 using serving::InputPart;
 
 namespace {

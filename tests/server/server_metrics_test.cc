@@ -8,6 +8,10 @@
 #include "server/process_collector.h"
 
 namespace infusion::server {
+
+using scheduler::FinishReason;
+using scheduler::RequestEvent;
+
 namespace {
 
 using ::testing::HasSubstr;
