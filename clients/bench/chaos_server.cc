@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <httplib.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,18 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-
-extern char** environ;
+#include "common/server_process_io.h"
+#include "common/status_macros.h"
 
 namespace infusion::bench {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path);
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
 
 std::string Tail(const std::string& text, size_t n) {
   return text.size() <= n ? text : "..." + text.substr(text.size() - n);
@@ -44,21 +36,7 @@ absl::StatusOr<std::unique_ptr<ChaosServer>> ChaosServer::Start(
                                    "--port=0",       "--http_port=0",
                                    "--metrics_port=0", "--port_file=" + port_file};
   args.insert(args.end(), flags.begin(), flags.end());
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = 0;
-  const int error = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (error != 0) {
-    return absl::InternalError(absl::StrCat("posix_spawn ", binary, ": ", strerror(error)));
-  }
+  ASSIGN_OR_RETURN(const pid_t pid, SpawnWithLog(args, log_path));
   std::unique_ptr<ChaosServer> server(new ChaosServer);
   server->pid_ = pid;
   server->started_here_ = true;
@@ -71,21 +49,17 @@ absl::StatusOr<std::unique_ptr<ChaosServer>> ChaosServer::Start(
     if (!server->Alive()) {
       return absl::InternalError(absl::StrCat("the server exited during start-up (code ",
                                               server->exit_code_, "):\n",
-                                              Tail(ReadFile(log_path), 4000)));
+                                              Tail(ReadFileOrEmpty(log_path), 4000)));
     }
     if (absl::Now() > end) {
       return absl::DeadlineExceededError(
           absl::StrCat("no complete port file after 5 minutes; log:\n",
-                       Tail(ReadFile(log_path), 4000)));
+                       Tail(ReadFileOrEmpty(log_path), 4000)));
     }
-    std::ifstream file(port_file);
-    std::string name;
-    int port = 0;
-    while (file >> name >> port) {
-      if (name == "grpc") grpc = port;
-      if (name == "http") http = port;
-      if (name == "metrics") metrics = port;
-    }
+    std::map<std::string, int> ports = ReadPortFile(port_file);
+    grpc = ports["grpc"];
+    http = ports["http"];
+    metrics = ports["metrics"];
     absl::SleepFor(absl::Milliseconds(50));
   }
   server->grpc_address_ = absl::StrCat("127.0.0.1:", grpc);
@@ -138,7 +112,7 @@ absl::Status ChaosServer::AwaitReady(absl::Duration timeout) const {
 }
 
 absl::StatusOr<int64_t> ChaosServer::RssKib() const {
-  const std::string status = ReadFile(absl::StrCat("/proc/", pid_, "/status"));
+  const std::string status = ReadFileOrEmpty(absl::StrCat("/proc/", pid_, "/status"));
   for (absl::string_view line : absl::StrSplit(status, '\n')) {
     if (!absl::ConsumePrefix(&line, "VmRSS:")) continue;
     line = absl::StripAsciiWhitespace(line);
@@ -150,7 +124,7 @@ absl::StatusOr<int64_t> ChaosServer::RssKib() const {
 }
 
 absl::StatusOr<uint64_t> ChaosServer::StartTicks() const {
-  const std::string stat = ReadFile(absl::StrCat("/proc/", pid_, "/stat"));
+  const std::string stat = ReadFileOrEmpty(absl::StrCat("/proc/", pid_, "/stat"));
   // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
   const size_t close = stat.rfind(')');
   if (close == std::string::npos) return absl::NotFoundError(absl::StrCat("no process ", pid_));

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,18 +19,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-
-extern char** environ;
+#include "common/server_process_io.h"
+#include "common/status_macros.h"
 
 namespace infusion::testing {
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path);
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
 
 }  // namespace
 
@@ -45,20 +37,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
       "--metrics_port=0",  "--port_file=" + dir + "/ports",    "--threads=1",
   };
   args.insert(args.end(), flags.begin(), flags.end());
-  std::vector<char*> argv;
-  for (std::string& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  const std::string log = dir + "/log";
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = 0;
-  const int error = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (error != 0) return absl::InternalError(absl::StrCat("posix_spawn ", argv[0], ": ", error));
+  ASSIGN_OR_RETURN(const pid_t pid, SpawnWithLog(args, dir + "/log"));
 
   std::unique_ptr<ServerProcess> server(new ServerProcess(pid, dir, client_options));
   if (absl::Status s = server->AwaitPorts(absl::Seconds(60)); !s.ok()) return s;
@@ -82,13 +61,9 @@ absl::Status ServerProcess::AwaitPorts(absl::Duration timeout) {
       exited_ = true;
       return absl::InternalError(absl::StrCat("the server exited during start-up:\n", Log()));
     }
-    std::ifstream file(dir_ + "/ports");
-    std::string name;
-    int port = 0;
-    while (file >> name >> port) {
-      if (name == "grpc") port_ = port;
-      if (name == "metrics") metrics_port_ = port;
-    }
+    std::map<std::string, int> ports = ReadPortFile(dir_ + "/ports");
+    port_ = ports["grpc"];
+    metrics_port_ = ports["metrics"];
     if (port_ != 0 && metrics_port_ != 0) return absl::OkStatus();
     absl::SleepFor(absl::Milliseconds(20));
   }
@@ -132,7 +107,7 @@ absl::StatusOr<int> ServerProcess::Wait(absl::Duration timeout) {
   return absl::DeadlineExceededError("the server is still running");
 }
 
-std::string ServerProcess::Log() const { return ReadFile(dir_ + "/log"); }
+std::string ServerProcess::Log() const { return ReadFileOrEmpty(dir_ + "/log"); }
 
 absl::StatusOr<std::string> HttpGet(int port, const std::string& path) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
