@@ -11,7 +11,7 @@ PACKAGES=(
   nlohmann-json3-dev googletest libgtest-dev libgmock-dev
   prometheus python3-grpcio python3-grpc-tools python3-numpy
   bible-kjv libgloo-dev python3-yaml python3-matplotlib
-  python3-torch python3-sentencepiece libcpp-httplib-dev libssl-dev nodejs
+  python3-torch python3-sentencepiece libcpp-httplib-dev libssl-dev zlib1g-dev nodejs
 )
 
 missing=()
