@@ -38,11 +38,8 @@ case "$MODE" in
     ;;
 esac
 
-# The ninja targets and the ctest selection of each partial mode. image_test is left out of
-# asan-ci until it writes its JPEG inputs without Debian's stb_image_write, whose JPEG writer
-# shifts a negative int (a UBSan report in third-party code the server never runs); the image
-# decoder is covered by fuzz_image_corpus.
-CI_TARGETS=(model_config_test tokenizer_test sampler_test prompt_test kv_cache_test
+# The ninja targets and the ctest selection of each partial mode.
+CI_TARGETS=(image_test model_config_test tokenizer_test sampler_test prompt_test kv_cache_test
   scheduler_test scheduler_random_test step_fault_test http_fuzz_regressions_test weights_test
   fuzz_regressions_test request_parser_log_test server_components_test proto_converter_test
   inference_engine_test model_directory_faults_test prepare_cancel_test server_e2e_test
@@ -50,7 +47,7 @@ CI_TARGETS=(model_config_test tokenizer_test sampler_test prompt_test kv_cache_t
   image_fuzzer_replay model_config_fuzzer_replay generation_config_fuzzer_replay
   tokenizer_fuzzer_replay safetensors_fuzzer_replay request_parser_fuzzer_replay
   http_json_fuzzer_replay http_image_edit_fuzzer_replay)
-CI_TESTS='^(model_config_test|tokenizer_test|sampler_test|prompt_test|kv_cache_test|scheduler_test|scheduler_random_test|step_fault_test|http_fuzz_regressions_test|weights_test|fuzz_regressions_test|request_parser_log_test|server_tiny_model|server_components_test|proto_converter_test|serving_tiny_model|inference_engine_test|reliability_tiny_model|model_directory_faults_test|prepare_cancel_test|server_e2e_test|fuzz_.*_corpus)$'
+CI_TESTS='^(image_test|model_config_test|tokenizer_test|sampler_test|prompt_test|kv_cache_test|scheduler_test|scheduler_random_test|step_fault_test|http_fuzz_regressions_test|weights_test|fuzz_regressions_test|request_parser_log_test|server_tiny_model|server_components_test|proto_converter_test|serving_tiny_model|inference_engine_test|reliability_tiny_model|model_directory_faults_test|prepare_cancel_test|server_e2e_test|fuzz_.*_corpus)$'
 TSAN_TARGETS=(scheduler_test scheduler_random_test step_fault_test server_threads_test)
 TSAN_TESTS='^(scheduler_test|scheduler_random_test|step_fault_test|server_threads_test)$'
 

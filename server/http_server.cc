@@ -41,6 +41,7 @@ using scheduler::Usage;
 using serving::EditImageRequest;
 using serving::ImageParams;
 using serving::InferenceEngine;
+using serving::RequestOptions;
 using serving::TextToImageRequest;
 
 namespace {
@@ -349,6 +350,14 @@ class HttpServer::Call {
 
   // Whether the client left; for replies computed whole, asked only while the handler runs.
   bool ClientGone() { return probe_.ClientGone(); }
+
+  // Marks `options` as this call's: named by its request id, and cancelled (its preparation
+  // stopping between images and texts) once the client leaves. The engine asks `cancelled` only
+  // within Submit, on the handler's thread, while the call is alive.
+  void Attach(RequestOptions* options) {
+    options->name = request_id();
+    options->cancelled = [this] { return ClientGone(); };
+  }
 
  private:
   CallRecorder recorder_;
@@ -852,7 +861,7 @@ void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
       const int steps = ParamsOf(one).steps.value_or(env_.engine->generation().image_steps);
       ParamsOf(one).preview_every = std::max(1, steps / (options.partial_images + 1));
     }
-    one.options.name = call->request_id();
+    call->Attach(&one.options);
     auto queue = std::make_shared<HttpEventQueue>();
     absl::StatusOr<RequestId> id = env_.engine->Submit(one, queue);
     if (id.ok()) {
@@ -958,7 +967,7 @@ void HttpServer::ChatCompletions(std::shared_ptr<Call> call, const httplib::Requ
     SendError(res, http::ToError(status));
     return;
   }
-  parsed->request.options.name = call->request_id();
+  call->Attach(&parsed->request.options);
   RunText(std::move(call), parsed->request, /*chat=*/true, parsed->stream, parsed->include_usage,
           "", parsed->names, res);
 }
@@ -975,7 +984,7 @@ void HttpServer::Completions(std::shared_ptr<Call> call, const httplib::Request&
     SendError(res, http::ToError(status));
     return;
   }
-  parsed->request.options.name = call->request_id();
+  call->Attach(&parsed->request.options);
   RunText(std::move(call), parsed->request, /*chat=*/false, parsed->stream,
           parsed->include_usage, parsed->echo ? parsed->prompt : "", parsed->names, res);
 }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "engine/codec/stb_write.h"
 
 namespace infusion::engine {
 namespace {
@@ -86,8 +87,8 @@ void* StbRealloc(void* pointer, size_t size) {
 }  // namespace
 }  // namespace infusion::engine
 
-// The one definition of stb_image and stb_image_write in the project. Static, so that no other
-// library's copy can clash with it; PNG and JPEG only, to keep the attack surface of untrusted
+// The one definition of stb_image in the project (its writer is stb_write.cc's). Static, so that
+// no other library's copy can clash with it; PNG and JPEG only, to keep the attack surface of untrusted
 // input small. Its allocations go through the arena above. stb_image is upstream's v2.30
 // (third_party/stb/README.md: Debian's v2.27 overflows a Huffman table on a crafted JPEG).
 #define STB_IMAGE_IMPLEMENTATION
@@ -98,16 +99,11 @@ void* StbRealloc(void* pointer, size_t size) {
 #define STBI_MALLOC(size) ::infusion::engine::StbMalloc(size)
 #define STBI_REALLOC(pointer, size) ::infusion::engine::StbRealloc(pointer, size)
 #define STBI_FREE(pointer) ::infusion::engine::StbFree(pointer)
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#define STB_IMAGE_WRITE_STATIC
-#define STBI_WRITE_NO_STDIO
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#include <stb/stb_image_write.h>
-
 #include "third_party/stb/stb_image.h"
 #pragma GCC diagnostic pop
 
@@ -357,11 +353,7 @@ Image ResizeImage(const Image& image, int width, int height) {
 absl::StatusOr<std::string> EncodePng(const Image& image) {
   RETURN_IF_ERROR(ValidateImage(image));
   std::string png;
-  const auto append = [](void* context, void* data, int size) {
-    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size);
-  };
-  if (!stbi_write_png_to_func(append, &png, image.width, image.height, kChannels, image.rgb.data(),
-                              image.width * kChannels)) {
+  if (!internal::StbWritePng(image.width, image.height, image.rgb.data(), &png)) {
     return absl::InternalError("PNG encoding failed");
   }
   return png;
@@ -374,11 +366,7 @@ absl::StatusOr<std::string> EncodeJpeg(const Image& image, int quality) {
         absl::StrCat("JPEG quality must be in [1, 100], got ", quality));
   }
   std::string jpeg;
-  const auto append = [](void* context, void* data, int size) {
-    static_cast<std::string*>(context)->append(static_cast<const char*>(data), size);
-  };
-  if (!stbi_write_jpg_to_func(append, &jpeg, image.width, image.height, kChannels,
-                              image.rgb.data(), quality)) {
+  if (!internal::StbWriteJpeg(image.width, image.height, image.rgb.data(), quality, &jpeg)) {
     return absl::InternalError("JPEG encoding failed");
   }
   return jpeg;

@@ -12,7 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 
-// The test's own writer, for inputs the library does not produce (JPEG, gray, RGBA).
+// The test's own writer, for PNG inputs the library does not produce (gray, RGBA); its JPEGs come
+// from EncodeJpeg.
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_STATIC
 #define STBI_WRITE_NO_STDIO
@@ -243,8 +244,9 @@ TEST(DecodeImageTest, GrayAndGrayAlphaBecomeRgb) {
 TEST(DecodeImageTest, DecodesJpeg) {
   std::vector<uint8_t> rgb;
   for (int i = 0; i < 16 * 16; ++i) rgb.insert(rgb.end(), {200, 100, 50});
-  std::string jpeg;
-  ASSERT_TRUE(stbi_write_jpg_to_func(Append, &jpeg, 16, 16, 3, rgb.data(), /*quality=*/95));
+  absl::StatusOr<std::string> written = EncodeJpeg(Image{16, 16, rgb}, /*quality=*/95);
+  ASSERT_TRUE(written.ok()) << written.status();
+  const std::string& jpeg = *written;
   ASSERT_EQ(jpeg.substr(0, 2), "\xFF\xD8");
 
   absl::StatusOr<Image> image = DecodeImage(jpeg);
@@ -432,8 +434,9 @@ TEST(DecodeImageTest, RefusesJpegClaimingHugeDimensionsFromTheHeaderAlone) {
 
 TEST(DecodeImageTest, RefusesJpegWithTooManyScans) {
   std::vector<uint8_t> rgb(16 * 16 * 3, 90);
-  std::string jpeg;
-  ASSERT_TRUE(stbi_write_jpg_to_func(Append, &jpeg, 16, 16, 3, rgb.data(), /*quality=*/90));
+  absl::StatusOr<std::string> written = EncodeJpeg(Image{16, 16, rgb}, /*quality=*/90);
+  ASSERT_TRUE(written.ok()) << written.status();
+  const std::string& jpeg = *written;
   // Repeat its one scan (start-of-scan marker to end-of-image): stb_image decodes every copy
   // again, so a progressive image's empty scans, a few bytes each, cost a pass over every block.
   const size_t scan = jpeg.find("\xFF\xDA");

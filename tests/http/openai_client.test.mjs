@@ -11,6 +11,7 @@ import http from 'node:http';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 
 import OpenAI, { toFile } from 'openai';
@@ -147,6 +148,40 @@ async function expectError(promise, status, param) {
     assert.ok(error.message.length > 0);
     return true;
   });
+}
+
+// A black RGB PNG of width x height, written here: small to send (its rows deflate ~1000:1) and
+// costly to decode (width x height x 3 bytes to inflate, then to resize).
+function blackPng(width, height) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; ++k) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc32 = (bytes) => {
+    let c = 0xffffffff;
+    for (const b of bytes) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8);  // 8-bit RGB, deflate, no filter method, no interlace
+  const rows = Buffer.alloc(height * (1 + width * 3));  // filter byte 0, black pixels
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', zlib.deflateSync(rows, { level: 9 })),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 const HELLO = [{ role: 'user', content: 'a red circle' }];
@@ -512,6 +547,40 @@ describe('infusion-server over HTTP with the openai client', () => {
     assert.ok(await server.metric('infusion_denoise_steps_total') - stepsBefore < 900,
       'the image ran to its end');
     assert.ok(await server.metric('infusion_request_finished_total{frontend="http",reason="cancelled"}') >= 1);
+  });
+  // The images of a call are decoded before the engine sees it, on the handler's thread; a
+  // client that leaves meanwhile stops that work between two images (RequestOptions::cancelled),
+  // as a gRPC client's cancel does. The call's last image is not one: had the work gone on, the
+  // answer would be 400 about it. Twelve 4096 x 4096 images take seconds to decode and resize
+  // here, and far longer than the 200 ms the client waits before it leaves.
+  test('a client that leaves while its images are decoded stops the decoding', async () => {
+    await server.awaitIdle();
+    const series = (code) => `infusion_requests_total{code="${code}",frontend="http",rpc="ChatCompletions"}`;
+    const cancelledBefore = await server.metric(series('CANCELLED'));
+    const invalidBefore = await server.metric(series('INVALID_ARGUMENT'));
+    const url = `data:image/png;base64,${blackPng(4096, 4096).toString('base64')}`;
+    const parts = Array.from({ length: 12 }, () => ({ type: 'image_url', image_url: { url } }));
+    parts.push({ type: 'image_url', image_url: { url: 'data:image/png;base64,bm90IGFuIGltYWdl' } });
+    const body = JSON.stringify({ model: MODEL, max_tokens: 4, messages: [{ role: 'user', content: parts }] });
+    assert.ok(body.length < 1 << 20, `${body.length} bytes, over --max_message_mb`);
+    const closed = new Promise((resolve) => {
+      const req = http.request(new URL('/v1/chat/completions', server.url), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+      }, () => resolve('answered'));
+      req.on('error', () => resolve('closed'));
+      req.on('finish', () => setTimeout(() => { req.destroy(); }, 200));  // the body is sent
+      req.end(body);
+    });
+    assert.equal(await closed, 'closed', 'the server answered before the client left');
+    const deadline = Date.now() + 60_000;
+    while (await server.metric(series('CANCELLED')) === cancelledBefore && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await server.metric(series('CANCELLED')), cancelledBefore + 1);
+    assert.equal(await server.metric(series('INVALID_ARGUMENT')), invalidBefore,
+      'the decoding reached the last image');
+    await server.awaitIdle();
   });
 });
 
