@@ -60,8 +60,9 @@ class TransfusionModelImpl : public torch::nn::Module {
   void InitWeights(uint64_t seed);
 
   // Inference only: fuses the q/k/v and gate/up products of every layer (fewer, larger matrix
-  // products), each following `options` (layers.h), and with options.fused_decoder packs the
-  // layers for the fused CPU stack. Call after the weights are final; training never does.
+  // products), each following `options` (layers.h), with options.fused_decoder packs the
+  // layers for the fused CPU stack, and with options.fused_unet the U-Net patch layers for
+  // theirs. Call after the weights are final; training never does.
   void FuseProjections(const ProductOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
