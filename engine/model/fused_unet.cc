@@ -105,7 +105,7 @@ void FusedUnet::Reserve(int64_t images, int threads) {
   const int64_t side = image_.latent_size;
   buffers_.resize(4);
   for (std::vector<float>& b : buffers_) b.resize(images * side * side * max_channels_);
-  features_.resize(images * image_.time_frequency_dim);
+  features_.resize(images * 2 * (image_.time_frequency_dim / 2));
   time_hidden_.resize(images * w_.time_linear_1.out);
   time_silu_.resize(images * w_.time_linear_2.out);
   gathered_time_.resize(images * w_.time_proj.out);
@@ -148,14 +148,42 @@ void FusedUnet::Encode(const float* patches, const float* timesteps, int64_t ima
   const int threads = TeamSize();
   Reserve(images, threads);
   activations->images = images;
-  activations->time.resize(images * w_.time_proj.out);
+  const int64_t time_width = w_.time_proj.out;
+  activations->time.resize(images * time_width);
+  // Which timesteps need the MLP: those neither cached nor already listed.
+  new_timesteps_.clear();
+  std::vector<int64_t> new_row(images, -1);
+  time_rows_.assign(images, nullptr);
+  for (int64_t i = 0; i < images; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &timesteps[i], sizeof(bits));
+    const auto cached = time_cache_.find(bits);
+    if (cached != time_cache_.end()) {
+      time_rows_[i] = cached->second.data();
+      continue;
+    }
+    const auto listed = std::find_if(new_timesteps_.begin(), new_timesteps_.end(), [&](float t) {
+      return std::memcmp(&t, &timesteps[i], sizeof(t)) == 0;
+    });
+    new_row[i] = listed - new_timesteps_.begin();
+    if (listed == new_timesteps_.end()) new_timesteps_.push_back(timesteps[i]);
+  }
+  new_time_.resize(new_timesteps_.size() * time_width);
+  for (int64_t i = 0; i < images; ++i) {
+    if (new_row[i] >= 0) time_rows_[i] = new_time_.data() + new_row[i] * time_width;
+  }
   activations->skips.resize(gathered_skips_.size());
   for (size_t k = 0; k < gathered_skips_.size(); ++k) {
     activations->skips[k].resize(gathered_skips_[k].size() / capacity_images_ * images);
   }
-  RunTeam(threads, [&](Team& team) {
-    RunEncode(team, patches, timesteps, images, out, activations);
-  });
+  RunTeam(threads, [&](Team& team) { RunEncode(team, patches, images, out, activations); });
+  if (time_cache_.size() + new_timesteps_.size() > kTimeCacheEntries) time_cache_.clear();
+  for (size_t k = 0; k < new_timesteps_.size(); ++k) {
+    uint32_t bits;
+    std::memcpy(&bits, &new_timesteps_[k], sizeof(bits));
+    const float* row = new_time_.data() + k * time_width;
+    time_cache_[bits].assign(row, row + time_width);
+  }
 }
 
 void FusedUnet::Decode(const float* hidden, int64_t rows, const int64_t* which,
@@ -166,20 +194,22 @@ void FusedUnet::Decode(const float* hidden, int64_t rows, const int64_t* which,
           [&](Team& team) { RunDecode(team, hidden, rows, which, activations, eps); });
 }
 
-void FusedUnet::RunEncode(Team& team, const float* patches, const float* timesteps,
-                          int64_t images, float* out, FusedUnetActivations* activations) {
+void FusedUnet::RunEncode(Team& team, const float* patches, int64_t images, float* out,
+                          FusedUnetActivations* activations) {
   const int64_t side = image_.latent_size, p = image_.patch_size, grid = image_.grid_size();
   const int64_t channels = image_.latent_channels, patch_dim = image_.patch_dim();
   const int64_t positions = side * side;
 
-  // The sinusoidal features of each timestep, in the float32 operations of TimestepEmbedding.
+  // The sinusoidal features of each new timestep, in the float32 operations of
+  // TimestepEmbedding.
+  const int64_t fresh = static_cast<int64_t>(new_timesteps_.size());
   const int64_t half = image_.time_frequency_dim / 2;
   const float step = static_cast<float>(-std::log(10000.0) / static_cast<double>(half));
-  const auto [image_begin, image_end] = team.Share(images);
-  for (int64_t i = image_begin; i < image_end; ++i) {
+  const auto [fresh_begin, fresh_end] = team.Share(fresh);
+  for (int64_t i = fresh_begin; i < fresh_end; ++i) {
     float* f = features_.data() + i * 2 * half;
     for (int64_t k = 0; k < half; ++k) {
-      const float angle = timesteps[i] * std::exp(static_cast<float>(k) * step);
+      const float angle = new_timesteps_[i] * std::exp(static_cast<float>(k) * step);
       f[k] = std::cos(angle);
       f[half + k] = std::sin(angle);
     }
@@ -197,13 +227,23 @@ void FusedUnet::RunEncode(Team& team, const float* patches, const float* timeste
   team.EndPhase(/*product=*/false);
 
   const Source none;
-  Convolve(team, w_.time_linear_1, images, 1, {features_.data(), 2 * half}, none, none, false,
-           time_hidden_.data(), nullptr, 0, nullptr, /*silu=*/true);
-  // Only silu(temb) is used: by every block's time_proj.
-  Convolve(team, w_.time_linear_2, images, 1, {time_hidden_.data(), w_.time_linear_1.out}, none,
-           none, false, time_silu_.data(), nullptr, 0, nullptr, /*silu=*/true);
-  Convolve(team, w_.time_proj, images, 1, {time_silu_.data(), w_.time_linear_2.out}, none, none,
-           false, activations->time.data(), nullptr, 0, nullptr, false);
+  if (fresh > 0) {
+    Convolve(team, w_.time_linear_1, fresh, 1, {features_.data(), 2 * half}, none, none, false,
+             time_hidden_.data(), nullptr, 0, nullptr, /*silu=*/true);
+    // Only silu(temb) is used: by every block's time_proj.
+    Convolve(team, w_.time_linear_2, fresh, 1, {time_hidden_.data(), w_.time_linear_1.out},
+             none, none, false, time_silu_.data(), nullptr, 0, nullptr, /*silu=*/true);
+    Convolve(team, w_.time_proj, fresh, 1, {time_silu_.data(), w_.time_linear_2.out}, none,
+             none, false, new_time_.data(), nullptr, 0, nullptr, false);
+  }
+  // Each image's projections, for its blocks and for the decoder (visible to all after the
+  // barrier that ends conv_in).
+  const int64_t time_width = w_.time_proj.out;
+  const auto [image_begin, image_end] = team.Share(images);
+  for (int64_t i = image_begin; i < image_end; ++i) {
+    std::memcpy(activations->time.data() + i * time_width, time_rows_[i],
+                time_width * sizeof(float));
+  }
 
   int64_t level_side = side;
   Convolve(team, w_.conv_in, images, level_side, {z, channels}, none, none, false,

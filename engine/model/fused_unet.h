@@ -16,6 +16,7 @@
 #define INFUSION_ENGINE_MODEL_FUSED_UNET_H_
 
 #include <cstdint>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/kernels/packed_product.h"
@@ -99,8 +100,8 @@ class FusedUnet {
  private:
   class Team;
   struct Source;
-  void RunEncode(Team& team, const float* patches, const float* timesteps, int64_t images,
-                 float* out, FusedUnetActivations* activations);
+  void RunEncode(Team& team, const float* patches, int64_t images, float* out,
+                 FusedUnetActivations* activations);
   void RunDecode(Team& team, const float* hidden, int64_t rows, const int64_t* which,
                  const FusedUnetActivations& activations, float* eps);
   // A residual block over `images` images of side `side`: x (+ the concatenated skip s, when
@@ -130,6 +131,15 @@ class FusedUnet {
   std::vector<float> features_, time_hidden_, time_silu_, gathered_time_;
   std::vector<float> shared_gather_;               // small products: one gather, split by panels
   std::vector<std::vector<float>> thread_gather_;  // large products: per thread, split by rows
+
+  // Every block's timestep projection by timestep (its float bits): the same for every image at
+  // that timestep, and a sampler's images revisit the same few dozen timesteps, so the
+  // timestep MLP runs only for timesteps not seen before (bounded: cleared when full).
+  static constexpr size_t kTimeCacheEntries = 1024;
+  std::unordered_map<uint32_t, std::vector<float>> time_cache_;
+  std::vector<float> new_timesteps_;      // of a pass: the distinct ones not in the cache ...
+  std::vector<float> new_time_;           // ... and their projections [new, time_proj.out]
+  std::vector<const float*> time_rows_;   // of a pass: each image's projections
 
   bool timing_ = false;
   PhaseTimes times_;

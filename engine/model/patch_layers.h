@@ -22,6 +22,7 @@
 namespace infusion::engine {
 
 struct FusedUnetActivations;  // engine/model/fused_unet.h
+class FusedUnet;
 
 // Sinusoidal features of t followed by an MLP (diffusers' TimestepEmbedding names):
 //   f = cat(cos(t * w), sin(t * w)), w_k = exp(-ln(10000) * k / (F/2)), k < F/2;
@@ -62,6 +63,8 @@ class PatchLayers : public torch::nn::Module {
   // autograd take a fused path where the layers have one (the U-Net: engine/model/fused_unet.h);
   // the modules stay the reference. Training never calls this.
   virtual void EnableFusedInference(bool enable) { (void)enable; }
+  // The fused U-Net, when EnableFusedInference built one; else null.
+  virtual FusedUnet* fused_unet() { return nullptr; }
 };
 
 std::shared_ptr<PatchLayers> CreatePatchLayers(const ModelConfig& config);

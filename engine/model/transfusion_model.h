@@ -68,6 +68,8 @@ class TransfusionModelImpl : public torch::nn::Module {
   const ModelConfig& config() const { return config_; }
   // The fused CPU decoder stack, when FuseProjections built one; else null.
   FusedDecoderStack* fused_decoder() { return fused_.get(); }
+  // The fused U-Net patch layers (engine/model/fused_unet.h), when FuseProjections built them.
+  FusedUnet* fused_unet() { return image_->fused_unet(); }
 
  private:
   ModelConfig config_;

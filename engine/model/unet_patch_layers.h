@@ -56,6 +56,7 @@ class UnetPatchLayers : public PatchLayers {
   // autograd then run fused; the modules stay the reference.
   void EnableFusedInference(bool enable) override;
   bool fused_inference() const { return fused_ != nullptr; }
+  FusedUnet* fused_unet() override { return fused_.get(); }
 
  private:
   struct Level {

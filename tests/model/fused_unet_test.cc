@@ -102,10 +102,11 @@ TEST_P(FusedUnetTest, MatchesModules) {
   layers.eval();
 
   const int64_t n = config.image.num_patches(), d = config.image.patch_dim();
-  const at::Tensor patches = at::randn({3, n, d});
-  const at::Tensor timesteps = at::tensor({999.0f, 0.0f, 417.25f});
+  const at::Tensor patches = at::randn({4, n, d});
+  // A timestep twice in one pass: the timestep MLP runs once for it.
+  const at::Tensor timesteps = at::tensor({999.0f, 0.0f, 417.25f, 0.0f});
   const at::Tensor hidden = at::randn({5, n, config.hidden_size});
-  const at::Tensor which = at::tensor({2, 0, 0, 1, 2}, at::kLong);
+  const at::Tensor which = at::tensor({2, 0, 3, 1, 2}, at::kLong);
 
   torch::NoGradGuard no_grad;
   PatchContext reference;
@@ -115,7 +116,8 @@ TEST_P(FusedUnetTest, MatchesModules) {
 
   layers.EnableFusedInference(true);
   ASSERT_TRUE(layers.fused_inference());
-  for (int pass = 0; pass < 2; ++pass) {  // the second reuses the grown buffers
+  // The second pass finds its timesteps' projections cached, and reuses the grown buffers.
+  for (int pass = 0; pass < 2; ++pass) {
     PatchContext context;
     const at::Tensor encoded = layers.Encode(patches, timesteps, &context);
     ASSERT_NE(context.fused, nullptr);
@@ -125,6 +127,24 @@ TEST_P(FusedUnetTest, MatchesModules) {
     EXPECT_LT(RelativeError(encoded, want_encoded), 1e-4);
     EXPECT_LT(RelativeError(eps, want_eps), 1e-4);
     EXPECT_TRUE(at::allclose(eps, want_eps, 1e-4, 1e-4 * want_eps.abs().max().item<double>()));
+  }
+
+  // A pass mixing a cached timestep with a new one.
+  {
+    const at::Tensor mixed_t = at::tensor({0.0f, 123.5f});
+    PatchContext modules, fused;
+    layers.EnableFusedInference(false);
+    const at::Tensor want = layers.Encode(patches.narrow(0, 1, 2), mixed_t, &modules);
+    const at::Tensor want_mixed = layers.Decode(hidden.narrow(0, 0, 2), modules,
+                                                at::tensor({1, 0}, at::kLong));
+    layers.EnableFusedInference(true);
+    layers.Encode(patches, timesteps, &fused);  // fills the cache again
+    const at::Tensor got = layers.Encode(patches.narrow(0, 1, 2), mixed_t, &fused);
+    EXPECT_LT(RelativeError(got, want), 1e-4);
+    EXPECT_LT(RelativeError(layers.Decode(hidden.narrow(0, 0, 2), fused,
+                                          at::tensor({1, 0}, at::kLong)),
+                            want_mixed),
+              1e-4);
   }
 
   // Decoding a subset of rows gives those rows of the full decode: each row alone.
