@@ -119,6 +119,8 @@ void FusedUnet::Reserve(int64_t images, int threads) {
     shared_gather_.resize(2 * kTileRows * threads * max_gather_);
     thread_gather_.resize(threads);
     for (std::vector<float>& g : thread_gather_) g.resize(kChunkRows * max_gather_);
+    thread_out_.resize(threads);
+    for (std::vector<float>& o : thread_out_) o.resize(kChunkRows * max_channels_);
   }
   if (images <= capacity_images_) return;
   capacity_images_ = images;
@@ -327,8 +329,12 @@ void FusedUnet::RunDecode(Team& team, const float* hidden, int64_t rows, const i
       h_channels = block.conv2.out;
     }
     if (l > 0) {
-      Convolve(team, w_.upsample[l], rows, level_side, {h, h_channels}, none, none,
-               /*upsample=*/true, other, nullptr, 0, nullptr, false);
+      if (w_.upsample[l].phases.empty()) {
+        Convolve(team, w_.upsample[l], rows, level_side, {h, h_channels}, none, none,
+                 /*upsample=*/true, other, nullptr, 0, nullptr, false);
+      } else {
+        ConvolveUpsampled(team, w_.upsample[l], rows, level_side, {h, h_channels}, other);
+      }
       std::swap(h, other);
       h_channels = w_.upsample[l].out;
       level_side *= 2;
@@ -461,6 +467,51 @@ void FusedUnet::Convolve(Team& team, const FusedConv& conv, int64_t images, int6
     prefill(0, rows, c0, c1);
     PackedProduct(left, rows, ld, conv.weight, p0, p1, y, out, ProductEpilogue::kAccumulate);
     finish(0, rows, c0, c1);
+  }
+  team.EndPhase(/*product=*/true);
+}
+
+void FusedUnet::ConvolveUpsampled(Team& team, const FusedConv& conv, int64_t images,
+                                  int64_t side, const Source& x, float* y) {
+  const int64_t positions = side * side, rows = images * positions, out = conv.out;
+  const int64_t out_side = 2 * side, gather_width = 4 * conv.in;
+  // Each thread takes source rows (and so the 4 output cells of each), by chunks; per phase, it
+  // gathers the 2x2 taps, multiplies, and places the results with the bias.
+  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+  const auto [t0, t1] = team.Share(tiles);
+  const int64_t r_end = std::min(rows, t1 * kTileRows);
+  float* gathered = thread_gather_[team.thread].data();
+  float* product = thread_out_[team.thread].data();
+  for (int64_t r0 = t0 * kTileRows; r0 < r_end; r0 += kChunkRows) {
+    const int64_t r1 = std::min(r_end, r0 + kChunkRows);
+    for (int phase = 0; phase < 4; ++phase) {
+      const int64_t py = phase / 2, px = phase % 2;
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t i = r / positions, sy = r % positions / side, sx = r % side;
+        const float* image = x.data + i * positions * x.channels;
+        float* dst = gathered + (r - r0) * gather_width;
+        for (int64_t a = 0; a < 2; ++a) {
+          const int64_t iy = sy + py - 1 + a;
+          for (int64_t b = 0; b < 2; ++b, dst += conv.in) {
+            const int64_t ix = sx + px - 1 + b;
+            if (iy < 0 || iy >= side || ix < 0 || ix >= side) {
+              std::memset(dst, 0, conv.in * sizeof(float));
+            } else {
+              std::memcpy(dst, image + (iy * side + ix) * x.channels, conv.in * sizeof(float));
+            }
+          }
+        }
+      }
+      const PackedWeight& w = conv.phases[phase];
+      PackedProduct(gathered, r1 - r0, gather_width, w, 0, w.panels(), product, out,
+                    ProductEpilogue::kStore);
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t i = r / positions, sy = r % positions / side, sx = r % side;
+        const float* p = product + (r - r0) * out;
+        float* cell = y + ((i * out_side + 2 * sy + py) * out_side + 2 * sx + px) * out;
+        for (int64_t c = 0; c < out; ++c) cell[c] = p[c] + conv.bias[c];
+      }
+    }
   }
   team.EndPhase(/*product=*/true);
 }

@@ -36,6 +36,11 @@ struct FusedConv {
   int64_t in = 0;     // channels of the convolved input
   int64_t extra = 0;  // channels of the extra input (0: none)
   int64_t out = 0;
+  // An upsampling convolution (nearest x2, then 3x3) as four 2x2 convolutions of the source, one
+  // per output phase (py, px) at index py * 2 + px: output cell (2y + py, 2x + px) reads source
+  // rows y + py - 1 + a and columns x + px - 1 + b (a, b in {0, 1}), whose weights are the sums
+  // of the 3x3 kernel rows and columns that land there. 4 * in columns instead of 9 * in.
+  std::vector<PackedWeight> phases;
 };
 
 struct FusedGroupNorm {
@@ -111,6 +116,8 @@ class FusedUnet {
   void Convolve(Team& team, const FusedConv& conv, int64_t images, int64_t side, const Source& x,
                 const Source& extra1, const Source& extra2, bool upsample, float* y,
                 const float* per_image, int64_t per_image_ld, const float* residual, bool silu);
+  void ConvolveUpsampled(Team& team, const FusedConv& conv, int64_t images, int64_t side,
+                         const Source& x, float* y);
   void GroupNormSilu(Team& team, const FusedGroupNorm& norm, int64_t images, int64_t positions,
                      const Source& a, const Source& b, float* out);
   void Reserve(int64_t images, int threads);
@@ -131,6 +138,7 @@ class FusedUnet {
   std::vector<float> features_, time_hidden_, time_silu_, gathered_time_;
   std::vector<float> shared_gather_;               // small products: one gather, split by panels
   std::vector<std::vector<float>> thread_gather_;  // large products: per thread, split by rows
+  std::vector<std::vector<float>> thread_out_;     // upsampling: one phase's rows, per thread
 
   // Every block's timestep projection by timestep (its float bits): the same for every image at
   // that timestep, and a sampler's images revisit the same few dozen timesteps, so the

@@ -70,6 +70,30 @@ static FusedConv PackConv(const nn::Conv2d& conv) {
                     static_cast<int>(o.stride()->at(0)), o.in_channels(), 0);
 }
 
+// An upsampling convolution (nearest x2, then this 3x3 one) as the 2x2 kernels of its four
+// output phases (FusedConv::phases): along each axis, phase 0 reads source offsets -1 and 0
+// with kernel rows {0} and {1, 2}, phase 1 offsets 0 and +1 with rows {0, 1} and {2}.
+static FusedConv PackUpsampleConv(const nn::Conv2d& conv) {
+  FusedConv packed;  // no 3x3 weight: only the phases'
+  packed.bias = Floats(conv->bias);
+  packed.kernel = 3;
+  packed.in = conv->options.in_channels();
+  packed.out = conv->options.out_channels();
+  const at::Tensor w = conv->weight.detach().to(at::kFloat);  // [out, in, 3, 3]
+  const auto fold = [](const at::Tensor& t, int64_t dim, int phase) {
+    const at::Tensor k0 = t.select(dim, 0), k1 = t.select(dim, 1), k2 = t.select(dim, 2);
+    return phase == 0 ? at::stack({k0, k1 + k2}, dim) : at::stack({k0 + k1, k2}, dim);
+  };
+  for (int py = 0; py < 2; ++py) {
+    for (int px = 0; px < 2; ++px) {
+      const at::Tensor phase = TapsOuter(fold(fold(w, 2, py), 3, px)).contiguous();
+      packed.phases.push_back(
+          PackedWeight::Pack(phase.data_ptr<float>(), phase.size(0), phase.size(1)));
+    }
+  }
+  return packed;
+}
+
 static FusedConv PackLinear(const nn::Linear& linear) {
   return PackMatrix(linear->weight.detach().to(at::kFloat), linear->bias, 1, 1,
                     linear->options.in_features(), 0);
@@ -193,7 +217,7 @@ void UnetPatchLayers::EnableFusedInference(bool enable) {
   w.proj_out = PackConv(proj_out_);
   w.proj_in = PackConv(proj_in_);
   for (Level& level : up_) {
-    w.upsample.push_back(level.resample ? PackConv(level.resample) : FusedConv());
+    w.upsample.push_back(level.resample ? PackUpsampleConv(level.resample) : FusedConv());
   }
   w.decoder_norm_out = PackNorm(decoder_norm_out_);
   w.conv_out = PackConv(conv_out_);
