@@ -32,6 +32,9 @@ RequestTiming GrpcDriver::Run(WorkKind kind, int index) {
     v1::Message* m = request.add_messages();
     m->set_role("user");
     m->add_parts()->set_text(ChatPrompt(index));
+    // Text only, as in-process and over HTTP: a chat may otherwise draw an image when the model
+    // opens one (max_images defaults to 1), and its denoising steps would count as chat.
+    request.set_max_images(0);
     request.mutable_text()->set_max_tokens(workload_.chat_max_tokens);
     request.mutable_text()->set_temperature(0);
     request.mutable_text()->set_ignore_eos(true);
