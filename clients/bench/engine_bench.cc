@@ -16,12 +16,14 @@
 #include "engine/executor/model_executor_impl.h"
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/kv_cache/position_key.h"
+#include "engine/model/fused_unet.h"
 #include "engine/model/model_config.h"
 
 namespace infusion::bench {
 
 using engine::ExecutorInfo;
 using engine::FusedDecoderStack;
+using engine::FusedUnet;
 using engine::HashCombine;
 using engine::ImageConfig;
 using engine::KvCacheManager;
@@ -237,6 +239,7 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
   result.read_bandwidth_gbps = MeasureReadBandwidth();
   result.decode_weight_bytes = DecodeWeightBytes(config);
   FusedDecoderStack* fused = executor->impl().model().fused_decoder();
+  FusedUnet* fused_unet = executor->impl().model().fused_unet();
   for (int rows : options.dtype_rows) result.dtypes.push_back(MeasureLayerProducts(config, rows));
   std::mt19937 rng(1);
   auto token = [&] { return static_cast<int32_t>(10 + rng() % (info.vocab_size - 10)); };
@@ -382,6 +385,10 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
         fused->ResetPhaseTimes();
         fused->EnablePhaseTiming(true);
       }
+      if (fused_unet != nullptr) {
+        fused_unet->ResetPhaseTimes();
+        fused_unet->EnablePhaseTiming(true);
+      }
       const auto t0 = Clock::now();
       auto ops = ProfileSteps([&] { return run(step); }, options.repetitions, 1 << 20);
       const double wall_ms = Seconds(t0, Clock::now()) * 1e3 / options.repetitions;
@@ -397,6 +404,10 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
       if (fused != nullptr) {
         product_ms += fused->phase_times().product_seconds * 1e3 / options.repetitions;
         fused->EnablePhaseTiming(false);
+      }
+      if (fused_unet != nullptr) {  // its product phases are the U-Net's convolutions
+        convolution_ms += fused_unet->phase_times().product_seconds * 1e3 / options.repetitions;
+        fused_unet->EnablePhaseTiming(false);
       }
       shares.product_share = product_ms / wall_ms;
       shares.convolution_share = convolution_ms / wall_ms;

@@ -49,7 +49,8 @@ struct EngineBenchResult {
   double read_bandwidth_gbps = 0;
   double decode_weight_bytes = 0;
   // The largest denoise row: wall time of its steps under the profiler and the shares spent in
-  // matrix products (LibTorch's and the fused stack's product phases) and in convolutions;
+  // matrix products (LibTorch's and the fused stack's product phases) and in convolutions
+  // (LibTorch's and the fused U-Net's product phases);
   // the rest is everything else. batch 0: no denoise row.
   struct ImageStepShares {
     int batch = 0;

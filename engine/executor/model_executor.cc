@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelExecutor::Create(
   products.bf16_min_rows = options.bf16_min_rows;
   products.fused_decoder = options.fused_decoder;
   products.fused_max_rows = options.fused_max_rows;
+  products.fused_unet = options.fused_unet;
   return std::unique_ptr<ModelExecutor>(new ModelExecutor(
       std::make_unique<Impl>(std::move(model), num_blocks, options.block_size, products)));
 }

@@ -29,6 +29,9 @@ struct ModelExecutorOptions {
   // Steps of at least this many positions take the reference path even when fused_decoder is
   // set; 0 = none do.
   int fused_max_rows = 0;
+  // Float32 CPU steps run the U-Net patch layers fused (engine/model/fused_unet.h); false:
+  // LibTorch's modules, the reference path.
+  bool fused_unet = true;
   absl::Status Validate() const;
 };
 

@@ -46,6 +46,10 @@ struct ProductOptions {
   // bfloat16. False: every step runs module by module (the LibTorch reference).
   bool fused_decoder = false;
   int64_t fused_max_rows = 0;
+  // Float32 CPU inference runs the U-Net patch layers as engine/model/fused_unet.h (one packed
+  // product per convolution); false: LibTorch's modules (the reference). No effect on linear
+  // patch layers.
+  bool fused_unet = false;
 };
 
 // y = x W^T of inference, x: [T, in] float32 -> [T, out] float32. Holds the float32 weight and,

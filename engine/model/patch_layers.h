@@ -21,6 +21,9 @@
 
 namespace infusion::engine {
 
+struct FusedUnetActivations;  // engine/model/fused_unet.h
+class FusedUnet;
+
 // Sinusoidal features of t followed by an MLP (diffusers' TimestepEmbedding names):
 //   f = cat(cos(t * w), sin(t * w)), w_k = exp(-ln(10000) * k / (F/2)), k < F/2;
 //   emb = linear_2(silu(linear_1(f))).
@@ -28,6 +31,8 @@ class TimestepEmbeddingImpl : public torch::nn::Module {
  public:
   TimestepEmbeddingImpl(int64_t frequency_dim, int64_t out_dim);
   at::Tensor forward(const at::Tensor& timesteps /*[I] float*/);  // -> [I, out_dim]
+  const torch::nn::Linear& linear_1() const { return linear_1_; }
+  const torch::nn::Linear& linear_2() const { return linear_2_; }
 
  private:
   int64_t frequency_dim_;
@@ -39,6 +44,9 @@ TORCH_MODULE(TimestepEmbedding);
 struct PatchContext {
   at::Tensor time_embedding;       // [I, E]
   std::vector<at::Tensor> skips;   // U-Net only: down-block activations, [I, C_l, H_l, W_l] each
+  // U-Net, fused inference path: what its encoder left for its decoder (time_embedding and
+  // skips stay empty then).
+  std::shared_ptr<FusedUnetActivations> fused;
 };
 
 class PatchLayers : public torch::nn::Module {
@@ -51,6 +59,12 @@ class PatchLayers : public torch::nn::Module {
   // `which`: [J] int64 indices of those images in the Encode batch. Returns [J, n, patch_dim].
   virtual at::Tensor Decode(const at::Tensor& hidden, const PatchContext& context,
                             const at::Tensor& which) = 0;
+  // Inference only, after the weights are final: with `enable`, float32 CPU passes without
+  // autograd take a fused path where the layers have one (the U-Net: engine/model/fused_unet.h);
+  // the modules stay the reference. Training never calls this.
+  virtual void EnableFusedInference(bool enable) { (void)enable; }
+  // The fused U-Net, when EnableFusedInference built one; else null.
+  virtual FusedUnet* fused_unet() { return nullptr; }
 };
 
 std::shared_ptr<PatchLayers> CreatePatchLayers(const ModelConfig& config);

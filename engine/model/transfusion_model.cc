@@ -118,6 +118,7 @@ void TransfusionModelImpl::FuseProjections(const ProductOptions& options) {
   }
   fused_.reset();
   if (options.fused_decoder) fused_ = std::make_unique<FusedDecoderStack>(config_, std::move(fused));
+  image_->EnableFusedInference(options.fused_unet);
 }
 
 absl::StatusOr<TransfusionModel> LoadTransfusionModel(const std::string& model_dir) {

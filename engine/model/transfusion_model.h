@@ -60,13 +60,16 @@ class TransfusionModelImpl : public torch::nn::Module {
   void InitWeights(uint64_t seed);
 
   // Inference only: fuses the q/k/v and gate/up products of every layer (fewer, larger matrix
-  // products), each following `options` (layers.h), and with options.fused_decoder packs the
-  // layers for the fused CPU stack. Call after the weights are final; training never does.
+  // products), each following `options` (layers.h), with options.fused_decoder packs the
+  // layers for the fused CPU stack, and with options.fused_unet the U-Net patch layers for
+  // theirs. Call after the weights are final; training never does.
   void FuseProjections(const ProductOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
   // The fused CPU decoder stack, when FuseProjections built one; else null.
   FusedDecoderStack* fused_decoder() { return fused_.get(); }
+  // The fused U-Net patch layers (engine/model/fused_unet.h), when FuseProjections built them.
+  FusedUnet* fused_unet() { return image_->fused_unet(); }
 
  private:
   ModelConfig config_;

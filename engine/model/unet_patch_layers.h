@@ -5,6 +5,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/normalization.h>
 
+#include "engine/model/fused_unet.h"
 #include "engine/model/patch_layers.h"
 
 namespace infusion::engine {
@@ -15,6 +16,11 @@ class UnetResBlockImpl : public torch::nn::Module {
  public:
   UnetResBlockImpl(int64_t in_channels, int64_t out_channels, int64_t time_dim, int64_t groups);
   at::Tensor forward(const at::Tensor& x /*[I, Cin, H, W]*/, const at::Tensor& temb /*[I, E]*/);
+
+  // The block for FusedUnet; its time_proj is packed with the others' (time_offset: where its
+  // outputs start among them).
+  FusedResBlock PackFused(int64_t time_offset) const;
+  const torch::nn::Linear& time_proj() const { return time_proj_; }
 
  private:
   torch::nn::GroupNorm norm1_{nullptr}, norm2_{nullptr};
@@ -46,6 +52,11 @@ class UnetPatchLayers : public PatchLayers {
                     PatchContext* context) override;
   at::Tensor Decode(const at::Tensor& hidden, const PatchContext& context,
                     const at::Tensor& which) override;
+  // Packs the layers for FusedUnet (or drops the packed copy): float32 CPU passes without
+  // autograd then run fused; the modules stay the reference.
+  void EnableFusedInference(bool enable) override;
+  bool fused_inference() const { return fused_ != nullptr; }
+  FusedUnet* fused_unet() override { return fused_.get(); }
 
  private:
   struct Level {
@@ -59,6 +70,7 @@ class UnetPatchLayers : public PatchLayers {
   torch::nn::Conv2d conv_in_{nullptr}, proj_out_{nullptr}, proj_in_{nullptr}, conv_out_{nullptr};
   torch::nn::GroupNorm encoder_norm_out_{nullptr}, decoder_norm_out_{nullptr};
   std::vector<Level> down_, up_;  // indexed by level, finest first
+  std::unique_ptr<FusedUnet> fused_;  // when EnableFusedInference(true)
 };
 
 }  // namespace infusion::engine

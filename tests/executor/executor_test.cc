@@ -24,7 +24,7 @@ double RelativeError(const std::vector<float>& got, const at::Tensor& want) {
 
 // Both patch layers, two KV block sizes: 4 (the kernel's generic path, many blocks per
 // sequence) and 16 (the default, whose blocks the decode kernel scores as one vector), and the
-// decoder layers through the fused CPU stack (the default) or module by module.
+// decoder layers and U-Net patch layers fused (the default) or module by module.
 class ExecutorTest
     : public ::testing::TestWithParam<std::tuple<PatchEncoderKind, int, bool>> {
  protected:
@@ -43,6 +43,7 @@ class ExecutorTest
     options.kv_cache_bytes = 1 << 20;
     options.block_size = block_size_;
     options.fused_decoder = std::get<2>(GetParam());
+    options.fused_unet = std::get<2>(GetParam());
     auto executor = ModelExecutor::Create(options);
     ASSERT_TRUE(executor.ok()) << executor.status();
     executor_ = std::move(*executor);
