@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -288,27 +289,34 @@ TEST_P(GoldenTest, DecodeMatchesSpmDecode) {
   EXPECT_EQ(mismatches, 0);
 }
 
-TEST_P(GoldenTest, EncodingAPromptTakesMicroseconds) {
+// Encoding is linear in the text length: one 50 kB text costs about what its 250 pieces of 200
+// bytes cost one by one; quadratic work would make the ratio ~250. A ratio of two timings on the
+// same machine, the least of three tries each, so neither the machine's speed nor a preemption
+// decides it (no wall-clock bound: the suite runs under sanitizers and beside other jobs).
+TEST_P(GoldenTest, EncodingIsLinearInTheTextLength) {
   std::string prompt;
   for (size_t i = 0; prompt.size() < 200; ++i) prompt += Words()[i % Words().size()] + " ";
   prompt.resize(200);
-  constexpr int kRuns = 200;
-  const auto start = std::chrono::steady_clock::now();
-  size_t tokens = 0;
-  for (int i = 0; i < kRuns; ++i) tokens += tokenizer_->Encode(prompt).size();
-  const std::chrono::duration<double, std::micro> elapsed =
-      std::chrono::steady_clock::now() - start;
-  EXPECT_GT(tokens, 0u);
-  EXPECT_LT(elapsed.count() / kRuns, 1000.0) << "microseconds per 200-byte prompt";
-
-  // Linear, not cubic, in the text length: 100 kB in well under a second.
+  constexpr int kPieces = 250;
   std::string long_text;
-  while (long_text.size() < 100000) long_text += prompt;
-  const auto long_start = std::chrono::steady_clock::now();
-  EXPECT_FALSE(tokenizer_->Encode(long_text).empty());
-  const std::chrono::duration<double, std::milli> long_elapsed =
-      std::chrono::steady_clock::now() - long_start;
-  EXPECT_LT(long_elapsed.count(), 500.0) << "milliseconds for 100 kB";
+  for (int i = 0; i < kPieces; ++i) long_text += prompt;
+
+  using Clock = std::chrono::steady_clock;
+  double pieces_seconds = 1e30, whole_seconds = 1e30;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    size_t tokens = 0;
+    Clock::time_point start = Clock::now();
+    for (int i = 0; i < kPieces; ++i) tokens += tokenizer_->Encode(prompt).size();
+    pieces_seconds =
+        std::min(pieces_seconds, std::chrono::duration<double>(Clock::now() - start).count());
+    EXPECT_GT(tokens, 0u);
+    start = Clock::now();
+    EXPECT_FALSE(tokenizer_->Encode(long_text).empty());
+    whole_seconds =
+        std::min(whole_seconds, std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  EXPECT_LT(whole_seconds, 10 * pieces_seconds)
+      << "50 kB in " << whole_seconds << " s, its 200-byte pieces in " << pieces_seconds << " s";
 }
 
 TEST_P(GoldenTest, CorruptModelFilesFailCleanly) {
