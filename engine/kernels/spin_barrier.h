@@ -1,7 +1,7 @@
 // A sense-counting barrier for the phases of one fused inference step, shared by the threads of
 // one OpenMP region: it spins (then yields) instead of sleeping, because the phases are
-// microseconds long, shorter than a futex wake-up of a sleeping thread. (The fused decoder stack,
-// engine/model/fused_decoder.cc, keeps its own copy of the same barrier.)
+// microseconds long, shorter than a futex wake-up of a sleeping thread. Used by the fused decoder
+// stack and the fused U-Net.
 #ifndef INFUSION_ENGINE_KERNELS_SPIN_BARRIER_H_
 #define INFUSION_ENGINE_KERNELS_SPIN_BARRIER_H_
 

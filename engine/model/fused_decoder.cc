@@ -9,39 +9,9 @@
 #include <cmath>
 
 #include "engine/kernels/elementwise.h"
+#include "engine/kernels/spin_barrier.h"
 
 namespace infusion::engine {
-
-// A sense-counting barrier that spins (then yields) instead of sleeping: the phases of a step are
-// microseconds long, shorter than a futex wake-up of a sleeping thread. Only the threads of one
-// step wait on it, and only while that step runs.
-class FusedDecoderStack::Barrier {
- public:
-  explicit Barrier(int threads) : threads_(threads) {}
-
-  void Wait() {
-    if (threads_ == 1) return;
-    const int generation = generation_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
-      arrived_.store(0, std::memory_order_relaxed);
-      generation_.fetch_add(1, std::memory_order_acq_rel);
-      return;
-    }
-    // A thread descheduled by the OS (a loaded machine) must not be spun against for long.
-    for (int spins = 0; generation_.load(std::memory_order_acquire) == generation; ++spins) {
-      if (spins < 20000) {
-        _mm_pause();
-      } else {
-        sched_yield();
-      }
-    }
-  }
-
- private:
-  const int threads_;
-  alignas(64) std::atomic<int> arrived_{0};
-  alignas(64) std::atomic<int> generation_{0};
-};
 
 FusedDecoderStack::FusedDecoderStack(const ModelConfig& c, std::vector<FusedLayerWeights> layers)
     : hidden_(c.hidden_size),
@@ -83,7 +53,7 @@ void FusedDecoderStack::Forward(float* x, int64_t rows, const int64_t* positions
   shape.head_dim = static_cast<int>(head_dim_);
   work_.Plan(shape, *step.spans);
   for (size_t l = 0; l < layers_.size(); ++l) next_item_[l].store(0, std::memory_order_relaxed);
-  Barrier barrier(threads);
+  SpinBarrier barrier(threads);
   if (threads == 1) {
     RunThread(0, 1, x, rows, positions, step, barrier);
     return;
@@ -93,7 +63,7 @@ void FusedDecoderStack::Forward(float* x, int64_t rows, const int64_t* positions
     if (omp_get_num_threads() == threads) {
       RunThread(omp_get_thread_num(), threads, x, rows, positions, step, barrier);
     } else if (omp_get_thread_num() == 0) {  // a smaller team than asked: one thread does it all
-      Barrier alone(1);
+      SpinBarrier alone(1);
       RunThread(0, 1, x, rows, positions, step, alone);
     }
   }
@@ -101,7 +71,7 @@ void FusedDecoderStack::Forward(float* x, int64_t rows, const int64_t* positions
 
 void FusedDecoderStack::RunThread(int thread, int threads, float* x, int64_t rows,
                                   const int64_t* positions, const FusedAttentionStep& step,
-                                  Barrier& barrier) {
+                                  SpinBarrier& barrier) {
   // [begin, end) of n items for this thread.
   const auto share = [&](int64_t n) {
     return std::make_pair(n * thread / threads, n * (thread + 1) / threads);

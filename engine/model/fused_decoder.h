@@ -23,6 +23,8 @@
 
 namespace infusion::engine {
 
+class SpinBarrier;  // engine/kernels/spin_barrier.h
+
 struct FusedLayerWeights {
   std::vector<float> input_norm, post_norm;  // [hidden]
   PackedWeight qkv;                          // [q; k; v] rows of the three projections
@@ -66,10 +68,9 @@ class FusedDecoderStack {
   void ResetPhaseTimes() { times_ = {}; }
 
  private:
-  class Barrier;
   // Everything one thread does in a step; `barrier` separates the phases.
   void RunThread(int thread, int threads, float* x, int64_t rows, const int64_t* positions,
-                 const FusedAttentionStep& step, Barrier& barrier);
+                 const FusedAttentionStep& step, SpinBarrier& barrier);
   void Reserve(int64_t rows, int threads);
 
   int64_t hidden_, heads_, kv_heads_, head_dim_, intermediate_;
