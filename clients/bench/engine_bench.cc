@@ -14,6 +14,7 @@
 #include "clients/bench/request_timing.h"
 #include "common/status_macros.h"
 #include "engine/executor/model_executor_impl.h"
+#include "engine/kernels/cpu_features.h"
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/kv_cache/position_key.h"
 #include "engine/model/fused_unet.h"
@@ -21,6 +22,7 @@
 
 namespace infusion::bench {
 
+using engine::DetectCpuFeatures;
 using engine::ExecutorInfo;
 using engine::FusedDecoderStack;
 using engine::FusedUnet;
@@ -235,6 +237,7 @@ absl::StatusOr<EngineBenchResult> RunEngineBench(const ModelExecutorOptions& exe
                    ModelExecutor::Create(executor_options));
   const ExecutorInfo& info = executor->info();
   EngineBenchResult result;
+  result.cpu_features = DetectCpuFeatures().ToString();
   result.matmul_peak_gflops = MeasureMatmulPeak(&result.matmul_shape);
   result.read_bandwidth_gbps = MeasureReadBandwidth();
   result.decode_weight_bytes = DecodeWeightBytes(config);

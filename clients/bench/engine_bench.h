@@ -40,6 +40,7 @@ struct DtypeRow {
 };
 
 struct EngineBenchResult {
+  std::string cpu_features;       // engine::CpuFeatures::ToString() of this machine
   double matmul_peak_gflops = 0;  // measured in the same run
   std::string matmul_shape;
   // Memory read bandwidth with all compute threads (a parallel sum over a buffer far larger

@@ -71,8 +71,8 @@ std::string ToJson(const std::vector<LoadSummary>& rows) {
 }
 
 std::string FormatEngineTable(const EngineBenchResult& r) {
-  std::string out = absl::StrFormat("matmul peak (%s): %.1f GFLOP/s\n", r.matmul_shape,
-                                    r.matmul_peak_gflops);
+  std::string out = absl::StrFormat("cpu: %s\nmatmul peak (%s): %.1f GFLOP/s\n",
+                                    r.cpu_features, r.matmul_shape, r.matmul_peak_gflops);
   out += absl::StrFormat("%-8s %6s %10s %10s %10s %10s\n", "kind", "batch", "positions",
                          "step ms", "GFLOP/s", "of peak");
   for (const EngineBenchRow& row : r.rows) {
@@ -138,7 +138,8 @@ std::string EngineToJson(const EngineBenchResult& r) {
     dtypes.push_back(
         {{"rows", d.rows}, {"float32_us", d.float32_us}, {"bfloat16_us", d.bfloat16_us}});
   }
-  return nlohmann::json{{"matmul_peak_gflops", r.matmul_peak_gflops},
+  return nlohmann::json{{"cpu_features", r.cpu_features},
+                        {"matmul_peak_gflops", r.matmul_peak_gflops},
                         {"matmul_shape", r.matmul_shape},
                         {"read_bandwidth_gbps", r.read_bandwidth_gbps},
                         {"decode_weight_bytes", r.decode_weight_bytes},

@@ -14,6 +14,7 @@
 #include "common/status_macros.h"
 #include "engine/executor/model_executor_impl.h"
 #include "engine/executor/paged_attention_backend.h"
+#include "engine/kernels/cpu_features.h"
 #include "engine/kv_cache/kv_cache_manager.h"
 #include "engine/model/compute_threads.h"
 
@@ -53,6 +54,15 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelExecutor::Create(
         absl::StrCat("executor: kv_cache_bytes holds ", num_blocks * options.block_size,
                      " positions, fewer than one sequence of max_position_embeddings = ",
                      c.max_position_embeddings));
+  }
+  const CpuFeatures& cpu = DetectCpuFeatures();
+  LOG(INFO) << "executor: CPU features: " << cpu.ToString() << "; the fused CPU kernels run "
+            << (cpu.avx2_fma ? "AVX2/FMA code" : "portable C++ (no AVX2/FMA)");
+  if (options.bf16_min_rows > 0 && !cpu.native_bf16()) {
+    // Measured here (AMD EPYC, AVX2 only): an 8-image step took 1,974 ms instead of 40.5 ms.
+    LOG(WARNING) << "bf16_min_rows=" << options.bf16_min_rows
+                 << ": this CPU has neither AVX512-BF16 nor AMX-BF16, so bfloat16 products are "
+                    "emulated and far slower than float32 (tens of times); use 0 here";
   }
   ProductOptions products;
   products.bf16_min_rows = options.bf16_min_rows;

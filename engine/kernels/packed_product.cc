@@ -7,6 +7,7 @@
 #include <cstring>
 #include <new>
 
+#include "engine/kernels/cpu_features.h"
 #include "engine/kernels/vector_math.h"
 
 namespace infusion::engine {
@@ -105,8 +106,7 @@ using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, in
 bool force_portable = false;
 
 bool HasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return has && !force_portable;
+  return DetectCpuFeatures().avx2_fma && !force_portable;
 }
 
 TileFn PickTile(int rows) {

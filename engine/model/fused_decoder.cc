@@ -5,10 +5,10 @@
 #include <sched.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 #include "engine/kernels/elementwise.h"
+#include "engine/kernels/phase_timer.h"
 #include "engine/kernels/spin_barrier.h"
 
 namespace infusion::engine {
@@ -92,18 +92,9 @@ void FusedDecoderStack::RunThread(int thread, int threads, float* x, int64_t row
     }
   }
 
-  // Ends a phase: waits for every thread, and with timing on, thread 0 books the phase.
-  using Clock = std::chrono::steady_clock;
-  const bool timed = timing_ && thread == 0;
-  Clock::time_point phase_start = timed ? Clock::now() : Clock::time_point();
-  const auto end_phase = [&](bool product) {
-    barrier.Wait();
-    if (!timed) return;
-    const Clock::time_point now = Clock::now();
-    const double seconds = std::chrono::duration<double>(now - phase_start).count();
-    (product ? times_.product_seconds : times_.other_seconds) += seconds;
-    phase_start = now;
-  };
+  // Thread 0 books the phases when timing is on.
+  PhaseTimer phases(barrier, timing_ && thread == 0 ? &times_ : nullptr);
+  const auto end_phase = [&phases](bool product) { phases.EndPhase(product); };
 
   const std::vector<int32_t>& write_rows = *step.write_rows;
   const std::vector<int64_t>& write_slots = *step.write_slots;

@@ -19,6 +19,7 @@
 
 #include "engine/attention/paged_attention.h"
 #include "engine/kernels/packed_product.h"
+#include "engine/kernels/phase_timer.h"
 #include "engine/model/model_config.h"
 
 namespace infusion::engine {
@@ -56,13 +57,7 @@ class FusedDecoderStack {
   // positions: [rows] RoPE positions.
   void Forward(float* x, int64_t rows, const int64_t* positions, const FusedAttentionStep& step);
 
-  // Where the steps' time goes, for infusion-bench --engine: wall time of the product phases
-  // (each from its start to the barrier after it, so waiting for the slower thread counts) and
-  // of the others (norms, rotary and cache writes, attention), since timing was enabled.
-  struct PhaseTimes {
-    double product_seconds = 0;
-    double other_seconds = 0;
-  };
+  // Where the steps' time goes, for infusion-bench --engine (engine/kernels/phase_timer.h).
   void EnablePhaseTiming(bool enable) { timing_ = enable; }
   PhaseTimes phase_times() const { return times_; }
   void ResetPhaseTimes() { times_ = {}; }

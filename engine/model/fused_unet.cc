@@ -3,12 +3,13 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <utility>
 #include <vector>
 
+#include "engine/kernels/cpu_features.h"
+#include "engine/kernels/phase_timer.h"
 #include "engine/kernels/spin_barrier.h"
 #include "engine/kernels/vector_math.h"
 
@@ -18,8 +19,6 @@ namespace {
 constexpr int64_t kTileRows = 6;    // rows of PackedProduct's register tile
 constexpr int64_t kChunkRows = 48;  // rows gathered at a time by one thread (8 tiles)
 constexpr int64_t kWidth = PackedWeight::kPanelWidth;
-
-using Clock = std::chrono::steady_clock;
 
 // y[c] = silu(v[c] * scale[c] + shift[c]): a normalised row. The AVX2 copy runs 8 lanes where
 // the build's baseline (x86-64-v2) runs 4; GroupNorm + SiLU is otherwise bound by the sigmoid's
@@ -37,8 +36,7 @@ void SiluAffinePortable(const float* v, const float* scale, const float* shift, 
 }
 
 void SiluAffine(const float* v, const float* scale, const float* shift, float* y, int64_t n) {
-  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  (avx2 ? SiluAffineAvx2 : SiluAffinePortable)(v, scale, shift, y, n);
+  (DetectCpuFeatures().avx2_fma ? SiluAffineAvx2 : SiluAffinePortable)(v, scale, shift, y, n);
 }
 
 }  // namespace
@@ -50,37 +48,27 @@ struct FusedUnet::Source {
   int64_t channels = 0;
 };
 
-// One thread's view of a pass: its index, the team's size, and the barrier that ends a phase.
+// One thread's view of a pass: its index, the team's size, and the end of its phases.
 class FusedUnet::Team {
  public:
   Team(int thread, int threads, SpinBarrier& barrier, FusedUnet& owner)
-      : thread(thread), threads(threads), barrier_(barrier), owner_(owner) {
-    if (timed()) phase_start_ = Clock::now();
-  }
+      : thread(thread),
+        threads(threads),
+        phases_(barrier, owner.timing_ && thread == 0 ? &owner.times_ : nullptr) {}
 
   // [begin, end) of n items for this thread.
   std::pair<int64_t, int64_t> Share(int64_t n) const {
     return {n * thread / threads, n * (thread + 1) / threads};
   }
   // Waits for every thread; with timing on, thread 0 books the phase.
-  void EndPhase(bool product) {
-    barrier_.Wait();
-    if (!timed()) return;
-    const Clock::time_point now = Clock::now();
-    const double seconds = std::chrono::duration<double>(now - phase_start_).count();
-    (product ? owner_.times_.product_seconds : owner_.times_.other_seconds) += seconds;
-    phase_start_ = now;
-  }
+  void EndPhase(bool product) { phases_.EndPhase(product); }
   // A wait inside a phase.
-  void Wait() { barrier_.Wait(); }
+  void Wait() { phases_.Wait(); }
 
   const int thread, threads;
 
  private:
-  bool timed() const { return owner_.timing_ && thread == 0; }
-  SpinBarrier& barrier_;
-  FusedUnet& owner_;
-  Clock::time_point phase_start_;
+  PhaseTimer phases_;
 };
 
 FusedUnet::FusedUnet(const ModelConfig& config, FusedUnetWeights weights)

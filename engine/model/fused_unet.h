@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/kernels/packed_product.h"
+#include "engine/kernels/phase_timer.h"
 #include "engine/model/model_config.h"
 
 namespace infusion::engine {
@@ -92,12 +93,7 @@ class FusedUnet {
   void Decode(const float* hidden, int64_t rows, const int64_t* which,
               const FusedUnetActivations& activations, float* eps);
 
-  // Wall time of the product phases (each from its start to the barrier after it) and of the
-  // others, since timing was enabled (infusion-bench --engine).
-  struct PhaseTimes {
-    double product_seconds = 0;
-    double other_seconds = 0;
-  };
+  // Where the steps' time goes, for infusion-bench --engine (engine/kernels/phase_timer.h).
   void EnablePhaseTiming(bool enable) { timing_ = enable; }
   PhaseTimes phase_times() const { return times_; }
   void ResetPhaseTimes() { times_ = {}; }
