@@ -4,23 +4,35 @@
 # and it continues from the run's last checkpoint (a run stopped at any moment ends with the same
 # weights as one never stopped, on the same thread count).
 #
-#   scripts/train.sh shapes [RUN_DIR]         the default model (configs/train/recipe/shapes.json)
+#   scripts/train.sh shapes [RUN_DIR]         the default model (configs/train/recipe/shapes/)
 #   scripts/train.sh shapes-smoke [RUN_DIR]   the same recipe in minutes: a small pool, 30 steps
 #
-# RUN_DIR (default runs/MODEL) receives what infusion-train writes (train_log.jsonl, checkpoints/,
-# samples/, the model directory of the last step) and:
-#   cache/                 the run's latent cache and tokenizer (--cache_dir), so it needs no
+# A recipe is a folder of training configs, its stages, run in the order of their names
+# (1-*.json, 2-*.json, ...). The first starts from random weights; each later one fine-tunes the
+# EMA weights its predecessor ended with (infusion-train --init_from), so a stage may change the
+# objective, the data mix or the learning rate, or add the patch position embedding (which starts
+# at zero). Steps are counted across the stages: the second stage's step 1 is the recipe's step
+# (first stage's steps + 1).
+#
+# RUN_DIR (default runs/MODEL) receives:
+#   stages/NAME/           what infusion-train writes for stage NAME (train_log.jsonl,
+#                          checkpoints/, samples/), and stages/NAME/model/, the EMA weights it
+#                          ended with (float32), which the next stage starts from
+#   cache/                 the run's latent caches and tokenizer (--cache_dir), so it needs no
 #                          checkout's .cache
-#   loss.png               the loss curve (scripts/plot_loss.py), redrawn after every stretch
-#   eval/step_N.json       infusion-eval's results.json for the EMA weights of step N (exported
-#                          in float16, as bundled), every EVAL_EVERY steps, at the reduced size of
-#                          EVAL_ARGS; eval/step_N/ holds that evaluation's report and grids
+#   loss.png               the loss curve of every stage so far (scripts/plot_loss.py), redrawn
+#                          after every stretch
+#   eval/step_N.json       infusion-eval's results.json for the EMA weights of recipe step N
+#                          (exported in float16, as bundled), every EVAL_EVERY steps and at the end
+#                          of every stage, at the reduced size of EVAL_ARGS; eval/step_N/ holds
+#                          that evaluation's report and grids
 #   eval/summary.md, eval/curve.png    the learning curve so far (scripts/eval_curve.py)
 #   model/                 at the end: the model directory to bundle (EMA weights, float16)
 #   eval/final/            at the end: infusion-eval with its default flags (FINAL_EVAL_ARGS)
 #
-# Training runs in stretches of EVAL_EVERY steps (infusion-train --until_step), each ending with a
-# checkpoint; the evaluation runs between two stretches, so it never shares the cores with them.
+# Training runs in stretches that end at the next multiple of EVAL_EVERY or at the stage's end
+# (infusion-train --until_step), each ending with a checkpoint; the evaluation runs between two
+# stretches, so it never shares the cores with them.
 # Environment: THREADS (2), EVAL_EVERY, EVAL_ARGS, FINAL_EVAL_ARGS (defaults per model below).
 # Needs build/trainer/infusion-train and build/clients/eval/infusion-eval
 # (ninja -C build infusion-train infusion-eval).
@@ -31,12 +43,12 @@ cd "$(dirname "$0")/.."
 # when this file changes under it (bash reads a script as it goes).
 main() {
   MODEL=${1:-}
-  if [ -z "$MODEL" ] || [ ! -f "configs/train/recipe/$MODEL.json" ]; then
+  RECIPE=configs/train/recipe/$MODEL
+  if [ -z "$MODEL" ] || ! compgen -G "$RECIPE/*.json" > /dev/null; then
     echo "usage: scripts/train.sh MODEL [RUN_DIR], MODEL one of:" \
-      "$(cd configs/train/recipe && ls ./*.json | sed 's|^\./||; s|\.json$||' | tr '\n' ' ')" >&2
+      "$(cd configs/train/recipe && ls -d ./*/ | sed 's|^\./||; s|/$||' | tr '\n' ' ')" >&2
     exit 2
   fi
-  CONFIG=configs/train/recipe/$MODEL.json
   RUN=${2:-runs/$MODEL}
   THREADS=${THREADS:-2}
   case $MODEL in
@@ -61,15 +73,28 @@ main() {
     [ -x $binary ] || { echo "$binary is missing: ninja -C build infusion-train infusion-eval" >&2; exit 1; }
   done
 
-  mkdir -p "$RUN/eval"
-  COMMON=(--out "$RUN" --threads "$THREADS" --cache_dir "$RUN/cache")
-  TOTAL=$($PYTHON -c 'import json, sys; print(json.load(open(sys.argv[1]))["steps"])' "$CONFIG")
+  # The stages in order, with their step counts and the recipe step each starts after.
+  STAGES=()
+  STEPS=()
+  OFFSETS=()
+  TOTAL=0
+  local config
+  for config in $(ls "$RECIPE"/*.json | LC_ALL=C sort); do
+    STAGES+=("$config")
+    OFFSETS+=("$TOTAL")
+    STEPS+=("$($PYTHON -c 'import json, sys; print(json.load(open(sys.argv[1]))["steps"])' "$config")")
+    TOTAL=$((TOTAL + STEPS[-1]))
+  done
+
+  mkdir -p "$RUN/eval" "$RUN/stages"
 
   log() { echo "[$(date -u '+%F %T')] train.sh: $*"; }
 
-  # The step of the run's latest checkpoint, 0 without one.
+  stage_dir() { echo "$RUN/stages/$(basename "$1" .json)"; }
+
+  # The step of the latest checkpoint in stage folder $1, 0 without one.
   current_step() {
-    local latest=$RUN/checkpoints/latest
+    local latest=$1/checkpoints/latest
     if [ -f "$latest" ]; then
       local name
       name=$(tr -d '[:space:]' < "$latest")
@@ -79,16 +104,17 @@ main() {
     fi
   }
 
-  # evaluate STEP LABEL ARGS...: exports the EMA weights of checkpoint STEP in float16 and runs
-  # infusion-eval on them into eval/LABEL/; eval/LABEL.json is written last (its presence means done).
+  # evaluate DIR STEP LABEL ARGS...: exports the EMA weights of checkpoint STEP of stage folder
+  # DIR in float16 and runs infusion-eval on them into eval/LABEL/; eval/LABEL.json is written
+  # last (its presence means done).
   evaluate() {
-    local step=$1 label=$2
-    shift 2
+    local stage=$1 step=$2 label=$3
+    shift 3
     [ -f "$RUN/eval/$label.json" ] && return 0
     local dir=$RUN/eval/$label
     rm -rf "$dir"
-    log "evaluating step $step ($label)"
-    $TRAIN "${COMMON[@]}" --export_to "$dir/$MODEL-$label" \
+    log "evaluating $(basename "$stage") step $step ($label)"
+    $TRAIN --out "$stage" --threads "$THREADS" --cache_dir "$RUN/cache" --export_to "$dir/$MODEL-$label" \
       --checkpoint "$(printf 'step_%06d' "$step")" --export_dtype f16
     $EVAL "$TASK" --model "$dir/$MODEL-$label" --out_dir "$dir" --threads "$THREADS" "$@"
     rm -rf "${dir:?}/$MODEL-$label"
@@ -112,37 +138,71 @@ main() {
     mv "$RUN/eval/summary.md.tmp" "$RUN/eval/summary.md"
   }
 
+  # loss.png: the first stage's curve, each later stage continuing it after a dashed line.
   plot_loss() {
-    [ -s "$RUN/train_log.jsonl" ] || return 0
-    $PYTHON scripts/plot_loss.py "$RUN/train_log.jsonl" "$RUN/loss.png" --title "$MODEL ($CONFIG)" \
+    local args=() i dir
+    for i in "${!STAGES[@]}"; do
+      dir=$(stage_dir "${STAGES[$i]}")
+      [ -s "$dir/train_log.jsonl" ] || break
+      if [ "$i" -eq 0 ]; then
+        args=("$dir/train_log.jsonl" "$RUN/loss.png" --max_step "${STEPS[0]}")
+      else
+        args+=(--then "$dir/train_log.jsonl" --then_label "$(basename "${STAGES[$i]}" .json)")
+      fi
+    done
+    [ ${#args[@]} -gt 0 ] || return 0
+    $PYTHON scripts/plot_loss.py "${args[@]}" --title "$MODEL ($RECIPE)" \
       || log "plot_loss.py failed (training goes on)"
   }
 
-  log "$CONFIG -> $RUN: $TOTAL steps, $THREADS threads, evaluated every $EVAL_EVERY steps"
-  while :; do
-    step=$(current_step)
-    # An evaluation a stop interrupted is done again before training goes on.
-    if [ "$step" -gt 0 ] && [ $((step % EVAL_EVERY)) -eq 0 ] && [ "$step" -lt "$TOTAL" ]; then
-      # shellcheck disable=SC2086
-      evaluate "$step" "$(printf 'step_%06d' "$step")" $EVAL_ARGS
+  log "$RECIPE -> $RUN: ${#STAGES[@]} stage(s), $TOTAL steps, $THREADS threads," \
+    "evaluated every $EVAL_EVERY steps"
+  local i stage offset steps step next resume init=()
+  for i in "${!STAGES[@]}"; do
+    config=${STAGES[$i]}
+    stage=$(stage_dir "$config")
+    offset=${OFFSETS[$i]}
+    steps=${STEPS[$i]}
+    if [ -f "$stage/model/model.safetensors" ]; then
+      init=(--init_from "$stage/model")
+      continue
     fi
-    [ "$step" -ge "$TOTAL" ] && break
-    next=$(((step / EVAL_EVERY + 1) * EVAL_EVERY))
-    [ "$next" -gt "$TOTAL" ] && next=$TOTAL
-    resume=()
-    [ -f "$RUN/checkpoints/latest" ] && resume=(--resume)
-    log "training steps $((step + 1))-$next"
-    # --config every time: the committed config is what runs (and what a later resume reads).
-    $TRAIN --config "$CONFIG" "${COMMON[@]}" "${resume[@]}" --until_step "$next" --export_dtype f16
-    plot_loss
+    log "stage $((i + 1)) of ${#STAGES[@]}: $config, recipe steps $((offset + 1))-$((offset + steps))"
+    while :; do
+      step=$(current_step "$stage")
+      # An evaluation a stop interrupted is done again before training goes on.
+      if [ "$step" -gt 0 ] && [ $(((offset + step) % EVAL_EVERY)) -eq 0 ] && [ "$step" -lt "$steps" ]; then
+        # shellcheck disable=SC2086
+        evaluate "$stage" "$step" "$(printf 'step_%06d' $((offset + step)))" $EVAL_ARGS
+      fi
+      [ "$step" -ge "$steps" ] && break
+      next=$((((offset + step) / EVAL_EVERY + 1) * EVAL_EVERY - offset))
+      [ "$next" -gt "$steps" ] && next=$steps
+      # A checkpoint means the stage has started: continue it. Otherwise start it, from the
+      # previous stage's weights when there is one.
+      resume=("${init[@]}")
+      [ -f "$stage/checkpoints/latest" ] && resume=(--resume)
+      log "training recipe steps $((offset + step + 1))-$((offset + next))"
+      # --config every time: the committed config is what runs (and what a later resume reads).
+      $TRAIN --config "$config" --out "$stage" --threads "$THREADS" --cache_dir "$RUN/cache" \
+        "${resume[@]}" --until_step "$next"
+      plot_loss
+    done
+    # The stage's last step joins the curve; its EMA weights start the next stage.
+    # shellcheck disable=SC2086
+    evaluate "$stage" "$steps" "$(printf 'step_%06d' $((offset + steps)))" $EVAL_ARGS
+    rm -rf "$stage/model.tmp"
+    $TRAIN --out "$stage" --threads "$THREADS" --cache_dir "$RUN/cache" --export_to "$stage/model.tmp" \
+      --export_dtype f32
+    mv "$stage/model.tmp" "$stage/model"
+    init=(--init_from "$stage/model")
   done
 
-  # The last step: its reduced evaluation joins the curve, the full one decides the bundle.
-  # shellcheck disable=SC2086
-  evaluate "$TOTAL" "$(printf 'step_%06d' "$TOTAL")" $EVAL_ARGS
+  # The bundle: the last stage's EMA weights in float16; the full evaluation decides it.
   if [ ! -f "$RUN/model/model.safetensors" ]; then
     rm -rf "$RUN/model.tmp"
-    $TRAIN "${COMMON[@]}" --export_to "$RUN/model.tmp" --export_dtype f16
+    $TRAIN --out "$(stage_dir "${STAGES[-1]}")" --threads "$THREADS" --cache_dir "$RUN/cache" \
+      --export_to "$RUN/model.tmp" --export_dtype f16
     rm -rf "$RUN/model"
     mv "$RUN/model.tmp" "$RUN/model"
   fi

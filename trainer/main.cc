@@ -76,6 +76,10 @@ ABSL_FLAG(int64_t, until_step, 0,
 ABSL_FLAG(std::string, cache_dir, "",
           "use this folder for the latent cache and tokenizers instead of the config's cache_dir "
           "(e.g. one inside the run's folder, so that the run does not depend on the checkout)");
+ABSL_FLAG(std::string, init_from, "",
+          "fine-tune from this model directory instead of the config's init_from (e.g. the model "
+          "an earlier stage of a recipe exported; scripts/train.sh); ignored once the run has a "
+          "checkpoint to resume");
 ABSL_FLAG(int, benchmark, 0,
           "time this many training steps against the machine's matrix-product rate, print the "
           "throughput and exit without writing a model");
@@ -107,6 +111,9 @@ static absl::Status Run() {
   if (const std::string cache_dir = absl::GetFlag(FLAGS_cache_dir); !cache_dir.empty()) {
     config.cache_dir = cache_dir;
   }
+  if (const std::string init_from = absl::GetFlag(FLAGS_init_from); !init_from.empty()) {
+    config.init_from = init_from;
+  }
   RETURN_IF_ERROR(Checkpointer::InstallCrashHookFromEnvironment());
   DistributedOptions dist_options;
   dist_options.world_size = absl::GetFlag(FLAGS_world_size);
@@ -118,6 +125,7 @@ static absl::Status Run() {
   TrainerOptions options;
   options.out_dir = out;
   options.resume = resume;
+  options.export_only = !export_to.empty();
   options.checkpoint = absl::GetFlag(FLAGS_checkpoint);
   options.until_step = absl::GetFlag(FLAGS_until_step);
   const absl::StatusOr<DType> dtype =

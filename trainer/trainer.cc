@@ -203,6 +203,10 @@ absl::Status Trainer::Prepare() {
     }
   }
 
+  // An export takes the latent statistics from its checkpoint and draws no batch: it needs no
+  // latents, so it neither reads the cache nor, where the cache is gone or elsewhere, spends
+  // minutes to hours encoding the pool again.
+  if (options_.export_only && !checkpoint_to_resume_.empty()) return absl::OkStatus();
   std::vector<at::Tensor> parts;
   for (const auto& dataset : mix_->datasets()) {
     if (dataset->num_images() == 0) continue;

@@ -49,6 +49,7 @@ struct TrainerOptions {
                               // out_dir/checkpoints) instead of the latest
   bool show_progress = true;  // the progress line on stderr (rank 0)
   engine::DType export_dtype = engine::DType::kF32;  // of the exported model.safetensors
+  bool export_only = false;  // the run only exports a checkpoint (ExportTo): no latents are loaded
   int64_t until_step = 0;  // > 0: stop after this step (with a checkpoint there, no export) if it
                            // comes before the config's last step; how a run pauses to be evaluated
 

@@ -196,11 +196,15 @@ TEST(ResumeTest, ExportsACheckpointAsAModelDirectory) {
   ASSERT_EQ(testing::RunTrain({"--config", config_path, "--out", run, "--threads", "1"},
                               dir + "/train.log"),
             0);
+  // The export needs no latent cache (the checkpoint has the statistics and the tokenizer), and
+  // does not build one again.
+  std::filesystem::remove_all(dir + "/cache");
   const std::string model = dir + "/model-step10";
   ASSERT_EQ(testing::RunTrain({"--out", run, "--export_to", model, "--checkpoint", "step_000010",
                                "--threads", "1"},
                               dir + "/export.log"),
             0);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/cache"));
   // Exactly the checkpoint's EMA weights, under the model directory's names.
   auto ema = StateDict::Load(run + "/checkpoints/step_000010/ema.safetensors");
   auto exported = StateDict::Load(model + "/model.safetensors");
