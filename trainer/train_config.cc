@@ -352,4 +352,19 @@ absl::StatusOr<TrainConfig> TrainConfig::FromFile(const std::string& path) {
   return config;
 }
 
+absl::StatusOr<engine::ModelConfig> FineTunedModel(engine::ModelConfig init,
+                                                   const engine::ModelConfig& run) {
+  engine::ModelConfig described = run;
+  described.image.latent_mean = init.image.latent_mean;
+  described.image.latent_std = init.image.latent_std;
+  init.diffusion = run.diffusion;
+  init.image.position_embedding |= run.image.position_embedding;
+  if (described.ToJson() != init.ToJson()) {
+    return absl::InvalidArgumentError(
+        "describes another model than the training config's \"model\" (a size, token id or "
+        "image setting differs)");
+  }
+  return init;
+}
+
 }  // namespace infusion::trainer

@@ -72,6 +72,13 @@ struct TrainConfig {
   static absl::StatusOr<TrainConfig> FromFile(const std::string& path);
 };
 
+// The model a fine-tune (init_from) trains: the shape, tokens and latent statistics of `init`, the
+// model it starts from, with the diffusion objective and sampling settings of `run`, the training
+// config's "model", and a patch position embedding where `run` adds one (it starts at zero).
+// InvalidArgument when `run` otherwise describes another model than `init`.
+absl::StatusOr<engine::ModelConfig> FineTunedModel(engine::ModelConfig init,
+                                                   const engine::ModelConfig& run);
+
 }  // namespace infusion::trainer
 
 #endif  // INFUSION_TRAINER_TRAIN_CONFIG_H_

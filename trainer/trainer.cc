@@ -246,16 +246,12 @@ absl::Status Trainer::BuildModel() {
     // lacks; it starts at zero (LoadInitWeights).
     const std::string path = ModelDirectory::Config(config_.init_from);
     ASSIGN_OR_RETURN(ModelConfig init, ModelConfig::FromFile(path));
-    init.diffusion = mc.diffusion;
-    init.image.position_embedding |= mc.image.position_embedding;
-    mc.image.latent_mean = init.image.latent_mean;
-    mc.image.latent_std = init.image.latent_std;
-    if (mc.ToJson() != init.ToJson()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "init_from: ", path,
-          " describes another model than the training config's \"model\" (a size, token id or "
-          "image setting differs)"));
+    absl::StatusOr<ModelConfig> tuned = FineTunedModel(std::move(init), mc);
+    if (!tuned.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("init_from: ", path, " ", tuned.status().message()));
     }
+    mc = *std::move(tuned);
   } else if (config_.compute_latent_stats && raw_latents_.defined()) {
     LatentStats stats = ComputeLatentStats(raw_latents_);
     mc.image.latent_mean = std::move(stats.mean);
