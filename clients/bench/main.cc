@@ -59,6 +59,9 @@ ABSL_FLAG(bool, fused_decoder, true,
 ABSL_FLAG(bool, fused_unet, true,
           "U-Net patch layers of float32 steps fused (one packed product per convolution; "
           "false: LibTorch's modules, the reference path)");
+ABSL_FLAG(bool, bf16_images, true,
+          "on AVX512-BF16 CPUs, the fused decoder's products of images being denoised in "
+          "bfloat16 (false: float32 throughout)");
 ABSL_FLAG(int, fused_max_rows, 0,
           "steps of at least this many positions take the LibTorch path (0 = none)");
 ABSL_FLAG(int, kv_cache_mb, 256, "KV-cache memory budget");
@@ -266,6 +269,7 @@ int main(int argc, char** argv) {
   executor_options.fused_decoder = absl::GetFlag(FLAGS_fused_decoder);
   executor_options.fused_max_rows = absl::GetFlag(FLAGS_fused_max_rows);
   executor_options.fused_unet = absl::GetFlag(FLAGS_fused_unet);
+  executor_options.bf16_images = absl::GetFlag(FLAGS_bf16_images);
   executor_options.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
   if (absl::GetFlag(FLAGS_chaos)) return infusion::bench::RunChaosFromFlags();
   if (!absl::GetFlag(FLAGS_server).empty()) return infusion::bench::RunOverGrpc();

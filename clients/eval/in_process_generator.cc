@@ -125,6 +125,7 @@ absl::StatusOr<std::unique_ptr<InProcessGenerator>> InProcessGenerator::Create(
   engine_options.executor.model_dir = options.model_dir;
   engine_options.executor.num_threads = options.num_threads;
   engine_options.executor.bf16_min_rows = options.bf16_min_rows;
+  engine_options.executor.bf16_images = options.bf16_images;
   engine_options.executor.kv_cache_bytes = options.kv_cache_bytes;
   engine_options.scheduler.max_running = options.max_running;
   // A batch is submitted whole; the KV cache, not the queue, bounds what runs at once.

@@ -23,6 +23,7 @@ struct InProcessOptions {
   std::string model_dir;
   int num_threads = 0;                        // LibTorch/OpenMP threads; 0 = number of cores
   int bf16_min_rows = 0;                      // ModelExecutorOptions::bf16_min_rows
+  bool bf16_images = true;                    // ModelExecutorOptions::bf16_images
   size_t kv_cache_bytes = size_t{256} << 20;  // K and V of every layer
   int max_running = 64;                       // requests the scheduler runs at once
   GenerationParams params;

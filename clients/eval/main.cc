@@ -41,6 +41,9 @@ ABSL_FLAG(int, bf16_min_rows, 0,
           "in-process: "
           "matrix products of steps with at least this many positions in bfloat16 "
           "(AVX512-BF16 CPUs; 0 = float32 only; see docs/benchmarks.md)");
+ABSL_FLAG(bool, bf16_images, true,
+          "in-process: on AVX512-BF16 CPUs, the decoder products of images being denoised in "
+          "bfloat16 (false: float32 throughout)");
 ABSL_FLAG(int, kv_cache_mb, 256, "in-process: KV-cache memory");
 ABSL_FLAG(int, max_running, 64, "in-process: requests the scheduler runs at once");
 ABSL_FLAG(int, concurrency, 32, "--server: calls in flight");
@@ -108,6 +111,7 @@ absl::StatusOr<Backend> MakeBackend() {
     options.model_dir = model;
     options.num_threads = absl::GetFlag(FLAGS_threads);
     options.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);
+    options.bf16_images = absl::GetFlag(FLAGS_bf16_images);
     options.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
     options.max_running = absl::GetFlag(FLAGS_max_running);
     options.params = params;

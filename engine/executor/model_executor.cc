@@ -69,6 +69,11 @@ absl::StatusOr<std::unique_ptr<ModelExecutor>> ModelExecutor::Create(
   products.fused_decoder = options.fused_decoder;
   products.fused_max_rows = options.fused_max_rows;
   products.fused_unet = options.fused_unet;
+  products.bf16_images = options.bf16_images;
+  if (options.bf16_images && options.fused_decoder && cpu.avx512_bf16) {
+    LOG(INFO) << "executor: the decoder products of images being denoised run in bfloat16 "
+                 "(AVX512-BF16; --bf16_images=false for float32)";
+  }
   return std::unique_ptr<ModelExecutor>(new ModelExecutor(
       std::make_unique<Impl>(std::move(model), num_blocks, options.block_size, products)));
 }

@@ -32,6 +32,11 @@ struct ModelExecutorOptions {
   // Float32 CPU steps run the U-Net patch layers fused (engine/model/fused_unet.h); false:
   // LibTorch's modules, the reference path.
   bool fused_unet = true;
+  // On a CPU with AVX512-BF16, the fused decoder stack multiplies the positions of images being
+  // denoised in bfloat16 (float32 sums; text positions and every other operation stay float32),
+  // about twice the float32 rate. A request's results still depend on nothing else in its step;
+  // false, or a CPU without AVX512-BF16: float32 throughout.
+  bool bf16_images = true;
   absl::Status Validate() const;
 };
 

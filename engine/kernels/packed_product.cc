@@ -18,12 +18,28 @@ constexpr int kHalf = kWidth / 2;
 // Rows of one register tile: 6 rows x 2 vectors of 8 = 12 accumulators of the 16 AVX2 registers.
 constexpr int kTileRows = 6;
 
-float* AllocatePanels(int64_t panels, int64_t in) {
-  const size_t bytes = static_cast<size_t>(panels * in * kWidth) * sizeof(float);
+// Zeroed, 64-byte aligned.
+void* AllocateZeroed(size_t bytes) {
   void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
   if (p == nullptr) throw std::bad_alloc();
   std::memset(p, 0, bytes);
-  return static_cast<float*>(p);
+  return p;
+}
+
+float* AllocatePanels(int64_t panels, int64_t in) {
+  return static_cast<float*>(
+      AllocateZeroed(static_cast<size_t>(panels * in * kWidth) * sizeof(float)));
+}
+
+// Round to nearest even, as AVX512-BF16's conversion does: a NaN stays a (quiet) NaN, and a
+// denormal input becomes a zero of its sign.
+inline uint16_t FloatToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof(u));
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);
+  if ((u & 0x7f800000u) == 0) return static_cast<uint16_t>((u >> 16) & 0x8000u);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
 }
 
 // Writes a finished tile row (kWidth sums, `a` the first 8 and `b` the last 8) to y.
@@ -100,6 +116,73 @@ void TilePortable(const float* x, int64_t ldx, const float* panel, int64_t in, f
   for (int r = 0; r < kRows; ++r) FinishRow(acc[r], acc[r] + kHalf, y + r * ldy, cols, epilogue);
 }
 
+// The bfloat16 tile: kRows rows x kPanels panels of 16 columns (2 x 6 = 12 accumulators of the 32
+// AVX-512 registers), one dot-product instruction per row, panel and pair of inputs.
+template <int kRows, int kPanels>
+__attribute__((target("avx512f,avx512bf16"))) void TileBf16(
+    const uint16_t* x, int64_t ldx, const uint16_t* const* panels, int64_t pairs, float* const* y,
+    int64_t ldy, const int* cols, ProductEpilogue epilogue) {
+  __m512 acc[kPanels][kRows];
+#pragma GCC unroll 8
+  for (int q = 0; q < kPanels; ++q) {
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) acc[q][r] = _mm512_setzero_ps();
+  }
+  const uint16_t* p0 = panels[0];
+  const uint16_t* p1 = kPanels == 2 ? panels[1] : panels[0];
+  for (int64_t i = 0; i < pairs; ++i) {
+    const __m512bh b0 = (__m512bh)_mm512_load_si512(p0 + i * 2 * kWidth);
+    const __m512bh b1 = (__m512bh)_mm512_load_si512(p1 + i * 2 * kWidth);
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) {
+      int32_t pair;
+      std::memcpy(&pair, x + r * ldx + 2 * i, sizeof(pair));
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(pair);
+      acc[0][r] = _mm512_dpbf16_ps(acc[0][r], a, b0);
+      if constexpr (kPanels == 2) acc[1][r] = _mm512_dpbf16_ps(acc[1][r], a, b1);
+    }
+  }
+  alignas(64) float tile[kRows][kWidth];
+#pragma GCC unroll 8
+  for (int q = 0; q < kPanels; ++q) {
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) {
+      float* yr = y[q] + r * ldy;
+      if (cols[q] == kWidth && epilogue != ProductEpilogue::kSwiGlu) {
+        __m512 v = acc[q][r];
+        if (epilogue == ProductEpilogue::kAccumulate) v = _mm512_add_ps(v, _mm512_loadu_ps(yr));
+        _mm512_storeu_ps(yr, v);
+        continue;
+      }
+      _mm512_store_ps(tile[r], acc[q][r]);
+      FinishRow(tile[r], tile[r] + kHalf, yr, cols[q], epilogue);
+    }
+  }
+}
+
+using TileBf16Fn = void (*)(const uint16_t*, int64_t, const uint16_t* const*, int64_t,
+                            float* const*, int64_t, const int*, ProductEpilogue);
+
+TileBf16Fn PickTileBf16(int rows, bool two_panels) {
+  static const TileBf16Fn one[kTileRows + 1] = {
+      nullptr,          TileBf16<1, 1>, TileBf16<2, 1>, TileBf16<3, 1>,
+      TileBf16<4, 1>,   TileBf16<5, 1>, TileBf16<6, 1>};
+  static const TileBf16Fn two[kTileRows + 1] = {
+      nullptr,          TileBf16<1, 2>, TileBf16<2, 2>, TileBf16<3, 2>,
+      TileBf16<4, 2>,   TileBf16<5, 2>, TileBf16<6, 2>};
+  return two_panels ? two[rows] : one[rows];
+}
+
+__attribute__((target("avx512f,avx512bf16,avx512vl"))) void ConvertRowBf16Avx512(
+    const float* x, int64_t width, uint16_t* xb) {
+  int64_t i = 0;
+  for (; i + 16 <= width; i += 16) {
+    const __m256bh v = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(xb + i), (__m256i)v);
+  }
+  for (; i < width; ++i) xb[i] = FloatToBf16(x[i]);
+}
+
 using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int,
                         ProductEpilogue);
 
@@ -121,7 +204,7 @@ TileFn PickTile(int rows) {
 
 }  // namespace
 
-void PackedWeight::Free::operator()(float* p) const { std::free(p); }
+void PackedWeight::Free::operator()(void* p) const { std::free(p); }
 
 PackedWeight PackedWeight::Pack(const float* w, int64_t out, int64_t in) {
   PackedWeight packed;
@@ -152,6 +235,63 @@ PackedWeight PackedWeight::PackSwiGlu(const float* gate, const float* up, int64_
     }
   }
   return packed;
+}
+
+void PackedWeight::AddBf16Panels() {
+  const int64_t pairs = (in_ + 1) / 2;
+  bf16_.reset(static_cast<uint16_t*>(
+      AllocateZeroed(static_cast<size_t>(panels_ * pairs * 2 * kWidth) * sizeof(uint16_t))));
+  for (int64_t p = 0; p < panels_; ++p) {
+    const float* source = panel(p);
+    uint16_t* target = bf16_.get() + p * pairs * 2 * kWidth;
+    for (int64_t i = 0; i < in_; ++i) {
+      for (int c = 0; c < kWidth; ++c) {
+        target[(i / 2) * 2 * kWidth + c * 2 + i % 2] = FloatToBf16(source[i * kWidth + c]);
+      }
+    }
+  }
+}
+
+bool PackedProductBf16Supported() { return DetectCpuFeatures().avx512_bf16 && !force_portable; }
+
+void ConvertRowsToBf16(const float* x, int64_t rows, int64_t ldx, int64_t width, uint16_t* xb,
+                       int64_t ldxb) {
+  const bool vector = DetectCpuFeatures().avx512_bf16;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * ldx;
+    uint16_t* out = xb + r * ldxb;
+    if (vector) {
+      ConvertRowBf16Avx512(row, width, out);
+    } else {
+      for (int64_t i = 0; i < width; ++i) out[i] = FloatToBf16(row[i]);
+    }
+    if (width % 2 != 0) out[width] = 0;
+  }
+}
+
+void PackedProductBf16(const uint16_t* x, int64_t rows, int64_t ldx, const PackedWeight& w,
+                       int64_t panel_begin, int64_t panel_end, float* y, int64_t ldy,
+                       ProductEpilogue epilogue) {
+  const int64_t columns_per_panel = w.swiglu() ? kHalf : kWidth;
+  const int64_t pairs = (w.in() + 1) / 2;
+  for (int64_t p = panel_begin; p < panel_end; p += 2) {
+    const int count = p + 1 < panel_end ? 2 : 1;
+    const uint16_t* panels[2];
+    float* outputs[2];
+    int cols[2];
+    for (int q = 0; q < count; ++q) {
+      const int64_t first = (p + q) * columns_per_panel;
+      panels[q] = w.bf16_panel(p + q);
+      outputs[q] = y + first;
+      cols[q] = static_cast<int>(std::min(columns_per_panel, w.out() - first));
+    }
+    for (int64_t r = 0; r < rows; r += kTileRows) {
+      const int tile_rows = static_cast<int>(std::min<int64_t>(kTileRows, rows - r));
+      float* tile_outputs[2] = {outputs[0] + r * ldy, outputs[count - 1] + r * ldy};
+      PickTileBf16(tile_rows, count == 2)(x + r * ldx, ldx, panels, pairs, tile_outputs, ldy,
+                                          cols, epilogue);
+    }
+  }
 }
 
 void PackedProduct(const float* x, int64_t rows, int64_t ldx, const PackedWeight& w,

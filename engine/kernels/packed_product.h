@@ -8,6 +8,12 @@
 // Runs AVX2 + FMA code where the CPU has it (checked once at run time), portable C++ elsewhere.
 // Sums run over `in` in order for every output, in float32 (results differ from a BLAS's only in
 // rounding: tests/model/fused_decoder_test.cc).
+//
+// Where the CPU has AVX512-BF16, a weight can also carry a bfloat16 copy of its panels for
+// PackedProductBf16: inputs and weights rounded to bfloat16 (nearest even), products summed in
+// float32 by the dot-product instruction, twice the float32 kernel's arithmetic rate. Each
+// output's sum still runs over `in` in order, so a row's result depends on nothing but that row
+// (batched == alone holds in bfloat16 as in float32).
 #ifndef INFUSION_ENGINE_KERNELS_PACKED_PRODUCT_H_
 #define INFUSION_ENGINE_KERNELS_PACKED_PRODUCT_H_
 
@@ -42,11 +48,21 @@ class PackedWeight {
   bool swiglu() const { return swiglu_; }
   const float* panel(int64_t p) const { return data_.get() + p * in_ * kPanelWidth; }
 
+  // Adds the bfloat16 copy of the panels that PackedProductBf16 reads: panel p is
+  // [ceil(in / 2)][16][2], each pair of consecutive inputs side by side (the operand layout of
+  // AVX512-BF16's dot product), an odd `in` padded with a zero.
+  void AddBf16Panels();
+  bool has_bf16() const { return bf16_ != nullptr; }
+  const uint16_t* bf16_panel(int64_t p) const {
+    return bf16_.get() + p * ((in_ + 1) / 2) * 2 * kPanelWidth;
+  }
+
  private:
   struct Free {
-    void operator()(float* p) const;
+    void operator()(void* p) const;
   };
   std::unique_ptr<float, Free> data_;
+  std::unique_ptr<uint16_t, Free> bf16_;
   int64_t in_ = 0, out_ = 0, panels_ = 0;
   bool swiglu_ = false;
 };
@@ -57,6 +73,23 @@ class PackedWeight {
 void PackedProduct(const float* x, int64_t rows, int64_t ldx, const PackedWeight& w,
                    int64_t panel_begin, int64_t panel_end, float* y, int64_t ldy,
                    ProductEpilogue epilogue);
+
+// Whether PackedProductBf16 can run here: the CPU has AVX512-BF16 (and the portable code is not
+// forced).
+bool PackedProductBf16Supported();
+
+// The bfloat16 (nearest even; a NaN stays a NaN) of each float of rows [0, rows) of x (row r at
+// x + r * ldx, `width` wide) into xb (row r at xb + r * ldxb), a zero after an odd width: the
+// input rows of PackedProductBf16. ldxb must be even and at least width rounded up to even.
+void ConvertRowsToBf16(const float* x, int64_t rows, int64_t ldx, int64_t width, uint16_t* xb,
+                       int64_t ldxb);
+
+// PackedProduct over bfloat16 input rows (ConvertRowsToBf16; ldx even, in uint16 elements) and
+// w's bfloat16 panels (w.has_bf16()), with float32 sums and results. Requires
+// PackedProductBf16Supported().
+void PackedProductBf16(const uint16_t* x, int64_t rows, int64_t ldx, const PackedWeight& w,
+                       int64_t panel_begin, int64_t panel_end, float* y, int64_t ldy,
+                       ProductEpilogue epilogue);
 
 // Which code PackedProduct runs on this CPU: "avx2" or "portable".
 const char* PackedProductIsa();

@@ -9,6 +9,7 @@
 
 #include "engine/kernels/elementwise.h"
 #include "engine/kernels/phase_timer.h"
+#include "common/logging.h"
 #include "engine/kernels/spin_barrier.h"
 
 namespace infusion::engine {
@@ -22,6 +23,10 @@ FusedDecoderStack::FusedDecoderStack(const ModelConfig& c, std::vector<FusedLaye
       eps_(static_cast<float>(c.rms_norm_eps)),
       layers_(std::move(layers)),
       next_item_(new std::atomic<int64_t>[layers_.size()]) {
+  const auto even = [](int64_t n) { return (n + 1) / 2 * 2; };
+  hidden_bf16_ = even(hidden_);
+  q_width_bf16_ = even(heads_ * head_dim_);
+  intermediate_bf16_ = even(intermediate_);
   // The float32 operations of ComputeRotaryTables: theta^(-(2k / head_dim)).
   for (int64_t k = 0; k < head_dim_ / 2; ++k) {
     const float exponent = static_cast<float>(2 * k) / static_cast<float>(head_dim_);
@@ -30,6 +35,12 @@ FusedDecoderStack::FusedDecoderStack(const ModelConfig& c, std::vector<FusedLaye
 }
 
 FusedDecoderStack::~FusedDecoderStack() = default;
+
+bool FusedDecoderStack::has_bf16() const {
+  return !layers_.empty() && std::all_of(layers_.begin(), layers_.end(), [](const auto& w) {
+    return w.qkv.has_bf16() && w.o.has_bf16() && w.gate_up.has_bf16() && w.down.has_bf16();
+  });
+}
 
 void FusedDecoderStack::Reserve(int64_t rows, int threads) {
   if (static_cast<int>(scratch_.size()) < threads) scratch_.resize(threads);
@@ -43,10 +54,55 @@ void FusedDecoderStack::Reserve(int64_t rows, int threads) {
   sin_.resize(rows * head_dim_);
 }
 
+void FusedDecoderStack::Product(const float* x, const uint16_t* x_bf16, int64_t ldx,
+                                int64_t ldx_bf16, const PackedWeight& w, int64_t begin,
+                                int64_t end, float* y, int64_t ldy,
+                                ProductEpilogue epilogue) const {
+  for (const RowRun& run : runs_) {
+    const int64_t n = run.end - run.begin;
+    if (run.bf16) {
+      PackedProductBf16(x_bf16 + run.begin * ldx_bf16, n, ldx_bf16, w, begin, end,
+                        y + run.begin * ldy, ldy, epilogue);
+    } else {
+      PackedProduct(x + run.begin * ldx, n, ldx, w, begin, end, y + run.begin * ldy, ldy,
+                    epilogue);
+    }
+  }
+}
+
+void FusedDecoderStack::ConvertOwnRows(const float* x, int64_t ldx, int64_t row_begin,
+                                       int64_t row_end, uint16_t* x_bf16,
+                                       int64_t ldx_bf16) const {
+  for (const RowRun& run : runs_) {
+    if (!run.bf16) continue;
+    const int64_t begin = std::max(run.begin, row_begin), end = std::min(run.end, row_end);
+    if (begin < end) {
+      ConvertRowsToBf16(x + begin * ldx, end - begin, ldx, ldx, x_bf16 + begin * ldx_bf16,
+                        ldx_bf16);
+    }
+  }
+}
+
 void FusedDecoderStack::Forward(float* x, int64_t rows, const int64_t* positions,
-                                const FusedAttentionStep& step) {
+                                const FusedAttentionStep& step, const uint8_t* bf16_rows) {
   const int threads = omp_in_parallel() ? 1 : std::max(1, omp_get_max_threads());
   Reserve(rows, threads);
+  runs_.clear();
+  any_bf16_ = false;
+  for (int64_t r = 0; r < rows; ++r) {
+    const bool bf16 = bf16_rows != nullptr && bf16_rows[r] != 0;
+    if (runs_.empty() || runs_.back().bf16 != bf16) runs_.push_back({r, r, bf16});
+    runs_.back().end = r + 1;
+    any_bf16_ = any_bf16_ || bf16;
+  }
+  if (any_bf16_) {
+    CHECK(has_bf16()) << "fused decoder: bfloat16 rows without bfloat16 weights";
+    if (static_cast<int64_t>(normed_bf16_.size()) < rows * hidden_bf16_) {
+      normed_bf16_.resize(capacity_rows_ * hidden_bf16_);
+      attn_bf16_.resize(capacity_rows_ * q_width_bf16_);
+      mlp_bf16_.resize(capacity_rows_ * intermediate_bf16_);
+    }
+  }
   PagedAttentionArgs shape;
   shape.num_heads = static_cast<int>(heads_);
   shape.num_kv_heads = static_cast<int>(kv_heads_);
@@ -103,6 +159,9 @@ void FusedDecoderStack::RunThread(int thread, int threads, float* x, int64_t row
   float* qkv = qkv_.data();
   float* attn = attn_.data();
   float* mlp = mlp_.data();
+  uint16_t* normed_bf16 = normed_bf16_.data();
+  uint16_t* attn_bf16 = attn_bf16_.data();
+  uint16_t* mlp_bf16 = mlp_bf16_.data();
   for (size_t l = 0; l < layers_.size(); ++l) {
     const FusedLayerWeights& w = layers_[l];
     float* k_cache = step.k_cache + l * step.k_layer_stride;
@@ -111,11 +170,12 @@ void FusedDecoderStack::RunThread(int thread, int threads, float* x, int64_t row
     for (int64_t r = row_begin; r < row_end; ++r) {
       RmsNormRow(x + r * hidden_, w.input_norm.data(), eps_, hidden_, normed + r * hidden_);
     }
+    if (any_bf16_) ConvertOwnRows(normed, hidden_, row_begin, row_end, normed_bf16, hidden_bf16_);
     end_phase(/*product=*/false);
     {
       const auto [begin, end] = share(w.qkv.panels());
-      PackedProduct(normed, rows, hidden_, w.qkv, begin, end, qkv, qkv_width,
-                    ProductEpilogue::kStore);
+      Product(normed, normed_bf16, hidden_, hidden_bf16_, w.qkv, begin, end, qkv, qkv_width,
+              ProductEpilogue::kStore);
     }
     end_phase(/*product=*/true);
     // Rotate q and k of this thread's rows, then write their K/V to the cache: every write of
@@ -158,26 +218,35 @@ void FusedDecoderStack::RunThread(int thread, int threads, float* x, int64_t row
       }
     }
     end_phase(/*product=*/false);
+    if (any_bf16_) {  // attention wrote rows in any thread's share: convert after its barrier
+      ConvertOwnRows(attn, q_width, row_begin, row_end, attn_bf16, q_width_bf16_);
+      end_phase(/*product=*/false);
+    }
     {
       const auto [begin, end] = share(w.o.panels());
-      PackedProduct(attn, rows, q_width, w.o, begin, end, x, hidden_,
-                    ProductEpilogue::kAccumulate);
+      Product(attn, attn_bf16, q_width, q_width_bf16_, w.o, begin, end, x, hidden_,
+              ProductEpilogue::kAccumulate);
     }
     end_phase(/*product=*/true);
     for (int64_t r = row_begin; r < row_end; ++r) {
       RmsNormRow(x + r * hidden_, w.post_norm.data(), eps_, hidden_, normed + r * hidden_);
     }
+    if (any_bf16_) ConvertOwnRows(normed, hidden_, row_begin, row_end, normed_bf16, hidden_bf16_);
     end_phase(/*product=*/false);
     {
       const auto [begin, end] = share(w.gate_up.panels());
-      PackedProduct(normed, rows, hidden_, w.gate_up, begin, end, mlp, intermediate_,
-                    ProductEpilogue::kSwiGlu);
+      Product(normed, normed_bf16, hidden_, hidden_bf16_, w.gate_up, begin, end, mlp,
+              intermediate_, ProductEpilogue::kSwiGlu);
     }
     end_phase(/*product=*/true);
+    if (any_bf16_) {  // the SwiGLU wrote every row's columns of this thread's panels
+      ConvertOwnRows(mlp, intermediate_, row_begin, row_end, mlp_bf16, intermediate_bf16_);
+      end_phase(/*product=*/false);
+    }
     {
       const auto [begin, end] = share(w.down.panels());
-      PackedProduct(mlp, rows, intermediate_, w.down, begin, end, x, hidden_,
-                    ProductEpilogue::kAccumulate);
+      Product(mlp, mlp_bf16, intermediate_, intermediate_bf16_, w.down, begin, end, x, hidden_,
+              ProductEpilogue::kAccumulate);
     }
     end_phase(/*product=*/true);
   }

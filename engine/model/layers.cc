@@ -160,7 +160,7 @@ void DecoderLayerImpl::FuseProjections(const ProductOptions& options) {
   mlp_->FuseProjections(options);
 }
 
-FusedLayerWeights DecoderLayerImpl::PackFused() {
+FusedLayerWeights DecoderLayerImpl::PackFused(bool bf16) {
   const auto params = named_parameters();
   const auto weight = [&](const std::string& name) {
     return params[name].detach().to(at::kFloat).contiguous();
@@ -183,6 +183,9 @@ FusedLayerWeights DecoderLayerImpl::PackFused() {
   w.gate_up = PackedWeight::PackSwiGlu(gate.data_ptr<float>(), up.data_ptr<float>(), gate.size(0),
                                        gate.size(1));
   w.down = pack(weight("mlp.down_proj.weight"));
+  if (bf16) {
+    for (PackedWeight* packed : {&w.qkv, &w.o, &w.gate_up, &w.down}) packed->AddBf16Panels();
+  }
   return w;
 }
 

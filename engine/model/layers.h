@@ -50,6 +50,10 @@ struct ProductOptions {
   // product per convolution); false: LibTorch's modules (the reference). No effect on linear
   // patch layers.
   bool fused_unet = false;
+  // The fused decoder stack runs the products of the positions of images being denoised in
+  // bfloat16 (PackedProductBf16: float32 sums and results; everything else stays float32), when
+  // this CPU has AVX512-BF16. A request's results still depend on nothing else in its step.
+  bool bf16_images = false;
 };
 
 // y = x W^T of inference, x: [T, in] float32 -> [T, out] float32. Holds the float32 weight and,
@@ -121,8 +125,8 @@ class DecoderLayerImpl : public torch::nn::Module {
                      int layer);
   void FuseProjections(const ProductOptions& options = {});
   // This layer's weights packed for the fused decoder stack (a copy: later changes of the
-  // weights do not reach it).
-  FusedLayerWeights PackFused();
+  // weights do not reach it), with bfloat16 panels as well when `bf16`.
+  FusedLayerWeights PackFused(bool bf16 = false);
 
  private:
   RMSNorm input_layernorm_{nullptr}, post_attention_layernorm_{nullptr};

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/kernels/packed_product.h"
 #include "engine/weights/state_dict.h"
 
 namespace infusion::engine {
@@ -31,6 +32,19 @@ TransfusionModelImpl::TransfusionModelImpl(const ModelConfig& config) : config_(
     position_embedding_ = image_->register_parameter(
         "position_embedding", at::zeros({config.image.num_patches(), config.hidden_size}));
   }
+}
+
+std::vector<uint8_t> TransfusionModelImpl::Bf16Rows(const ModelInput& in, int64_t rows) const {
+  std::vector<uint8_t> flags;
+  if (!bf16_images_ || !in.noise_images.defined() || in.noise_images.numel() == 0) return flags;
+  const at::Tensor denoised =
+      in.image_positions.index_select(0, in.noise_images).reshape(-1).to(at::kLong).contiguous();
+  flags.assign(rows, 0);
+  const int64_t* p = denoised.data_ptr<int64_t>();
+  for (int64_t i = 0; i < denoised.numel(); ++i) {
+    if (p[i] >= 0) flags[p[i]] = 1;
+  }
+  return flags;
 }
 
 ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend& attention) {
@@ -62,7 +76,9 @@ ModelOutput TransfusionModelImpl::Forward(const ModelInput& in, AttentionBackend
     RECORD_FUNCTION("infusion::fused_decoder", std::vector<c10::IValue>());
     x = x.contiguous();
     const at::Tensor positions = in.positions.to(at::kLong).contiguous();
-    fused_->Forward(x.data_ptr<float>(), rows, positions.data_ptr<int64_t>(), *fused_step);
+    const std::vector<uint8_t> bf16_rows = Bf16Rows(in, rows);
+    fused_->Forward(x.data_ptr<float>(), rows, positions.data_ptr<int64_t>(), *fused_step,
+                    bf16_rows.empty() ? nullptr : bf16_rows.data());
   } else {
     const RotaryTables rope =
         ComputeRotaryTables(in.positions, config_.head_dim(), config_.rope_theta);
@@ -111,10 +127,13 @@ void TransfusionModelImpl::InitWeights(uint64_t seed) {
 
 void TransfusionModelImpl::FuseProjections(const ProductOptions& options) {
   products_ = options;
+  bf16_images_ = options.fused_decoder && options.bf16_images && PackedProductBf16Supported();
   std::vector<FusedLayerWeights> fused;
   for (size_t i = 0; i < layers_->size(); ++i) {
     layers_->ptr<DecoderLayerImpl>(i)->FuseProjections(options);
-    if (options.fused_decoder) fused.push_back(layers_->ptr<DecoderLayerImpl>(i)->PackFused());
+    if (options.fused_decoder) {
+      fused.push_back(layers_->ptr<DecoderLayerImpl>(i)->PackFused(bf16_images_));
+    }
   }
   fused_.reset();
   if (options.fused_decoder) fused_ = std::make_unique<FusedDecoderStack>(config_, std::move(fused));

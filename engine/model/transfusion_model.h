@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -80,7 +81,12 @@ class TransfusionModelImpl : public torch::nn::Module {
   torch::nn::Linear lm_head_{nullptr};  // absent when tie_word_embeddings
   std::shared_ptr<PatchLayers> image_;   // "image."
   at::Tensor position_embedding_;        // "image.position_embedding" [n, d], when configured
+  // The rows of `in` whose fused products run in bfloat16 ([rows] flags), or empty for none:
+  // the positions of the images whose noise this step predicts.
+  std::vector<uint8_t> Bf16Rows(const ModelInput& in, int64_t rows) const;
+
   ProductOptions products_;              // of the last FuseProjections
+  bool bf16_images_ = false;             // products_.bf16_images, and this CPU can
   std::unique_ptr<FusedDecoderStack> fused_;  // when products_.fused_decoder
 };
 TORCH_MODULE(TransfusionModel);

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "engine/kernels/elementwise.h"
 #include "engine/kernels/packed_product.h"
@@ -134,6 +135,112 @@ TEST_P(PackedProductTest, MatchesLibTorchForEveryEpilogue) {
 
 INSTANTIATE_TEST_SUITE_P(NativeAndPortable, PackedProductTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "portable" : "native"; });
+
+// x (rows x ldx, `in` used) rounded to bfloat16 by ConvertRowsToBf16, as the product reads it.
+std::vector<uint16_t> Bf16Rows(const at::Tensor& x, int64_t in, int64_t* ldxb) {
+  *ldxb = (in + 1) / 2 * 2 + 2;  // even, and wider than needed: strided rows
+  std::vector<uint16_t> xb(x.size(0) * *ldxb, 0xffff);
+  ConvertRowsToBf16(x.data_ptr<float>(), x.size(0), x.size(1), in, xb.data(), *ldxb);
+  return xb;
+}
+
+// The bfloat16 product (where this CPU has AVX512-BF16) against float64 sums of the same
+// bfloat16-rounded inputs and weights, and against the float32 product within the bound that
+// rounding both operands to 8 significant bits guarantees: |error| <= 2^-7 sum_i |x_i w_i|.
+TEST(PackedProductBf16Test, MatchesRoundedOperandsForEveryEpilogue) {
+  if (!PackedProductBf16Supported()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
+  torch::manual_seed(11);
+  const int64_t in = 37, out = 45, ldx = 41, ldy = 50;  // odd `in`: the zero-padded last pair
+  const at::Tensor w = at::randn({out, in});
+  PackedWeight packed = PackedWeight::Pack(w.data_ptr<float>(), out, in);
+  packed.AddBf16Panels();
+  ASSERT_TRUE(packed.has_bf16());
+  const at::Tensor w16 = w.to(at::kBFloat16).to(at::kDouble);
+  for (int64_t rows : {1, 2, 5, 6, 7, 13}) {
+    const at::Tensor x = at::randn({rows, ldx}) * 4;
+    int64_t ldxb = 0;
+    const std::vector<uint16_t> xb = Bf16Rows(x, in, &ldxb);
+    const at::Tensor used = x.narrow(1, 0, in);
+    const at::Tensor exact = at::matmul(used.to(at::kBFloat16).to(at::kDouble), w16.t());
+    const at::Tensor magnitude = at::matmul(used.abs().to(at::kDouble), w.abs().to(at::kDouble).t());
+    at::Tensor y = at::full({rows, ldy}, 7.0f);
+    // Panels [0, 1) then [1, 3): a one-panel tile, then a two-panel one.
+    PackedProductBf16(xb.data(), rows, ldxb, packed, 0, 1, y.data_ptr<float>(), ldy,
+                      ProductEpilogue::kStore);
+    PackedProductBf16(xb.data(), rows, ldxb, packed, 1, 3, y.data_ptr<float>(), ldy,
+                      ProductEpilogue::kStore);
+    const at::Tensor got = y.narrow(1, 0, out).to(at::kDouble);
+    EXPECT_LE((got - exact).abs().sub(magnitude * 1e-6).max().item<double>(), 0.0) << rows;
+    const at::Tensor float32 = at::matmul(used, w.t()).to(at::kDouble);
+    EXPECT_LE((got - float32).abs().sub(magnitude / 128).max().item<double>(), 0.0) << rows;
+    EXPECT_TRUE(y.narrow(1, out, ldy - out).eq(7.0f).all().item<bool>()) << "wrote past out";
+    PackedProductBf16(xb.data(), rows, ldxb, packed, 0, 3, y.data_ptr<float>(), ldy,
+                      ProductEpilogue::kAccumulate);
+    EXPECT_LE((y.narrow(1, 0, out).to(at::kDouble) - 2 * exact)
+                  .abs()
+                  .sub(magnitude * 2e-6)
+                  .max()
+                  .item<double>(),
+              0.0)
+        << rows;
+    // Each row's result is the same whatever rows share its product.
+    for (int64_t r = 0; r < rows; ++r) {
+      at::Tensor alone = at::zeros({1, ldy});
+      PackedProductBf16(xb.data() + r * ldxb, 1, ldxb, packed, 0, 3, alone.data_ptr<float>(), ldy,
+                        ProductEpilogue::kStore);
+      EXPECT_TRUE(alone[0].narrow(0, 0, out).equal(got[r].to(at::kFloat))) << "row " << r;
+    }
+  }
+  const int64_t width = 21;  // 2 panels of 8 and one of 5
+  const at::Tensor gate = at::randn({width, in}) * 3, up = at::randn({width, in});
+  PackedWeight swiglu =
+      PackedWeight::PackSwiGlu(gate.data_ptr<float>(), up.data_ptr<float>(), width, in);
+  swiglu.AddBf16Panels();
+  for (int64_t rows : {1, 6, 11}) {
+    const at::Tensor x = at::randn({rows, in});
+    int64_t ldxb = 0;
+    const std::vector<uint16_t> xb = Bf16Rows(x, in, &ldxb);
+    const at::Tensor x16 = x.to(at::kBFloat16).to(at::kFloat);
+    const at::Tensor expected =
+        at::silu(at::matmul(x16, gate.to(at::kBFloat16).to(at::kFloat).t())) *
+        at::matmul(x16, up.to(at::kBFloat16).to(at::kFloat).t());
+    at::Tensor y = at::full({rows, width + 3}, 7.0f);
+    PackedProductBf16(xb.data(), rows, ldxb, swiglu, 0, 3, y.data_ptr<float>(), width + 3,
+                      ProductEpilogue::kSwiGlu);
+    EXPECT_TRUE(at::allclose(y.narrow(1, 0, width), expected, 1e-4, 1e-4)) << rows << " rows";
+    EXPECT_TRUE(y.narrow(1, width, 3).eq(7.0f).all().item<bool>()) << "wrote past width";
+  }
+}
+
+// ConvertRowsToBf16 rounds as LibTorch does (nearest even), keeps NaN and infinities, and pads
+// an odd row with a zero.
+TEST(PackedProductBf16Test, ConvertsRowsAsLibTorchRounds) {
+  torch::manual_seed(3);
+  const int64_t width = 35;  // two vectors of 16 and a scalar tail
+  at::Tensor x = at::randn({3, width}) * 1000;
+  x[0][0] = std::numeric_limits<float>::infinity();
+  x[1][17] = -std::numeric_limits<float>::infinity();
+  x[2][34] = std::numeric_limits<float>::quiet_NaN();
+  x[2][3] = 1.00390625f;  // exactly halfway between two bfloat16 values: rounds to even (1.0)
+  x[2][4] = 1.01171875f;  // halfway, rounds up to the even 1.015625
+  std::vector<uint16_t> xb(3 * 36, 0xffff);
+  ConvertRowsToBf16(x.data_ptr<float>(), 3, width, width, xb.data(), 36);
+  const at::Tensor expected = x.to(at::kBFloat16);
+  for (int64_t r = 0; r < 3; ++r) {
+    for (int64_t i = 0; i < width; ++i) {
+      const uint16_t want = expected[r][i].item<at::BFloat16>().x;
+      if (std::isnan(x[r][i].item<float>())) {
+        EXPECT_EQ(xb[r * 36 + i] & 0x7f80, 0x7f80);
+        EXPECT_NE(xb[r * 36 + i] & 0x007f, 0);
+      } else {
+        EXPECT_EQ(xb[r * 36 + i], want) << r << ", " << i << ": " << x[r][i].item<float>();
+      }
+    }
+    EXPECT_EQ(xb[r * 36 + width], 0) << "the pad after an odd row";
+  }
+  EXPECT_EQ(xb[2 * 36 + 3], 0x3f80);
+  EXPECT_EQ(xb[2 * 36 + 4], 0x3f82);
+}
 
 // A decoder layer of the tiny config with random weights (from LibTorch's generator: seed it
 // first), and causal inputs for `tokens` positions.
