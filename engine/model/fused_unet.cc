@@ -71,19 +71,22 @@ class FusedUnet::Team {
   PhaseTimer phases_;
 };
 
-FusedUnet::FusedUnet(const ModelConfig& config, FusedUnetWeights weights)
-    : image_(config.image), hidden_(config.hidden_size), w_(std::move(weights)) {
+FusedUnet::FusedUnet(const ModelConfig& config, FusedUnetWeights weights, bool bf16)
+    : image_(config.image), hidden_(config.hidden_size), w_(std::move(weights)), bf16_(bf16) {
   max_channels_ = std::max<int64_t>(hidden_, image_.latent_channels);
-  const auto conv = [&](const FusedConv& c) {
+  const auto conv = [&](FusedConv& c) {
     max_channels_ = std::max({max_channels_, c.in, c.extra, c.out});
     max_gather_ = std::max(max_gather_, c.kernel * c.kernel * c.in + c.extra);
+    if (!bf16_) return;
+    if (!c.weight.empty()) c.weight.AddBf16Panels();
+    for (PackedWeight& phase : c.phases) phase.AddBf16Panels();
   };
   const auto norm = [&](const FusedGroupNorm& n) {
     max_channels_ = std::max<int64_t>(max_channels_, static_cast<int64_t>(n.weight.size()));
   };
-  for (const auto* levels : {&w_.down, &w_.up}) {
-    for (const std::vector<FusedResBlock>& level : *levels) {
-      for (const FusedResBlock& b : level) {
+  for (auto* levels : {&w_.down, &w_.up}) {
+    for (std::vector<FusedResBlock>& level : *levels) {
+      for (FusedResBlock& b : level) {
         norm(b.norm1);
         norm(b.norm2);
         conv(b.conv1);
@@ -91,12 +94,30 @@ FusedUnet::FusedUnet(const ModelConfig& config, FusedUnetWeights weights)
       }
     }
   }
-  for (const auto* resample : {&w_.downsample, &w_.upsample}) {
-    for (const FusedConv& c : *resample) conv(c);
+  for (auto* resample : {&w_.downsample, &w_.upsample}) {
+    for (FusedConv& c : *resample) conv(c);
   }
-  for (const FusedConv* c : {&w_.conv_in, &w_.proj_out, &w_.proj_in, &w_.conv_out}) conv(*c);
+  for (FusedConv* c : {&w_.conv_in, &w_.proj_out, &w_.proj_in, &w_.conv_out}) conv(*c);
   norm(w_.encoder_norm_out);
   norm(w_.decoder_norm_out);
+  // The timestep MLP's products (rows of timesteps, not positions: they size no activation).
+  int64_t widest = std::max(max_gather_, max_channels_);
+  for (FusedConv* c : {&w_.time_linear_1, &w_.time_linear_2, &w_.time_proj}) {
+    widest = std::max(widest, c->in);
+    if (bf16_) c->weight.AddBf16Panels();
+  }
+  ld_bf16_ = (widest + 1) / 2 * 2;
+}
+
+void FusedUnet::Multiply(const float* left, int64_t rows, int64_t ld, const PackedWeight& w,
+                         int64_t p0, int64_t p1, float* y, int64_t ldy, ProductEpilogue epilogue,
+                         uint16_t* scratch) const {
+  if (!bf16_) {
+    PackedProduct(left, rows, ld, w, p0, p1, y, ldy, epilogue);
+    return;
+  }
+  ConvertRowsToBf16(left, rows, ld, w.in(), scratch, ld_bf16_);
+  PackedProductBf16(scratch, rows, ld_bf16_, w, p0, p1, y, ldy, epilogue);
 }
 
 FusedUnet::~FusedUnet() = default;
@@ -109,6 +130,11 @@ void FusedUnet::Reserve(int64_t images, int threads) {
     for (std::vector<float>& g : thread_gather_) g.resize(kChunkRows * max_gather_);
     thread_out_.resize(threads);
     for (std::vector<float>& o : thread_out_) o.resize(kChunkRows * max_channels_);
+    if (bf16_) {
+      shared_bf16_.resize(2 * kTileRows * threads * ld_bf16_);
+      thread_bf16_.resize(threads);
+      for (std::vector<uint16_t>& b : thread_bf16_) b.resize(kChunkRows * ld_bf16_);
+    }
   }
   if (images <= capacity_images_) return;
   capacity_images_ = images;
@@ -435,25 +461,35 @@ void FusedUnet::Convolve(Team& team, const FusedConv& conv, int64_t images, int6
         ld = gather_width;
       }
       prefill(r0, r1, 0, out);
-      PackedProduct(left, r1 - r0, ld, conv.weight, 0, conv.weight.panels(), y + r0 * out, out,
-                    ProductEpilogue::kAccumulate);
+      Multiply(left, r1 - r0, ld, conv.weight, 0, conv.weight.panels(), y + r0 * out, out,
+               ProductEpilogue::kAccumulate, thread_bf16_.empty() ? nullptr
+                                                                  : thread_bf16_[team.thread].data());
       finish(r0, r1, 0, out);
     }
   } else {
     // A few rows: gather them once, together, and split the panels.
     const float* left = x.data;
     int64_t ld = x.channels;
+    const auto [r0, r1] = team.Share(rows);
     if (!direct) {
-      const auto [r0, r1] = team.Share(rows);
       for (int64_t r = r0; r < r1; ++r) gather(r, shared_gather_.data() + r * gather_width);
-      team.Wait();
       left = shared_gather_.data();
       ld = gather_width;
     }
+    if (bf16_) {  // each thread rounds its share of the rows
+      ConvertRowsToBf16(left + r0 * ld, r1 - r0, ld, conv.weight.in(),
+                        shared_bf16_.data() + r0 * ld_bf16_, ld_bf16_);
+    }
+    if (!direct || bf16_) team.Wait();
     const auto [p0, p1] = team.Share(conv.weight.panels());
     const int64_t c0 = std::min(out, p0 * kWidth), c1 = std::min(out, p1 * kWidth);
     prefill(0, rows, c0, c1);
-    PackedProduct(left, rows, ld, conv.weight, p0, p1, y, out, ProductEpilogue::kAccumulate);
+    if (bf16_) {
+      PackedProductBf16(shared_bf16_.data(), rows, ld_bf16_, conv.weight, p0, p1, y, out,
+                        ProductEpilogue::kAccumulate);
+    } else {
+      PackedProduct(left, rows, ld, conv.weight, p0, p1, y, out, ProductEpilogue::kAccumulate);
+    }
     finish(0, rows, c0, c1);
   }
   team.EndPhase(/*product=*/true);
@@ -491,8 +527,9 @@ void FusedUnet::ConvolveUpsampled(Team& team, const FusedConv& conv, int64_t ima
         }
       }
       const PackedWeight& w = conv.phases[phase];
-      PackedProduct(gathered, r1 - r0, gather_width, w, 0, w.panels(), product, out,
-                    ProductEpilogue::kStore);
+      Multiply(gathered, r1 - r0, gather_width, w, 0, w.panels(), product, out,
+               ProductEpilogue::kStore,
+               thread_bf16_.empty() ? nullptr : thread_bf16_[team.thread].data());
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t i = r / positions, sy = r % positions / side, sx = r % side;
         const float* p = product + (r - r0) * out;

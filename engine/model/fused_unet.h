@@ -81,7 +81,9 @@ struct FusedUnetActivations {
 
 class FusedUnet {
  public:
-  FusedUnet(const ModelConfig& config, FusedUnetWeights weights);
+  // bf16: every product runs in bfloat16 (PackedProductBf16, float32 sums; the gathered rows
+  // are rounded just before it), everything else in float32.
+  FusedUnet(const ModelConfig& config, FusedUnetWeights weights, bool bf16 = false);
   ~FusedUnet();
 
   // patches: [images, n, patch_dim] normalised latent patches, timesteps: [images];
@@ -117,6 +119,11 @@ class FusedUnet {
   void GroupNormSilu(Team& team, const FusedGroupNorm& norm, int64_t images, int64_t positions,
                      const Source& a, const Source& b, float* out);
   void Reserve(int64_t images, int threads);
+  // y (+)= rows of `left` x panels [p0, p1) of w, in this U-Net's precision; a bfloat16 product
+  // first rounds the rows into `scratch` (this thread's).
+  void Multiply(const float* left, int64_t rows, int64_t ld, const PackedWeight& w, int64_t p0,
+                int64_t p1, float* y, int64_t ldy, ProductEpilogue epilogue,
+                uint16_t* scratch) const;
   template <typename Body>
   void RunTeam(int threads, Body body);
 
@@ -125,6 +132,8 @@ class FusedUnet {
   FusedUnetWeights w_;
   int64_t max_channels_ = 0;  // widest activation row (a concatenation included)
   int64_t max_gather_ = 0;    // widest gathered row (taps and extras)
+  bool bf16_ = false;
+  int64_t ld_bf16_ = 0;       // of the bfloat16 rows: the widest row, rounded up to even
 
   // Buffers kept across steps, grown to the largest step seen.
   int64_t capacity_images_ = 0;
@@ -135,6 +144,8 @@ class FusedUnet {
   std::vector<float> shared_gather_;               // small products: one gather, split by panels
   std::vector<std::vector<float>> thread_gather_;  // large products: per thread, split by rows
   std::vector<std::vector<float>> thread_out_;     // upsampling: one phase's rows, per thread
+  std::vector<uint16_t> shared_bf16_;              // bf16_: shared_gather_ rounded
+  std::vector<std::vector<uint16_t>> thread_bf16_;  // bf16_: a chunk of rows rounded, per thread
 
   // Every block's timestep projection by timestep (its float bits): the same for every image at
   // that timestep, and a sampler's images revisit the same few dozen timesteps, so the

@@ -61,8 +61,12 @@ class PatchLayers : public torch::nn::Module {
                             const at::Tensor& which) = 0;
   // Inference only, after the weights are final: with `enable`, float32 CPU passes without
   // autograd take a fused path where the layers have one (the U-Net: engine/model/fused_unet.h);
-  // the modules stay the reference. Training never calls this.
-  virtual void EnableFusedInference(bool enable) { (void)enable; }
+  // the modules stay the reference. With `bf16` too, the fused path's products run in bfloat16
+  // (PackedProductBf16; needs PackedProductBf16Supported()). Training never calls this.
+  virtual void EnableFusedInference(bool enable, bool bf16 = false) {
+    (void)enable;
+    (void)bf16;
+  }
   // The fused U-Net, when EnableFusedInference built one; else null.
   virtual FusedUnet* fused_unet() { return nullptr; }
 };

@@ -127,7 +127,8 @@ void TransfusionModelImpl::InitWeights(uint64_t seed) {
 
 void TransfusionModelImpl::FuseProjections(const ProductOptions& options) {
   products_ = options;
-  bf16_images_ = options.fused_decoder && options.bf16_images && PackedProductBf16Supported();
+  bf16_images_ = options.bf16_images && (options.fused_decoder || options.fused_unet) &&
+                 PackedProductBf16Supported();
   std::vector<FusedLayerWeights> fused;
   for (size_t i = 0; i < layers_->size(); ++i) {
     layers_->ptr<DecoderLayerImpl>(i)->FuseProjections(options);
@@ -137,7 +138,7 @@ void TransfusionModelImpl::FuseProjections(const ProductOptions& options) {
   }
   fused_.reset();
   if (options.fused_decoder) fused_ = std::make_unique<FusedDecoderStack>(config_, std::move(fused));
-  image_->EnableFusedInference(options.fused_unet);
+  image_->EnableFusedInference(options.fused_unet, bf16_images_);
 }
 
 absl::StatusOr<TransfusionModel> LoadTransfusionModel(const std::string& model_dir) {

@@ -182,7 +182,7 @@ UnetPatchLayers::UnetPatchLayers(const ModelConfig& c)
   conv_out_ = decoder->register_module("conv_out", Conv(channels, image_.latent_channels, 3));
 }
 
-void UnetPatchLayers::EnableFusedInference(bool enable) {
+void UnetPatchLayers::EnableFusedInference(bool enable, bool bf16) {
   fused_.reset();
   if (!enable) return;
   torch::NoGradGuard no_grad;
@@ -224,7 +224,7 @@ void UnetPatchLayers::EnableFusedInference(bool enable) {
   ModelConfig config;
   config.hidden_size = static_cast<int>(hidden_size_);
   config.image = image_;
-  fused_ = std::make_unique<FusedUnet>(config, std::move(w));
+  fused_ = std::make_unique<FusedUnet>(config, std::move(w), bf16);
 }
 
 // The fused path takes float32 CPU inference; everything else (autograd, autocast's bfloat16,

@@ -54,7 +54,7 @@ class UnetPatchLayers : public PatchLayers {
                     const at::Tensor& which) override;
   // Packs the layers for FusedUnet (or drops the packed copy): float32 CPU passes without
   // autograd then run fused; the modules stay the reference.
-  void EnableFusedInference(bool enable) override;
+  void EnableFusedInference(bool enable, bool bf16 = false) override;
   bool fused_inference() const { return fused_ != nullptr; }
   FusedUnet* fused_unet() override { return fused_.get(); }
 
