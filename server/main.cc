@@ -43,6 +43,9 @@ ABSL_FLAG(int, threads, 0, "compute threads (LibTorch and OpenBLAS pools); 0 = n
 ABSL_FLAG(int, bf16_min_rows, 0,
           "matrix products of steps with at least this many positions in bfloat16 "
           "(AVX512-BF16 CPUs; 0 = float32 only; see docs/benchmarks.md)");
+ABSL_FLAG(bool, bf16_images, true,
+          "on CPUs with AVX512-BF16, the matrix products of images being generated in bfloat16 "
+          "(float32 sums; text stays float32); false: float32 throughout");
 ABSL_FLAG(int64_t, kv_cache_mb, 256, "memory for the KV cache, MiB");
 ABSL_FLAG(int, block_size, 16, "positions per KV-cache block");
 ABSL_FLAG(int, max_tokens_per_step, 512, "step token budget: positions computed per step");
@@ -142,6 +145,7 @@ infusion::server::ServerOptions OptionsFromFlags() {
   o.engine.executor.device = absl::GetFlag(FLAGS_device);
   o.engine.executor.num_threads = absl::GetFlag(FLAGS_threads);
   o.engine.executor.bf16_min_rows = absl::GetFlag(FLAGS_bf16_min_rows);
+  o.engine.executor.bf16_images = absl::GetFlag(FLAGS_bf16_images);
   o.engine.executor.kv_cache_bytes = static_cast<size_t>(absl::GetFlag(FLAGS_kv_cache_mb)) << 20;
   o.engine.executor.block_size = absl::GetFlag(FLAGS_block_size);
   o.engine.scheduler.max_tokens_per_step = absl::GetFlag(FLAGS_max_tokens_per_step);

@@ -77,6 +77,18 @@ __attribute__((target("avx2,fma"))) void TileAvx2(const float* x, int64_t ldx, c
       hi[r] = _mm256_fmadd_ps(a, b1, hi[r]);
     }
   }
+  if (epilogue == ProductEpilogue::kSwiGlu) {  // every row at once, as in TileBf16
+    alignas(32) float gate[kRows * kHalf], up[kRows * kHalf], out[kRows * kHalf];
+#pragma GCC unroll 8
+    for (int r = 0; r < kRows; ++r) {
+      _mm256_store_ps(gate + r * kHalf, lo[r]);
+      _mm256_store_ps(up + r * kHalf, hi[r]);
+    }
+#pragma omp simd
+    for (int i = 0; i < kRows * kHalf; ++i) out[i] = FastSilu(gate[i]) * up[i];
+    for (int r = 0; r < kRows; ++r) std::memcpy(y + r * ldy, out + r * kHalf, cols * sizeof(float));
+    return;
+  }
   alignas(32) float tile[kRows][kWidth];
 #pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) {
@@ -116,6 +128,10 @@ void TilePortable(const float* x, int64_t ldx, const float* panel, int64_t in, f
   for (int r = 0; r < kRows; ++r) FinishRow(acc[r], acc[r] + kHalf, y + r * ldy, cols, epilogue);
 }
 
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_ps() as an unused merge source, which
+// -Wmaybe-uninitialized reports once per instantiation (a known false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 // The bfloat16 tile: kRows rows x kPanels panels of 16 columns (2 x 6 = 12 accumulators of the 32
 // AVX-512 registers), one dot-product instruction per row, panel and pair of inputs.
 template <int kRows, int kPanels>
@@ -142,6 +158,30 @@ __attribute__((target("avx512f,avx512bf16"))) void TileBf16(
       if constexpr (kPanels == 2) acc[1][r] = _mm512_dpbf16_ps(acc[1][r], a, b1);
     }
   }
+  if (epilogue == ProductEpilogue::kSwiGlu) {
+    // Every row of the tile at once (the sigmoid's exponential and division are long chains:
+    // one row at a time left them latency-bound), in this function's AVX-512 lanes.
+    constexpr int kCount = kPanels * kRows * kHalf;
+    alignas(64) float gate[kCount], up[kCount], out[kCount];
+#pragma GCC unroll 8
+    for (int q = 0; q < kPanels; ++q) {
+#pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r) {
+        const __m512 v = acc[q][r];
+        const int at = (q * kRows + r) * kHalf;
+        _mm256_store_ps(gate + at, _mm512_castps512_ps256(v));
+        _mm256_store_ps(up + at, _mm512_castps512_ps256(_mm512_shuffle_f32x4(v, v, 0xee)));
+      }
+    }
+#pragma omp simd
+    for (int i = 0; i < kCount; ++i) out[i] = FastSilu(gate[i]) * up[i];
+    for (int q = 0; q < kPanels; ++q) {
+      for (int r = 0; r < kRows; ++r) {
+        std::memcpy(y[q] + r * ldy, out + (q * kRows + r) * kHalf, cols[q] * sizeof(float));
+      }
+    }
+    return;
+  }
   alignas(64) float tile[kRows][kWidth];
 #pragma GCC unroll 8
   for (int q = 0; q < kPanels; ++q) {
@@ -159,6 +199,8 @@ __attribute__((target("avx512f,avx512bf16"))) void TileBf16(
     }
   }
 }
+
+#pragma GCC diagnostic pop
 
 using TileBf16Fn = void (*)(const uint16_t*, int64_t, const uint16_t* const*, int64_t,
                             float* const*, int64_t, const int*, ProductEpilogue);
