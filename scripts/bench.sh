@@ -4,11 +4,12 @@
 # and the same workloads over gRPC against a local infusion-server. Writes each run's table (.txt)
 # and JSON (.json) to OUT_DIR, and ratios.md: infusion against the peer, workload by workload.
 #
-#   [THREADS=N] [BF16_MIN_ROWS=R] [PEER=0] [PYTHON=python3] scripts/bench.sh [MODEL_DIR] [OUT_DIR]
+#   [THREADS=N] [BF16_MIN_ROWS=R] [BF16_IMAGES=false] [PEER=0] [PYTHON=python3] scripts/bench.sh
+#       [MODEL_DIR] [OUT_DIR]
 #
 # MODEL_DIR defaults to models/shapes, or a random model of the same shape when that has no
 # weights. BF16_MIN_ROWS (default 0: float32 only) is passed as --bf16_min_rows to every run and
-# to the server. PEER=0 skips the peer; PYTHON (default /usr/bin/python3, Debian's, which has
+# to the server; BF16_IMAGES (default true) as --bf16_images. PEER=0 skips the peer; PYTHON (default /usr/bin/python3, Debian's, which has
 # python3-torch) runs it. Speed claims are ratios within one run: run this on an otherwise idle
 # machine.
 set -euo pipefail
@@ -17,6 +18,7 @@ MODEL=${1:-models/shapes}
 OUT=${2:-.cache/bench/$(date +%Y%m%d-%H%M%S)}
 THREADS=${THREADS:-0}
 BF16_MIN_ROWS=${BF16_MIN_ROWS:-0}
+BF16_IMAGES=${BF16_IMAGES:-true}
 PEER=${PEER:-1}
 PYTHON=${PYTHON:-/usr/bin/python3}
 source scripts/lib.sh
@@ -26,7 +28,7 @@ if [ ! -f "$MODEL/model.safetensors" ]; then
 fi
 mkdir -p "$OUT"
 BENCH=build/clients/bench/infusion-bench
-COMMON=(--threads "$THREADS" --bf16_min_rows "$BF16_MIN_ROWS")
+COMMON=(--threads "$THREADS" --bf16_min_rows "$BF16_MIN_ROWS" --bf16_images="$BF16_IMAGES")
 CHAT_REQUESTS=128
 T2I_REQUESTS=32
 CHAT=(--workload chat,mixed --concurrency 32 --image_concurrency 2 --requests $CHAT_REQUESTS)
