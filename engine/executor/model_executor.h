@@ -33,8 +33,9 @@ struct ModelExecutorOptions {
   // LibTorch's modules, the reference path.
   bool fused_unet = true;
   // On a CPU with AVX512-BF16, the fused decoder stack multiplies the positions of images being
-  // denoised in bfloat16 (float32 sums; text positions and every other operation stay float32),
-  // about twice the float32 rate. A request's results still depend on nothing else in its step;
+  // denoised in bfloat16 and the fused U-Net every product (float32 sums; text positions, a
+  // prompt's clean images in the decoder, and every other operation stay float32), about twice
+  // the float32 rate. A request's results still depend on nothing else in its step;
   // false, or a CPU without AVX512-BF16: float32 throughout.
   bool bf16_images = true;
   absl::Status Validate() const;

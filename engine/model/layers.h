@@ -51,8 +51,8 @@ struct ProductOptions {
   // patch layers.
   bool fused_unet = false;
   // The fused decoder stack runs the products of the positions of images being denoised in
-  // bfloat16 (PackedProductBf16: float32 sums and results; everything else stays float32), when
-  // this CPU has AVX512-BF16. A request's results still depend on nothing else in its step.
+  // bfloat16, and the fused U-Net all of its products (PackedProductBf16: float32 sums and
+  // results; everything else stays float32), when this CPU has AVX512-BF16. A request's results still depend on nothing else in its step.
   bool bf16_images = false;
 };
 
