@@ -8,9 +8,17 @@
 namespace infusion {
 
 void PrepareComputeProcess(char** argv) {
+  bool restart = false;
   if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
     setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/1);
-    execv("/proc/self/exe", argv);  // returns only on failure: then run with the default policy
+    restart = true;
+  }
+  if (std::getenv("OPENBLAS_THREAD_TIMEOUT") == nullptr) {
+    setenv("OPENBLAS_THREAD_TIMEOUT", "4", /*overwrite=*/1);  // OpenBLAS's shortest: 2^4 cycles
+    restart = true;
+  }
+  if (restart) {
+    execv("/proc/self/exe", argv);  // returns only on failure: then run with the defaults
   }
   mallopt(M_MMAP_THRESHOLD, 256 << 20);  // blocks below 256 MiB come from the heap...
   mallopt(M_TRIM_THRESHOLD, 512 << 20);  // ...which is not trimmed below 512 MiB free

@@ -247,7 +247,8 @@ class SystemdTest(unittest.TestCase):
         with open(path("deploy/systemd/infusion-server.default")) as f:
             variables = dict(line.strip().split("=", 1) for line in f
                              if line.strip() and not line.startswith("#"))
-        self.assertEqual(variables, {"INFUSION_SERVER_ARGS": '""', "OMP_WAIT_POLICY": "passive"})
+        self.assertEqual(variables, {"INFUSION_SERVER_ARGS": '""', "OMP_WAIT_POLICY": "passive",
+                                     "OPENBLAS_THREAD_TIMEOUT": "4"})
         self.assertEqual(self.unit["Install"], {"WantedBy": "multi-user.target"})
 
     def test_the_package_installs_the_files_the_unit_names(self):
