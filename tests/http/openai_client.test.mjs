@@ -648,7 +648,7 @@ describe('a burst beyond the queue', () => {
   let server;
 
   before(async () => {
-    server = await Server.start(['--max_running=1', '--max_queued=1']);
+    server = await Server.start(['--max_running=1', '--max_queued=2']);
   });
 
   after(async () => {
@@ -676,8 +676,10 @@ describe('a burst beyond the queue', () => {
   test('a drain: /ready and new calls 503, the running call finishes, exit 0', async () => {
     const client = server.client({ maxRetries: 0 });
     await server.awaitIdle();
-    // An image of 1000 steps keeps the engine busy for a while (the queue takes one request).
-    const images = client.images.generate({ prompt: 'a red circle', steps: 1000, seed: 3 });
+    // Two images of 1000 steps keep the engine busy for a while: the queue takes both, then one
+    // runs while the other waits (one image alone takes ~0.12 s on an idle machine, close to the
+    // polling below).
+    const images = client.images.generate({ prompt: 'a red circle', steps: 1000, seed: 3, n: 2 });
     const deadline = Date.now() + 30_000;
     while (await server.metric('infusion_requests_running') < 1 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 5));
@@ -688,7 +690,7 @@ describe('a burst beyond the queue', () => {
     }
     assert.equal((await fetch(`${server.url}/ready`)).status, 503);
     await expectError(client.chat.completions.create({ model: MODEL, messages: HELLO }), 503);
-    assert.equal((await images).data.length, 1);
+    assert.equal((await images).data.length, 2);
     const { code, log } = await server.stop();
     server = null;
     assert.equal(code, 0, log);
