@@ -57,7 +57,10 @@ class CliTest(unittest.TestCase):
              "--metrics_port=0", f"--port_file={port_file}", "--threads=1", "--kv_cache_mb=16",
              f"--tls_cert={cls.cert}", f"--tls_key={key}", f"--api_keys_file={keys}"],
             stdout=cls.log, stderr=subprocess.STDOUT,
-            env=dict(os.environ, OMP_NUM_THREADS="1"))
+            # Neither thread variable set: the server must set both itself (restarting once).
+            env=dict({k: v for k, v in os.environ.items()
+                      if k not in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")},
+                     OMP_NUM_THREADS="1"))
         cls.addClassCleanup(cls.stop_server)
         deadline = time.monotonic() + 60
         while not (os.path.exists(port_file) and "http" in open(port_file).read()):
@@ -98,6 +101,14 @@ class CliTest(unittest.TestCase):
             capture_output=True, text=True, env=dict(clean, **env), cwd=cls.work)
 
     # --- INFUSION_SERVER and INFUSION_API_KEY
+
+    def test_the_server_sets_the_thread_variables_it_needs(self):
+        # common/process_env.h: libgomp's and OpenBLAS's threads must sleep, not spin, between
+        # products; the server re-executes itself (same pid) with them when they are unset.
+        with open(f"/proc/{self.server.pid}/environ", "rb") as f:
+            variables = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+        self.assertEqual(variables.get(b"OMP_WAIT_POLICY"), b"passive")
+        self.assertEqual(variables.get(b"OPENBLAS_THREAD_TIMEOUT"), b"4")
 
     def test_environment_names_the_server_and_the_key(self):
         result = self.cli(["info"], INFUSION_SERVER=self.address, INFUSION_API_KEY=API_KEY)
