@@ -81,14 +81,21 @@ void Randomize(torch::nn::Module& module) {
   }
 }
 
-class FusedUnetTest : public ::testing::TestWithParam<std::tuple<int, int, bool>> {
+// A parameterised test that sets the compute threads: restored after it.
+template <typename Param>
+class RestoresThreads : public ::testing::TestWithParam<Param> {
  protected:
   void SetUp() override { previous_threads_ = at::get_num_threads(); }
+  void TearDown() override { SetComputeThreads(previous_threads_); }
+  int previous_threads_ = 1;
+};
+
+class FusedUnetTest : public RestoresThreads<std::tuple<int, int, bool>> {
+ protected:
   void TearDown() override {
     ForcePortablePackedProduct(false);
-    SetComputeThreads(previous_threads_);
+    RestoresThreads::TearDown();
   }
-  int previous_threads_ = 1;
 };
 
 TEST_P(FusedUnetTest, MatchesModules) {
@@ -171,12 +178,7 @@ INSTANTIATE_TEST_SUITE_P(ShapesThreadsIsa, FusedUnetTest,
 // With bfloat16 products (where the CPU has AVX512-BF16): within a stated bound of the float32
 // modules (measured at the two shapes: 0.5-0.6% of the largest value), and each image's result
 // the same, bit for bit, whatever else shares its pass.
-class FusedUnetBf16Test : public ::testing::TestWithParam<std::tuple<int, int>> {
- protected:
-  void SetUp() override { previous_threads_ = at::get_num_threads(); }
-  void TearDown() override { SetComputeThreads(previous_threads_); }
-  int previous_threads_ = 1;
-};
+class FusedUnetBf16Test : public RestoresThreads<std::tuple<int, int>> {};
 
 TEST_P(FusedUnetBf16Test, StaysNearModulesAndImagesStayAlone) {
   if (!PackedProductBf16Supported()) GTEST_SKIP() << "this CPU has no AVX512-BF16";
