@@ -18,6 +18,14 @@ constexpr int kHalf = kWidth / 2;
 // Rows of one register tile: 6 rows x 2 vectors of 8 = 12 accumulators of the 16 AVX2 registers.
 constexpr int kTileRows = 6;
 
+// Rows of tile t when `rows` rows are cut into as few tiles as kTileRows allows, as evenly as
+// possible (32 rows: 6 6 5 5 5 5, not 6 6 6 6 6 2): a tile of one or two rows has too few
+// independent sums to hide the multiply-add latency. A row's sums do not depend on its tile.
+inline int BalancedTileRows(int64_t rows, int64_t t) {
+  const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
+  return static_cast<int>(rows / tiles + (t < rows % tiles ? 1 : 0));
+}
+
 // Zeroed, 64-byte aligned.
 void* AllocateZeroed(size_t bytes) {
   void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -61,13 +69,20 @@ inline void FinishRow(const float* a, const float* b, float* y, int cols,
 template <int kRows>
 __attribute__((target("avx2,fma"))) void TileAvx2(const float* x, int64_t ldx, const float* panel,
                                                  int64_t in, float* y, int64_t ldy, int cols,
-                                                 ProductEpilogue epilogue) {
+                                                 ProductEpilogue epilogue, const float* next) {
   // Every loop over rows is unrolled, so that the accumulators live in registers only (GCC
   // otherwise mirrors them to the stack in every iteration, which halved the kernel's speed).
+  // `next`, when not null, is the panel the caller multiplies after this one: one of its 64-byte
+  // lines is requested per input, so that it streams in while this panel's tiles compute (the
+  // first tile of a panel otherwise waits on memory: at 32 rows over the bundled model's 24 MB
+  // of weights this took the product from ~72% to ~85% of its in-cache speed on one thread).
   __m256 lo[kRows], hi[kRows];
 #pragma GCC unroll 8
   for (int r = 0; r < kRows; ++r) lo[r] = hi[r] = _mm256_setzero_ps();
   for (int64_t i = 0; i < in; ++i) {
+    if (next != nullptr) {
+      _mm_prefetch(reinterpret_cast<const char*>(next + i * kWidth), _MM_HINT_T0);
+    }
     const __m256 b0 = _mm256_load_ps(panel + i * kWidth);
     const __m256 b1 = _mm256_load_ps(panel + i * kWidth + kHalf);
 #pragma GCC unroll 8
@@ -115,7 +130,7 @@ __attribute__((target("avx2,fma"))) void TileAvx2(const float* x, int64_t ldx, c
 // build targets).
 template <int kRows>
 void TilePortable(const float* x, int64_t ldx, const float* panel, int64_t in, float* y,
-                  int64_t ldy, int cols, ProductEpilogue epilogue) {
+                  int64_t ldy, int cols, ProductEpilogue epilogue, const float* /*next*/) {
   float acc[kRows][kWidth] = {};
   for (int64_t i = 0; i < in; ++i) {
     const float* b = panel + i * kWidth;
@@ -226,7 +241,7 @@ __attribute__((target("avx512f,avx512bf16,avx512vl"))) void ConvertRowBf16Avx512
 }
 
 using TileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t, int,
-                        ProductEpilogue);
+                        ProductEpilogue, const float*);
 
 bool force_portable = false;
 
@@ -344,10 +359,12 @@ void PackedProduct(const float* x, int64_t rows, int64_t ldx, const PackedWeight
     const int64_t first = p * columns_per_panel;
     const int cols = static_cast<int>(std::min(columns_per_panel, w.out() - first));
     const float* panel = w.panel(p);
-    for (int64_t r = 0; r < rows; r += kTileRows) {
-      const int tile_rows = static_cast<int>(std::min<int64_t>(kTileRows, rows - r));
+    const float* next = p + 1 < panel_end ? w.panel(p + 1) : nullptr;
+    for (int64_t r = 0, t = 0; r < rows; ++t) {
+      const int tile_rows = BalancedTileRows(rows, t);
       PickTile(tile_rows)(x + r * ldx, ldx, panel, w.in(), y + r * ldy + first, ldy, cols,
-                          epilogue);
+                          epilogue, t == 0 ? next : nullptr);  // the first tile fetches ahead
+      r += tile_rows;
     }
   }
 }

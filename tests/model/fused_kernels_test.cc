@@ -133,6 +133,27 @@ TEST_P(PackedProductTest, MatchesLibTorchForEveryEpilogue) {
   }
 }
 
+// Rows are cut into tiles of up to 6 as evenly as possible (8 rows: 4 + 4, 32: 6 6 5 5 5 5), so a
+// row's tile size depends on the batch; its sums must not.
+TEST_P(PackedProductTest, EveryRowAloneEqualsItsRowInTheBatch) {
+  torch::manual_seed(11);
+  const int64_t in = 64, out = 48;
+  const at::Tensor w = at::randn({out, in});
+  const PackedWeight packed = PackedWeight::Pack(w.data_ptr<float>(), out, in);
+  for (int64_t rows : {7, 8, 13, 32}) {
+    const at::Tensor x = at::randn({rows, in});
+    at::Tensor batched = at::zeros({rows, out});
+    PackedProduct(x.data_ptr<float>(), rows, in, packed, 0, packed.panels(),
+                  batched.data_ptr<float>(), out, ProductEpilogue::kStore);
+    for (int64_t r = 0; r < rows; ++r) {
+      at::Tensor alone = at::zeros({1, out});
+      PackedProduct(x[r].data_ptr<float>(), 1, in, packed, 0, packed.panels(),
+                    alone.data_ptr<float>(), out, ProductEpilogue::kStore);
+      EXPECT_TRUE(alone[0].equal(batched[r])) << "row " << r << " of " << rows;
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(NativeAndPortable, PackedProductTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "portable" : "native"; });
 
