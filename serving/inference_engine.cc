@@ -66,7 +66,9 @@ absl::StatusOr<std::unique_ptr<InferenceEngine>> InferenceEngine::Create(
     const InferenceEngineOptions& options) {
   RETURN_IF_ERROR(options.Validate());
   std::unique_ptr<InferenceEngine> e(new InferenceEngine());
-  ASSIGN_OR_RETURN(e->processor_, ModelProcessor::Create(options.executor.model_dir));
+  engine::CodecOptions codec;
+  codec.bf16_decode = options.executor.bf16_images;  // images in bfloat16 from end to end
+  ASSIGN_OR_RETURN(e->processor_, ModelProcessor::Create(options.executor.model_dir, codec));
   e->model_name_ = BaseName(e->processor_->model_dir());
   e->image_limits_ = options.image_limits;
   e->preparer_ = std::make_unique<RequestPreparer>(e->processor_.get(), options.image_limits);

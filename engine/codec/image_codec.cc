@@ -8,9 +8,11 @@
 namespace infusion::engine {
 
 absl::StatusOr<std::unique_ptr<ImageCodec>> CreateImageCodec(const std::string& kind,
-                                                             const std::string& weights_dir) {
+                                                             const std::string& weights_dir,
+                                                             const CodecOptions& options) {
   if (kind == "taef2") {
-    ASSIGN_OR_RETURN(std::unique_ptr<Taef2Codec> codec, Taef2Codec::Create(weights_dir));
+    ASSIGN_OR_RETURN(std::unique_ptr<Taef2Codec> codec,
+                     Taef2Codec::Create(weights_dir, options.bf16_decode));
     return codec;
   }
   if (kind == "pixels") return std::make_unique<PixelCodec>();

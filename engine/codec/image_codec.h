@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "engine/codec/codec_options.h"
 
 namespace infusion::engine {
 
@@ -32,7 +33,8 @@ class ImageCodec {
 // kind "taef2" loads <weights_dir>/taef2_encoder.safetensors and taef2_decoder.safetensors;
 // kind "pixels" needs no weights. InvalidArgument for any other kind.
 absl::StatusOr<std::unique_ptr<ImageCodec>> CreateImageCodec(const std::string& kind,
-                                                             const std::string& weights_dir);
+                                                             const std::string& weights_dir,
+                                                             const CodecOptions& options = {});
 
 }  // namespace infusion::engine
 

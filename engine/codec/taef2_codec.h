@@ -45,7 +45,8 @@ class Taef2DecoderImpl : public torch::nn::SequentialImpl {
 };
 TORCH_MODULE(Taef2Decoder);
 
-// Runs in float32 on the CPU.
+// Runs in float32 on the CPU; decodes in bfloat16 when created with bf16_decode on a CPU with
+// AVX512-BF16 (CodecOptions).
 class Taef2Codec : public ImageCodec {
  public:
   static constexpr int kLatentChannels = 32;
@@ -53,7 +54,8 @@ class Taef2Codec : public ImageCodec {
 
   // Loads <weights_dir>/taef2_encoder.safetensors and taef2_decoder.safetensors, strictly: a
   // missing, unexpected or mis-shaped tensor is an error naming the file and the tensor.
-  static absl::StatusOr<std::unique_ptr<Taef2Codec>> Create(const std::string& weights_dir);
+  static absl::StatusOr<std::unique_ptr<Taef2Codec>> Create(const std::string& weights_dir,
+                                                            bool bf16_decode = false);
 
   at::Tensor Encode(const at::Tensor& images) override;
   at::Tensor Decode(const at::Tensor& latents) override;
@@ -61,12 +63,15 @@ class Taef2Codec : public ImageCodec {
   int latent_channels() const override { return kLatentChannels; }
   int downsample() const override { return kDownsample; }
   std::string name() const override { return "taef2"; }
+  // Whether Decode runs in bfloat16.
+  bool bf16_decode() const { return !decoder_bf16_.is_empty(); }
 
  private:
-  Taef2Codec(Taef2Encoder encoder, Taef2Decoder decoder);
+  Taef2Codec(Taef2Encoder encoder, Taef2Decoder decoder, Taef2Decoder decoder_bf16);
 
   Taef2Encoder encoder_;
   Taef2Decoder decoder_;
+  Taef2Decoder decoder_bf16_{nullptr};  // the decoder's bfloat16, channels-last copy, if any
 };
 
 }  // namespace infusion::engine

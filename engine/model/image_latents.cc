@@ -9,9 +9,10 @@
 namespace infusion::engine {
 
 absl::StatusOr<std::unique_ptr<ImageLatents>> ImageLatents::Create(const ImageConfig& config,
-                                                                   const std::string& codec_dir) {
+                                                                   const std::string& codec_dir,
+                                                                   const CodecOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<ImageCodec> codec,
-                   CreateImageCodec(CodecName(config.codec), codec_dir));
+                   CreateImageCodec(CodecName(config.codec), codec_dir, options));
   return std::unique_ptr<ImageLatents>(new ImageLatents(config, std::move(codec)));
 }
 

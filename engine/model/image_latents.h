@@ -21,7 +21,8 @@ class ImageLatents {
  public:
   // `codec_dir` holds the codec's weights (a model directory's codec/ folder).
   static absl::StatusOr<std::unique_ptr<ImageLatents>> Create(const ImageConfig& config,
-                                                              const std::string& codec_dir);
+                                                              const std::string& codec_dir,
+                                                              const CodecOptions& options = {});
 
   // Images of any size (resized to image_size x image_size) -> [B, n, patch_dim].
   at::Tensor Encode(const std::vector<Image>& images);

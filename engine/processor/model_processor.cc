@@ -15,7 +15,7 @@ namespace infusion::engine {
 ModelProcessor::~ModelProcessor() = default;
 
 absl::StatusOr<std::unique_ptr<ModelProcessor>> ModelProcessor::Create(
-    const std::string& model_dir) {
+    const std::string& model_dir, const CodecOptions& codec_options) {
   std::unique_ptr<ModelProcessor> p(new ModelProcessor());
   p->model_dir_ = model_dir;
   ASSIGN_OR_RETURN(p->config_, ModelConfig::FromFile(ModelDirectory::Config(model_dir)));
@@ -24,7 +24,8 @@ absl::StatusOr<std::unique_ptr<ModelProcessor>> ModelProcessor::Create(
   ASSIGN_OR_RETURN(p->tokenizer_, Tokenizer::Load(ModelDirectory::Tokenizer(model_dir)));
   RETURN_IF_ERROR(p->tokenizer_->CheckCompatible(p->config_.tokens, p->config_.vocab_size));
   ASSIGN_OR_RETURN(p->latents_,
-                   ImageLatents::Create(p->config_.image, ModelDirectory::Codec(model_dir)));
+                   ImageLatents::Create(p->config_.image, ModelDirectory::Codec(model_dir),
+                                        codec_options));
   return p;
 }
 

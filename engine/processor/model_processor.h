@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/codec/codec_options.h"
 #include "engine/codec/image.h"
 #include "engine/model/generation_config.h"
 #include "engine/model/model_config.h"
@@ -26,7 +27,8 @@ class Tokenizer;
 class ModelProcessor {
  public:
   // Reads config.json, generation.json, tokenizer.model and the codec of a model directory.
-  static absl::StatusOr<std::unique_ptr<ModelProcessor>> Create(const std::string& model_dir);
+  static absl::StatusOr<std::unique_ptr<ModelProcessor>> Create(
+      const std::string& model_dir, const CodecOptions& codec_options = {});
   ~ModelProcessor();
 
   std::vector<int32_t> Tokenize(std::string_view text) const;
