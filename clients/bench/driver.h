@@ -26,6 +26,10 @@ struct WorkloadParams {
   int chat_max_tokens = 64;  // new tokens per chat request, end tokens ignored
   int image_steps = 25;
   float guidance_scale = 3.0f;
+  // In-process t2i: decode each finished image to pixels (the model's codec) on its client's
+  // thread, inside its timing, as infusion-server does before it replies. The remote drivers
+  // always get decoded images.
+  bool decode_images = true;
 };
 
 class Driver {
@@ -34,6 +38,8 @@ class Driver {
   // Runs request number `index` of the given kind; thread-safe; blocks until it finishes.
   virtual RequestTiming Run(WorkKind kind, int index) = 0;
   const BenchClock& clock() const { return clock_; }
+  // Whether an image request's timing includes decoding it to pixels.
+  virtual bool DecodesImages() const { return true; }
 
   // The engine's cumulative step counters, where the driver can see them (in-process).
   struct EngineCounters {

@@ -22,6 +22,7 @@ class InProcessDriver : public Driver {
   ~InProcessDriver() override;
 
   RequestTiming Run(WorkKind kind, int index) override;
+  bool DecodesImages() const override { return workload_.decode_images; }
   scheduler::SchedulerStats Stats() const { return engine_->Stats(); }
   std::optional<EngineCounters> Counters() const override {
     const scheduler::SchedulerStats stats = engine_->Stats();

@@ -29,6 +29,7 @@ struct LoadSummary {
   int completed = 0, failed = 0;
   double duration_s = 0;
   double requests_per_s = 0, output_tokens_per_s = 0, images_per_min = 0;
+  bool images_decoded = true;  // image timings include the decode to pixels
   std::optional<double> ttft_p50_s, ttft_p90_s, ttft_p99_s;
   std::optional<double> itl_p50_s, itl_p90_s, itl_p99_s;
   std::optional<double> time_to_image_p50_s, time_to_image_p90_s, time_to_image_p99_s;

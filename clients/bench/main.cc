@@ -48,6 +48,9 @@ ABSL_FLAG(bool, compare_sequential, false,
 ABSL_FLAG(std::string, json, "", "write the results as JSON to this file");
 ABSL_FLAG(int, chat_max_tokens, 64, "new tokens per chat request (end tokens ignored)");
 ABSL_FLAG(int, image_steps, 25, "DDIM steps per image");
+ABSL_FLAG(bool, decode_images, true,
+          "in-process t2i: decode each image to pixels on its client's thread, inside its "
+          "timing, as infusion-server does (false: stop at the final latents)");
 ABSL_FLAG(double, guidance, 3.0, "classifier-free guidance scale");
 ABSL_FLAG(int, threads, 0, "compute threads (LibTorch and OpenBLAS pools); 0 = number of cores");
 ABSL_FLAG(int, bf16_min_rows, 0,
@@ -151,6 +154,7 @@ WorkloadParams Workload() {
   WorkloadParams workload;
   workload.chat_max_tokens = absl::GetFlag(FLAGS_chat_max_tokens);
   workload.image_steps = absl::GetFlag(FLAGS_image_steps);
+  workload.decode_images = absl::GetFlag(FLAGS_decode_images);
   workload.guidance_scale = static_cast<float>(absl::GetFlag(FLAGS_guidance));
   return workload;
 }
@@ -173,6 +177,7 @@ bool RunEach(Driver& driver, const std::string& mode, std::vector<LoadSummary>* 
     std::fprintf(stderr, "running %s (%s)...\n", name.c_str(), mode.c_str());
     const std::optional<Driver::EngineCounters> before = driver.Counters();
     rows->push_back(Summarize(spec, mode, RunLoad(driver, spec)));
+    rows->back().images_decoded = driver.DecodesImages();
     const std::optional<Driver::EngineCounters> after = driver.Counters();
     if (before && after && after->steps > before->steps) {
       const double steps = static_cast<double>(after->steps - before->steps);

@@ -52,6 +52,7 @@ std::string ToJson(const std::vector<LoadSummary>& rows) {
                     {"requests_per_s", s.requests_per_s},
                     {"output_tokens_per_s", s.output_tokens_per_s},
                     {"images_per_min", s.images_per_min},
+                    {"images_decoded", s.images_decoded},
                     {"ttft_p50_s", OrNull(s.ttft_p50_s)},
                     {"ttft_p90_s", OrNull(s.ttft_p90_s)},
                     {"ttft_p99_s", OrNull(s.ttft_p99_s)},
