@@ -466,20 +466,25 @@ void Scheduler::Impl::UpdateStats() {
 }
 
 void Scheduler::Impl::Start() {
+  absl::MutexLock lock(&mu_);  // the thread starts by taking it: it sees thread_ set
+  if (stop_ || thread_running_) return;
+  thread_running_ = true;
   thread_ = std::thread([this] {
     while (true) {
       {
         absl::MutexLock lock(&mu_);
         if (stop_) return;
       }
-      if (!Step()) {
-        // Idle: sleep until a submission, a cancellation or a stop (or a short timeout, so
-        // queue timeouts of waiting requests still fire).
+      const bool worked = Step();
+      RunTasks();
+      if (!worked) {
+        // Idle: sleep until a submission, a cancellation, a task or a stop (or a short
+        // timeout, so queue timeouts of waiting requests still fire).
         absl::MutexLock lock(&mu_);
         mu_.AwaitWithTimeout(absl::Condition(
                                  +[](Impl* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->mu_) {
                                    return self->stop_ || !self->inbox_.empty() ||
-                                          !self->cancels_.empty();
+                                          !self->cancels_.empty() || !self->tasks_.empty();
                                  },
                                  this),
                              absl::Milliseconds(20));
@@ -488,12 +493,30 @@ void Scheduler::Impl::Start() {
   });
 }
 
+bool Scheduler::Impl::RunBetweenSteps(std::function<void()> task) {
+  absl::MutexLock lock(&mu_);
+  if (!thread_running_ || std::this_thread::get_id() == thread_.get_id()) return false;
+  tasks_.push_back(std::move(task));
+  return true;
+}
+
+void Scheduler::Impl::RunTasks() {
+  std::vector<std::function<void()>> tasks;
+  {
+    absl::MutexLock lock(&mu_);
+    tasks.swap(tasks_);
+  }
+  for (std::function<void()>& task : tasks) task();
+}
+
 void Scheduler::Impl::Stop() {
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
+    thread_running_ = false;  // no task is queued from here on
   }
   if (thread_.joinable()) thread_.join();
+  RunTasks();  // queued before the stop: their callers are waiting
   // No engine thread from here on: this thread ends what is left.
   TakeInbox();
   for (auto* list : {&waiting_, &running_}) {
@@ -531,6 +554,9 @@ bool Scheduler::Step() { return impl_->Step(); }
 void Scheduler::Start() { impl_->Start(); }
 void Scheduler::Stop() { impl_->Stop(); }
 void Scheduler::WaitIdle() { impl_->WaitIdle(); }
+bool Scheduler::RunBetweenSteps(std::function<void()> task) {
+  return impl_->RunBetweenSteps(std::move(task));
+}
 SchedulerStats Scheduler::Stats() const { return impl_->Stats(); }
 
 }  // namespace infusion::scheduler

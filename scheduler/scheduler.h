@@ -100,6 +100,13 @@ class Scheduler {
   void Stop();
   // Blocks until no request is queued or running (for drains and tests).
   void WaitIdle();
+  // Queues `task` for the engine thread, which runs queued tasks in order between two steps (or
+  // as soon as it is idle), on the same cores and compute threads as the steps instead of
+  // beside them. Returns false, queuing nothing, when no engine thread runs (not started,
+  // stopped, or this is the engine thread): the caller then runs the task itself. Tasks queued
+  // when Stop() is called still run, on the stopping thread. A task must not block on the
+  // engine.
+  bool RunBetweenSteps(std::function<void()> task);
 
   SchedulerStats Stats() const;
 

@@ -4,6 +4,7 @@
 #define INFUSION_SCHEDULER_SCHEDULER_IMPL_H_
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -49,8 +50,12 @@ class Scheduler::Impl {
     absl::MutexLock lock(&mu_);
     return stats_;
   }
+  bool RunBetweenSteps(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
+  // Runs the tasks queued by RunBetweenSteps so far, in order, outside mu_.
+  void RunTasks() ABSL_LOCKS_EXCLUDED(mu_);
+
   // --- the step, in order ---
   void TakeInbox();
   void ExpireDeadlines(absl::Time now);
@@ -89,6 +94,8 @@ class Scheduler::Impl {
   engine::SeqId next_kv_id_ ABSL_GUARDED_BY(mu_) = 1;
   SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool thread_running_ ABSL_GUARDED_BY(mu_) = false;  // from Start to Stop
+  std::vector<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);  // RunBetweenSteps
   std::thread thread_;
 
   // Engine thread only.

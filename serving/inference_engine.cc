@@ -1,8 +1,12 @@
 #include "serving/inference_engine.h"
 
+#include <exception>
+#include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/status_macros.h"
 #include "engine/output/output_processor.h"
 
@@ -141,6 +145,12 @@ void InferenceEngine::Stop() { scheduler_->Stop(); }
 
 SchedulerStats InferenceEngine::Stats() const { return scheduler_->Stats(); }
 
+struct InferenceEngine::DecodeJob {
+  const std::vector<float>* patches = nullptr;  // the caller's, alive until `done`
+  absl::StatusOr<Image> image = absl::InternalError("image not decoded");
+  absl::Notification done;
+};
+
 absl::StatusOr<Image> InferenceEngine::DecodeImage(const std::vector<float>& patches) const {
   const ImageConfig& image = config().image;
   const size_t expected = static_cast<size_t>(image.num_patches()) * image.patch_dim();
@@ -148,7 +158,35 @@ absl::StatusOr<Image> InferenceEngine::DecodeImage(const std::vector<float>& pat
     return absl::InvalidArgumentError(absl::StrCat("an image of this model has ", expected,
                                                    " latent values, got ", patches.size()));
   }
-  return processor_->DecodeImage(patches);
+  auto job = std::make_shared<DecodeJob>();
+  job->patches = &patches;
+  {
+    absl::MutexLock lock(&decode_mu_);
+    decode_queue_.push_back(job);
+  }
+  if (!scheduler_->RunBetweenSteps([this] { DecodeQueued(); })) DecodeQueued();
+  job->done.WaitForNotification();
+  return std::move(job->image);
+}
+
+void InferenceEngine::DecodeQueued() const {
+  std::vector<std::shared_ptr<DecodeJob>> jobs;
+  {
+    absl::MutexLock lock(&decode_mu_);
+    jobs.swap(decode_queue_);
+  }
+  if (jobs.empty()) return;  // an earlier call took them
+  std::vector<const std::vector<float>*> batch;
+  for (const auto& job : jobs) batch.push_back(job->patches);
+  try {
+    std::vector<Image> images = processor_->DecodeImages(batch);
+    for (size_t i = 0; i < jobs.size(); ++i) jobs[i]->image = std::move(images[i]);
+  } catch (const std::exception& e) {  // LibTorch throws c10::Error; no caller may hang
+    for (const auto& job : jobs) {
+      job->image = absl::InternalError(absl::StrCat("image decode failed: ", e.what()));
+    }
+  }
+  for (const auto& job : jobs) job->done.Notify();
 }
 
 }  // namespace infusion::serving

@@ -7,8 +7,8 @@
 // format onto these calls.
 //
 // Threads: Submit, Prepare, Cancel, Stats and DecodeImage may be called from any thread at once.
-// Submit and Prepare decode request images and DecodeImage runs the codec (LibTorch): none of
-// them may run on the engine thread, that is, inside an EventSink. Each request's events reach
+// Submit and Prepare decode request images, and DecodeImage waits for the engine thread to run
+// the codec: none of them may be called on the engine thread, that is, inside an EventSink. Each request's events reach
 // its sink on the engine thread (see scheduler/scheduler.h); RequestStream hands them to a
 // thread that pulls.
 #ifndef INFUSION_SERVING_INFERENCE_ENGINE_H_
@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/codec/image.h"
 #include "engine/executor/model_executor.h"
 #include "engine/model/generation_config.h"
@@ -88,7 +89,10 @@ class InferenceEngine {
   scheduler::SchedulerStats Stats() const;
 
   // The patches of an image or preview event -> an image of the model's size. InvalidArgument
-  // when `patches` is not one image's worth.
+  // when `patches` is not one image's worth. The codec runs on the engine thread between two
+  // steps, in one batch with the other images waiting then (Scheduler::RunBetweenSteps): on
+  // the compute threads the steps use, instead of beside them on the same cores. Blocks the
+  // caller until then (at most a step); runs on the caller's thread when no engine thread runs.
   absl::StatusOr<engine::Image> DecodeImage(const std::vector<float>& patches) const;
 
   // Model facts.
@@ -102,7 +106,11 @@ class InferenceEngine {
   const engine::ModelProcessor& processor() const { return *processor_; }
 
  private:
+  struct DecodeJob;  // one DecodeImage call waiting for DecodeQueued
+
   InferenceEngine() = default;
+  // Decodes every queued DecodeJob in one codec batch and wakes their callers.
+  void DecodeQueued() const ABSL_LOCKS_EXCLUDED(decode_mu_);
   template <typename Typed>
   absl::StatusOr<scheduler::RequestId> PrepareAndSubmit(const Typed& request,
                                                         std::shared_ptr<scheduler::EventSink> sink);
@@ -114,6 +122,9 @@ class InferenceEngine {
   std::unique_ptr<engine::ModelExecutor> executor_;
   std::unique_ptr<engine::OutputProcessor> runner_;  // runs steps on executor_
   std::unique_ptr<scheduler::Scheduler> scheduler_;  // declared after the runner it drives
+
+  mutable absl::Mutex decode_mu_;
+  mutable std::vector<std::shared_ptr<DecodeJob>> decode_queue_ ABSL_GUARDED_BY(decode_mu_);
 };
 
 }  // namespace infusion::serving

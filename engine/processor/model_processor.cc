@@ -49,11 +49,19 @@ std::vector<float> ModelProcessor::EncodeImage(const Image& image) const {
 }
 
 Image ModelProcessor::DecodeImage(const std::vector<float>& patches) const {
+  return DecodeImages({&patches})[0];
+}
+
+std::vector<Image> ModelProcessor::DecodeImages(
+    const std::vector<const std::vector<float>*>& patches) const {
   c10::InferenceMode guard;
   const int64_t n = config_.image.num_patches(), dim = config_.image.patch_dim();
-  const at::Tensor t =
-      at::from_blob(const_cast<float*>(patches.data()), {1, n, dim}, at::kFloat).clone();
-  return latents_->Decode(t)[0];
+  at::Tensor batch = at::empty({static_cast<int64_t>(patches.size()), n, dim}, at::kFloat);
+  for (size_t i = 0; i < patches.size(); ++i) {
+    std::memcpy(batch[static_cast<int64_t>(i)].data_ptr<float>(), patches[i]->data(),
+                sizeof(float) * n * dim);
+  }
+  return latents_->Decode(batch);
 }
 
 }  // namespace infusion::engine

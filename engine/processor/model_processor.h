@@ -39,6 +39,8 @@ class ModelProcessor {
   std::vector<float> EncodeImage(const Image& image) const;
   // [n * patch_dim] normalised patches -> an image of the model's size.
   Image DecodeImage(const std::vector<float>& patches) const;
+  // DecodeImage of several images in one codec batch.
+  std::vector<Image> DecodeImages(const std::vector<const std::vector<float>*>& patches) const;
 
   const ModelConfig& config() const { return config_; }
   const GenerationConfig& generation() const { return generation_; }

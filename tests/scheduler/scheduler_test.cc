@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <set>
-
+#include <thread>
 #include <utility>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "tests/scheduler/scheduler_test_util.h"
 
 namespace infusion::testing {
@@ -386,6 +390,44 @@ TEST_F(SchedulerTest, StopWithTheEngineThreadRunning) {
   for (const auto& [name, sink] : sinks_) EXPECT_EQ(sink->CountType(Type::kFinish), 1) << name;
   EXPECT_EQ(scheduler_->Stats().kv_blocks_used, 0);
   EXPECT_EQ(runner_->num_requests(), 0);
+}
+
+// RunBetweenSteps: tasks run in order on the engine thread, between steps of running requests
+// and while it is idle; without an engine thread (before Start, after Stop) nothing is queued
+// and the caller runs the task itself; tasks queued when Stop comes still run.
+TEST_F(SchedulerTest, RunBetweenStepsRunsTasksOnTheEngineThread) {
+  Make(64);
+  EXPECT_FALSE(scheduler_->RunBetweenSteps([] {})) << "no engine thread yet";
+  for (int i = 0; i < 3; ++i) Submit(std::string(1, 'A' + i), TextRequest(4 + i, 50));
+  scheduler_->Start();
+  absl::Mutex mu;
+  std::vector<int> order;
+  std::vector<std::thread::id> threads;
+  absl::Notification all_ran;
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(scheduler_->RunBetweenSteps([&, i] {
+      absl::MutexLock lock(&mu);
+      order.push_back(i);
+      threads.push_back(std::this_thread::get_id());
+      if (i == 4) all_ran.Notify();
+    }));
+  }
+  ASSERT_TRUE(all_ran.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  scheduler_->WaitIdle();  // and then idle: a task still runs
+  absl::Notification idle_ran;
+  ASSERT_TRUE(scheduler_->RunBetweenSteps([&] { idle_ran.Notify(); }));
+  EXPECT_TRUE(idle_ran.WaitForNotificationWithTimeout(absl::Seconds(60)));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+    for (const std::thread::id& id : threads) {
+      EXPECT_NE(id, std::this_thread::get_id());
+      EXPECT_EQ(id, threads[0]);
+    }
+  }
+  for (const auto& [name, sink] : sinks_) EXPECT_EQ(sink->CountType(Type::kFinish), 1) << name;
+  scheduler_->Stop();
+  EXPECT_FALSE(scheduler_->RunBetweenSteps([] {})) << "stopped";
 }
 
 }  // namespace
