@@ -15,6 +15,10 @@
 #include "engine/sampler/diffusion_params.h"
 #include "engine/sampler/sampling_params.h"
 
+namespace infusion::engine {
+struct Image;  // engine/codec/image.h
+}  // namespace infusion::engine
+
 namespace infusion::scheduler {
 
 using RequestId = int64_t;
@@ -70,6 +74,8 @@ struct RequestEvent {
   std::vector<float> patches;           // kImageProgress: preview x0 estimate (may be empty);
                                         // kImage: the final image, normalised patches
   uint64_t seed = 0;                    // kImage: the seed that drew it (image seed + index)
+  // kImage: the image decoded to pixels, when the scheduler has an ImageDecoder (else null).
+  std::shared_ptr<const engine::Image> image;
   FinishReason reason = FinishReason::kStop;  // kFinish
   absl::Status status;                  // kFinish: not OK for kError / kTimeout / kCancelled
   Usage usage;                          // kFinish

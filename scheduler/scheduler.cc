@@ -289,7 +289,30 @@ StepPlan Scheduler::Impl::BuildPlan(Decisions* d, std::vector<SpanRef>* refs) {
 }
 
 // Fills first (they complete prefixes), then each image's step; the plan has them in that order.
+std::vector<std::shared_ptr<const engine::Image>> Scheduler::Impl::DecodeFinishedImages(
+    const std::vector<SpanRef>& refs, const StepOutput& out) {
+  std::vector<std::shared_ptr<const engine::Image>> images(refs.size());
+  if (!image_decoder_) return images;
+  std::vector<size_t> spans;
+  std::vector<const std::vector<float>*> patches;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    const SpanOutput& o = out.spans[i];
+    if (refs[i].role == SpanRef::Role::kDenoiseCond && o.status.ok() && !o.image.empty() &&
+        !IsTerminal(refs[i].seq->state)) {
+      spans.push_back(i);
+      patches.push_back(&o.image);
+    }
+  }
+  if (patches.empty()) return images;
+  std::vector<std::shared_ptr<const engine::Image>> decoded = image_decoder_(patches);
+  for (size_t k = 0; k < spans.size() && k < decoded.size(); ++k) {
+    images[spans[k]] = std::move(decoded[k]);
+  }
+  return images;
+}
+
 void Scheduler::Impl::Apply(const Decisions& d, const std::vector<SpanRef>& refs, StepOutput& out) {
+  std::vector<std::shared_ptr<const engine::Image>> images = DecodeFinishedImages(refs, out);
   for (size_t i = 0; i < refs.size(); ++i) {
     const SpanRef& ref = refs[i];
     Seq* seq = ref.seq;
@@ -299,7 +322,7 @@ void Scheduler::Impl::Apply(const Decisions& d, const std::vector<SpanRef>& refs
       Finish(seq, RequestState::kFailed, FinishReason::kError, o.status);
       continue;
     }
-    if (ref.role == SpanRef::Role::kDenoiseCond) OnImageStep(seq, o);
+    if (ref.role == SpanRef::Role::kDenoiseCond) OnImageStep(seq, o, std::move(images[i]));
     if (ref.role != SpanRef::Role::kFill) continue;
     const Fill& f = d.fills[ref.fill_index];
     f.kv().MarkComputed(f.end);
@@ -357,7 +380,8 @@ void Scheduler::Impl::StartImage(Seq* seq) {
   if (seq->uses_cfg) seq->uncond.Append(seq->req.uncond_prompt);
 }
 
-void Scheduler::Impl::OnImageStep(Seq* seq, SpanOutput& out) {
+void Scheduler::Impl::OnImageStep(Seq* seq, SpanOutput& out,
+                                  std::shared_ptr<const engine::Image> pixels) {
   ++seq->usage.image_steps;
   ++counters_.denoise_steps;
   RequestEvent progress;
@@ -371,6 +395,7 @@ void Scheduler::Impl::OnImageStep(Seq* seq, SpanOutput& out) {
   RequestEvent image;
   image.type = RequestEvent::Type::kImage;
   image.patches = out.image;
+  image.image = std::move(pixels);
   // The k-th image of a request is drawn with seed + k (engine/sampler/image_denoiser.h).
   image.seed = seq->req.image.seed + static_cast<uint64_t>(seq->images_drawn);
   seq->sink->OnEvent(std::move(image));
@@ -554,6 +579,9 @@ bool Scheduler::Step() { return impl_->Step(); }
 void Scheduler::Start() { impl_->Start(); }
 void Scheduler::Stop() { impl_->Stop(); }
 void Scheduler::WaitIdle() { impl_->WaitIdle(); }
+void Scheduler::SetImageDecoder(ImageDecoder decoder) {
+  impl_->SetImageDecoder(std::move(decoder));
+}
 bool Scheduler::RunBetweenSteps(std::function<void()> task) {
   return impl_->RunBetweenSteps(std::move(task));
 }

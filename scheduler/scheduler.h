@@ -108,6 +108,16 @@ class Scheduler {
   // engine.
   bool RunBetweenSteps(std::function<void()> task);
 
+  // Decodes final images to pixels: one result per patches vector, in order (null where one
+  // failed). Runs on the engine thread after a step, once for all the images that step
+  // finished, and must not block on the engine.
+  using ImageDecoder = std::function<std::vector<std::shared_ptr<const engine::Image>>(
+      const std::vector<const std::vector<float>*>& patches)>;
+  // With a decoder, each kImage event carries its decoded image (RequestEvent::image): the
+  // images of a step decode in one batch on the engine's compute threads, before their events
+  // go out. Call before Start.
+  void SetImageDecoder(ImageDecoder decoder);
+
   SchedulerStats Stats() const;
 
  private:

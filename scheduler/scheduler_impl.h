@@ -51,6 +51,7 @@ class Scheduler::Impl {
     return stats_;
   }
   bool RunBetweenSteps(std::function<void()> task) ABSL_LOCKS_EXCLUDED(mu_);
+  void SetImageDecoder(Scheduler::ImageDecoder decoder) { image_decoder_ = std::move(decoder); }
 
  private:
   // Runs the tasks queued by RunBetweenSteps so far, in order, outside mu_.
@@ -71,7 +72,11 @@ class Scheduler::Impl {
                      int* budget, Decisions* d) const;
   void OnToken(ScheduledRequest* seq, const engine::SpanOutput& out);
   void StartImage(ScheduledRequest* seq);
-  void OnImageStep(ScheduledRequest* seq, engine::SpanOutput& out);
+  void OnImageStep(ScheduledRequest* seq, engine::SpanOutput& out,
+                   std::shared_ptr<const engine::Image> image);
+  // The decoded pixels of the images this step finished, by span (null elsewhere).
+  std::vector<std::shared_ptr<const engine::Image>> DecodeFinishedImages(
+      const std::vector<SpanRef>& refs, const engine::StepOutput& out);
   void EmitText(ScheduledRequest* seq, std::string text);
   void SetState(ScheduledRequest* seq, RequestState to);
   void Finish(ScheduledRequest* seq, RequestState state, FinishReason reason, absl::Status status);
@@ -99,6 +104,7 @@ class Scheduler::Impl {
   std::thread thread_;
 
   // Engine thread only.
+  Scheduler::ImageDecoder image_decoder_;  // set before Start
   std::unique_ptr<engine::KvCacheManager> kv_;
   std::vector<std::unique_ptr<ScheduledRequest>> waiting_;  // in arrival order
   std::vector<std::unique_ptr<ScheduledRequest>> running_;  // in admission order

@@ -740,6 +740,7 @@ struct ImageStream {
   http::ImageCallOptions options;  // the output format
   int partials_sent = 0;
   std::vector<float> image;  // the final patches
+  std::shared_ptr<const Image> pixels;  // and the engine's decode of them, if any
   bool finished = false;
   absl::Time last_write = absl::Now();
 };
@@ -795,6 +796,7 @@ void HttpServer::StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEve
         }
         if (event.type == RequestEvent::Type::kImage) {
           state->image = std::move(event.patches);
+          state->pixels = std::move(event.image);
           return true;
         }
         if (event.type != RequestEvent::Type::kFinish) return true;
@@ -802,7 +804,9 @@ void HttpServer::StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEve
         absl::Status status = FinishStatus(event);
         absl::StatusOr<std::string> png = absl::InternalError("no image");
         if (status.ok()) {
-          absl::StatusOr<Image> image = engine->DecodeImage(state->image);
+          absl::StatusOr<Image> image = state->pixels != nullptr
+                                            ? absl::StatusOr<Image>(*state->pixels)
+                                            : engine->DecodeImage(state->image);
           png = image.ok() ? http::EncodeOutput(*image, state->options) : image.status();
           if (!png.ok()) status = absl::InternalError(absl::StrCat("image: ", png.status().message()));
         }
@@ -883,6 +887,7 @@ void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
     // One failed, or the client left: the call fails as a whole.
     if (!status.ok() || client_gone) env_.engine->Cancel(ids[i]);
     std::vector<float> patches;
+    std::shared_ptr<const Image> pixels;  // the engine's decode of them, if any
     while (true) {
       if (!client_gone && call->ClientGone()) {
         client_gone = true;
@@ -894,7 +899,10 @@ void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
         continue;
       }
       call->Observe(*next);
-      if (next->event.type == RequestEvent::Type::kImage) patches = std::move(next->event.patches);
+      if (next->event.type == RequestEvent::Type::kImage) {
+        patches = std::move(next->event.patches);
+        pixels = std::move(next->event.image);
+      }
       if (next->event.type != RequestEvent::Type::kFinish) continue;
       if (status.ok()) status = FinishStatus(next->event);
       total.prompt_tokens += next->event.usage.prompt_tokens;
@@ -902,8 +910,8 @@ void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
       break;
     }
     if (!status.ok()) continue;
-    // Encoding runs the codec on this handler's thread, never the engine's.
-    absl::StatusOr<Image> image = env_.engine->DecodeImage(patches);
+    absl::StatusOr<Image> image =
+        pixels != nullptr ? absl::StatusOr<Image>(*pixels) : env_.engine->DecodeImage(patches);
     absl::StatusOr<std::string> png =
         image.ok() ? http::EncodeOutput(*image, options) : image.status();
     if (!png.ok()) {

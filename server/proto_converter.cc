@@ -149,7 +149,11 @@ absl::StatusOr<v1::GenerateResponse> ProtoConverter::ToResponse(const RequestEve
     }
     case RequestEvent::Type::kImage: {
       v1::GeneratedImage* image = response.mutable_image();
-      ASSIGN_OR_RETURN(*image->mutable_png(), ToPng(event.patches));
+      if (event.image != nullptr) {  // decoded by the engine with the other images of its step
+        ASSIGN_OR_RETURN(*image->mutable_png(), EncodePng(*event.image));
+      } else {
+        ASSIGN_OR_RETURN(*image->mutable_png(), ToPng(event.patches));
+      }
       image->set_width(engine_->config().image.image_size);
       image->set_height(engine_->config().image.image_size);
       image->set_seed(event.seed);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 #include "engine/output/output_processor.h"
 
@@ -79,6 +80,12 @@ absl::StatusOr<std::unique_ptr<InferenceEngine>> InferenceEngine::Create(
   ASSIGN_OR_RETURN(e->executor_, ModelExecutor::Create(options.executor));
   RETURN_IF_ERROR(MakeScheduler(options.scheduler, e->processor_.get(), e->executor_.get(),
                                 &e->runner_, &e->scheduler_));
+  // Finished images decode on the engine thread, a step's images in one batch, so that each
+  // kImage event carries its pixels (DecodeImage serves previews and other callers).
+  e->scheduler_->SetImageDecoder(
+      [engine = e.get()](const std::vector<const std::vector<float>*>& patches) {
+        return engine->DecodeBatch(patches);
+      });
   if (options.start_engine_thread) e->scheduler_->Start();
   return e;
 }
@@ -169,6 +176,20 @@ absl::StatusOr<Image> InferenceEngine::DecodeImage(const std::vector<float>& pat
   return std::move(job->image);
 }
 
+std::vector<std::shared_ptr<const Image>> InferenceEngine::DecodeBatch(
+    const std::vector<const std::vector<float>*>& patches) const {
+  std::vector<std::shared_ptr<const Image>> out(patches.size());
+  try {
+    std::vector<Image> images = processor_->DecodeImages(patches);
+    for (size_t i = 0; i < images.size() && i < out.size(); ++i) {
+      out[i] = std::make_shared<const Image>(std::move(images[i]));
+    }
+  } catch (const std::exception& e) {  // LibTorch throws c10::Error: null results, no crash
+    LOG(ERROR) << "image decode failed: " << e.what();
+  }
+  return out;
+}
+
 void InferenceEngine::DecodeQueued() const {
   std::vector<std::shared_ptr<DecodeJob>> jobs;
   {
@@ -178,15 +199,12 @@ void InferenceEngine::DecodeQueued() const {
   if (jobs.empty()) return;  // an earlier call took them
   std::vector<const std::vector<float>*> batch;
   for (const auto& job : jobs) batch.push_back(job->patches);
-  try {
-    std::vector<Image> images = processor_->DecodeImages(batch);
-    for (size_t i = 0; i < jobs.size(); ++i) jobs[i]->image = std::move(images[i]);
-  } catch (const std::exception& e) {  // LibTorch throws c10::Error; no caller may hang
-    for (const auto& job : jobs) {
-      job->image = absl::InternalError(absl::StrCat("image decode failed: ", e.what()));
-    }
+  std::vector<std::shared_ptr<const Image>> images = DecodeBatch(batch);
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    jobs[i]->image = images[i] != nullptr ? absl::StatusOr<Image>(*images[i])
+                                          : absl::InternalError("image decode failed");
+    jobs[i]->done.Notify();
   }
-  for (const auto& job : jobs) job->done.Notify();
 }
 
 }  // namespace infusion::serving

@@ -111,6 +111,9 @@ class InferenceEngine {
   InferenceEngine() = default;
   // Decodes every queued DecodeJob in one codec batch and wakes their callers.
   void DecodeQueued() const ABSL_LOCKS_EXCLUDED(decode_mu_);
+  // One codec batch; null for every image when the codec fails (logged).
+  std::vector<std::shared_ptr<const engine::Image>> DecodeBatch(
+      const std::vector<const std::vector<float>*>& patches) const;
   template <typename Typed>
   absl::StatusOr<scheduler::RequestId> PrepareAndSubmit(const Typed& request,
                                                         std::shared_ptr<scheduler::EventSink> sink);

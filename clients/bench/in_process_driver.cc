@@ -37,7 +37,7 @@ class TimingSink : public EventSink {
         break;
       case RequestEvent::Type::kImage:
         timing_->image = now;
-        images_.push_back(std::move(event.patches));
+        images_.push_back({std::move(event.patches), std::move(event.image)});
         break;
       case RequestEvent::Type::kImageProgress:
         break;
@@ -56,8 +56,12 @@ class TimingSink : public EventSink {
     mu_.Await(absl::Condition(&done_));
   }
 
-  // The final patches of every image, once Wait has returned.
-  std::vector<std::vector<float>> TakeImages() {
+  struct FinalImage {
+    std::vector<float> patches;
+    std::shared_ptr<const engine::Image> pixels;  // decoded by the engine, if it did
+  };
+  // Every image of the request, once Wait has returned.
+  std::vector<FinalImage> TakeImages() {
     absl::MutexLock lock(&mu_);
     return std::move(images_);
   }
@@ -67,7 +71,7 @@ class TimingSink : public EventSink {
   absl::Mutex mu_;
   RequestTiming* timing_ ABSL_GUARDED_BY(mu_);
   bool done_ ABSL_GUARDED_BY(mu_) = false;
-  std::vector<std::vector<float>> images_ ABSL_GUARDED_BY(mu_);
+  std::vector<FinalImage> images_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -125,9 +129,10 @@ RequestTiming InProcessDriver::Run(WorkKind kind, int index) {
   }
   sink->Wait();
   if (kind == WorkKind::kTextToImage && workload_.decode_images && timing.ok) {
-    // What a server does before it replies: the codec on this (the handler's) thread.
-    for (const std::vector<float>& patches : sink->TakeImages()) {
-      absl::StatusOr<engine::Image> image = engine_->DecodeImage(patches);
+    // What a server does before it replies: the engine's pixels, or the codec if it has none.
+    for (const TimingSink::FinalImage& final : sink->TakeImages()) {
+      if (final.pixels != nullptr) continue;
+      absl::StatusOr<engine::Image> image = engine_->DecodeImage(final.patches);
       if (!image.ok()) {
         timing.ok = false;
         timing.error = image.status().ToString();

@@ -9,6 +9,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "engine/codec/image.h"
 #include "tests/scheduler/scheduler_test_util.h"
 
 namespace infusion::testing {
@@ -105,6 +106,40 @@ TEST_F(SchedulerTest, TextToImageWithGuidance) {
   EXPECT_EQ(events[3].patches.size(), 4u * 2u);
   EXPECT_EQ(events[3].seed, 1234u);  // the first image of a request is drawn with its seed
   EXPECT_EQ(scheduler_->Stats().kv_blocks_used, 0);
+}
+
+// With an image decoder, the images a step finishes are decoded in one batch, each kImage event
+// carrying its own pixels.
+TEST_F(SchedulerTest, ImagesOfAStepDecodeInOneBatch) {
+  Make(64);
+  std::vector<std::vector<std::vector<float>>> batches;  // the patches of each decoder call
+  scheduler_->SetImageDecoder([&](const std::vector<const std::vector<float>*>& patches) {
+    batches.emplace_back();
+    std::vector<std::shared_ptr<const engine::Image>> images;
+    for (const std::vector<float>* p : patches) {
+      batches.back().push_back(*p);
+      engine::Image image;
+      image.width = static_cast<int>(batches.back().size());  // tells the images apart
+      images.push_back(std::make_shared<const engine::Image>(image));
+    }
+    return images;
+  });
+  Submit("A", ImageRequest(5, /*steps=*/3, /*guidance=*/3.0f, /*seed=*/1));
+  Submit("B", ImageRequest(5, /*steps=*/3, /*guidance=*/3.0f, /*seed=*/2));
+  RunToIdle();
+  ASSERT_EQ(batches.size(), 1u);
+  ASSERT_EQ(batches[0].size(), 2u);
+  int width = 1;
+  for (const std::string name : {"A", "B"}) {
+    const auto events = sinks_[name]->events();
+    ASSERT_EQ(sinks_[name]->CountType(Type::kImage), 1) << name;
+    const RequestEvent& image = events[events.size() - 2];
+    ASSERT_EQ(image.type, Type::kImage) << name;
+    ASSERT_NE(image.image, nullptr) << name;
+    EXPECT_EQ(image.image->width, width) << name;
+    EXPECT_EQ(image.patches, batches[0][width - 1]) << name;
+    ++width;
+  }
 }
 
 // Guidance scale 1 needs no unconditional row.
