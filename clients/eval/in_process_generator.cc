@@ -35,7 +35,8 @@ namespace {
 // that it outlives the last engine-thread call even after Wait() has returned.
 class BatchCollector {
  public:
-  explicit BatchCollector(size_t size) : texts_(size), patches_(size), remaining_(size) {}
+  explicit BatchCollector(size_t size)
+      : texts_(size), patches_(size), images_(size), remaining_(size) {}
 
   void Record(size_t index, RequestEvent event) {
     absl::MutexLock lock(&mu_);
@@ -45,6 +46,7 @@ class BatchCollector {
         break;
       case RequestEvent::Type::kImage:
         patches_[index] = std::move(event.patches);
+        images_[index] = std::move(event.image);
         break;
       case RequestEvent::Type::kImageProgress:
         break;
@@ -62,14 +64,16 @@ class BatchCollector {
     --remaining_;
   }
 
-  // The texts and image patches of every request, or the first failure.
-  absl::Status Wait(std::vector<std::string>* texts, std::vector<std::vector<float>>* patches) {
+  // The texts, image patches and decoded images of every request, or the first failure.
+  absl::Status Wait(std::vector<std::string>* texts, std::vector<std::vector<float>>* patches,
+                    std::vector<std::shared_ptr<const Image>>* images) {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(
         +[](size_t* remaining) { return *remaining == 0; }, &remaining_));
     if (!status_.ok()) return status_;
     *texts = std::move(texts_);
     *patches = std::move(patches_);
+    *images = std::move(images_);
     return absl::OkStatus();
   }
 
@@ -84,6 +88,7 @@ class BatchCollector {
   absl::Mutex mu_;
   std::vector<std::string> texts_ ABSL_GUARDED_BY(mu_);
   std::vector<std::vector<float>> patches_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<const Image>> images_ ABSL_GUARDED_BY(mu_);
   size_t remaining_ ABSL_GUARDED_BY(mu_);
   absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
@@ -164,9 +169,12 @@ absl::StatusOr<std::vector<InProcessGenerator::Output>> InProcessGenerator::RunA
   }
   std::vector<std::string> texts;
   std::vector<std::vector<float>> patches;
-  RETURN_IF_ERROR(collector->Wait(&texts, &patches));
+  std::vector<std::shared_ptr<const Image>> images;
+  RETURN_IF_ERROR(collector->Wait(&texts, &patches, &images));
   std::vector<Output> outputs(n);
-  for (size_t i = 0; i < n; ++i) outputs[i] = {std::move(texts[i]), std::move(patches[i])};
+  for (size_t i = 0; i < n; ++i) {
+    outputs[i] = {std::move(texts[i]), std::move(patches[i]), std::move(images[i])};
+  }
   return outputs;
 }
 
@@ -175,6 +183,10 @@ absl::StatusOr<std::vector<Image>> InProcessGenerator::DecodeImages(
   std::vector<Image> images;
   images.reserve(outputs.size());
   for (size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].image != nullptr) {  // decoded by the engine with its step's other images
+      images.push_back(*outputs[i].image);
+      continue;
+    }
     absl::StatusOr<Image> image = engine_->DecodeImage(outputs[i].patches);
     if (!image.ok()) {
       return absl::InternalError(

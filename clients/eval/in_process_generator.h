@@ -50,6 +50,7 @@ class InProcessGenerator : public Generator {
   struct Output {
     std::string text;
     std::vector<float> patches;  // [n * patch_dim]; empty unless the request drew an image
+    std::shared_ptr<const engine::Image> image;  // the engine's decode of them, if any
   };
 
   InProcessGenerator(const GenerationParams& params,
