@@ -9,8 +9,8 @@ namespace infusion {
 
 void PrepareComputeProcess(char** argv) {
   bool restart = false;
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    setenv("OMP_WAIT_POLICY", "passive", /*overwrite=*/1);
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr && std::getenv("GOMP_SPINCOUNT") == nullptr) {
+    setenv("GOMP_SPINCOUNT", "1000", /*overwrite=*/1);  // ~10 us of spinning, then sleep
     restart = true;
   }
   if (std::getenv("OPENBLAS_THREAD_TIMEOUT") == nullptr) {

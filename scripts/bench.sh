@@ -55,15 +55,24 @@ run t2i --model "$MODEL" "${T2I[@]}" --compare-sequential "${COMMON[@]}"
 # (chat) and 8 and 1 (t2i, TAEF2 decode included) in place of that many clients.
 if [ "$PEER" != 0 ]; then
   if "$PYTHON" -c 'import torch, sentencepiece' 2> /dev/null; then
-    # With libgomp's passive wait policy, as infusion runs (common/process_env.h): under the
-    # default, spinning one, the peer's OpenMP threads starve OpenBLAS's on 2 cores and it ran
-    # 2-9x slower (docs/benchmarks.md, 2026-12-07), which would flatter infusion.
+    # Each load under the libgomp setting that is best for the peer there (docs/benchmarks.md,
+    # session 16): chat with the passive wait policy (under the default, spinning for
+    # milliseconds, its OpenMP threads starve OpenBLAS's on 2 cores and it ran 2-9x slower; a
+    # short spin cost it 6-12%), text-to-image with the short spin infusion runs with
+    # (GOMP_SPINCOUNT=1000: 20% faster than passive). Anything less would flatter infusion.
     PEER_ARGS=(bench --model "$MODEL" --threads "$THREADS" --chat_requests $CHAT_REQUESTS
                --t2i_requests $T2I_REQUESTS)
-    echo "bench: peer: clients/bench/peer/peer.py ${PEER_ARGS[*]}" >&2
-    echo "OMP_WAIT_POLICY=passive $PYTHON clients/bench/peer/peer.py ${PEER_ARGS[*]}" > "$OUT/peer.txt"
-    OMP_WAIT_POLICY=passive "$PYTHON" clients/bench/peer/peer.py "${PEER_ARGS[@]}" --json "$OUT/peer.json" \
-      >> "$OUT/peer.txt"
+    : > "$OUT/peer.txt"
+    for load in "chat OMP_WAIT_POLICY=passive" "t2i GOMP_SPINCOUNT=1000"; do
+      read -r workload setting <<< "$load"
+      echo "bench: peer: $setting clients/bench/peer/peer.py ${PEER_ARGS[*]} --workload $workload" >&2
+      echo "$setting $PYTHON clients/bench/peer/peer.py ${PEER_ARGS[*]} --workload $workload" \
+        >> "$OUT/peer.txt"
+      env "$setting" "$PYTHON" clients/bench/peer/peer.py "${PEER_ARGS[@]}" --workload "$workload" \
+        --json "$OUT/peer-$workload.json" >> "$OUT/peer.txt"
+    done
+    "$PYTHON" clients/bench/peer/peer.py merge --out "$OUT/peer.json" \
+      "$OUT/peer-chat.json" "$OUT/peer-t2i.json"
     cat "$OUT/peer.txt"
     peer_ratios  # the in-process rows now, the gRPC rows added at the end
   else

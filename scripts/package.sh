@@ -161,7 +161,7 @@ for name in infusion infusion-bench infusion-eval infusion-server infusion-tool 
 done
 FLAGS_FILE="${INSTALLED%/usr}/etc/infusion/infusion-server.flags"
 # The unit's flags file, then test ports (the later flag wins).
-"${RUN[@]}" OMP_WAIT_POLICY=passive "$INSTALLED/bin/infusion-server" --flagfile="$FLAGS_FILE" \
+"${RUN[@]}" GOMP_SPINCOUNT=1000 "$INSTALLED/bin/infusion-server" --flagfile="$FLAGS_FILE" \
   --host=127.0.0.1 --port=0 --http_port=0 --metrics_port=0 --port_file="$IN/ports" \
   --threads=2 >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!

@@ -13,7 +13,8 @@ if [ ! -f "$MODEL/model.safetensors" ]; then
   source scripts/lib.sh
   MODEL=$(random_default_model)
 fi
-# libgomp threads spin after each parallel region by default and starve OpenBLAS's own threads
-# (10x slower steps measured here); let them sleep unless the caller says otherwise.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+# libgomp threads spin for milliseconds after each parallel region by default and starve
+# OpenBLAS's own threads (10x slower steps measured here); spin ~10 us instead unless the caller
+# says otherwise (the server would otherwise restart itself once to set it: common/process_env.h).
+if [ -z "${OMP_WAIT_POLICY:-}" ]; then export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-1000}; fi
 exec build/server/infusion-server --model "$MODEL" "$@"

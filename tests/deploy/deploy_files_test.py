@@ -247,7 +247,7 @@ class SystemdTest(unittest.TestCase):
         with open(path("deploy/systemd/infusion-server.default")) as f:
             variables = dict(line.strip().split("=", 1) for line in f
                              if line.strip() and not line.startswith("#"))
-        self.assertEqual(variables, {"INFUSION_SERVER_ARGS": '""', "OMP_WAIT_POLICY": "passive",
+        self.assertEqual(variables, {"INFUSION_SERVER_ARGS": '""', "GOMP_SPINCOUNT": "1000",
                                      "OPENBLAS_THREAD_TIMEOUT": "4"})
         self.assertEqual(self.unit["Install"], {"WantedBy": "multi-user.target"})
 

@@ -59,7 +59,8 @@ class CliTest(unittest.TestCase):
             stdout=cls.log, stderr=subprocess.STDOUT,
             # Neither thread variable set: the server must set both itself (restarting once).
             env=dict({k: v for k, v in os.environ.items()
-                      if k not in ("OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT")},
+                      if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+                                   "OPENBLAS_THREAD_TIMEOUT")},
                      OMP_NUM_THREADS="1"))
         cls.addClassCleanup(cls.stop_server)
         deadline = time.monotonic() + 60
@@ -103,11 +104,12 @@ class CliTest(unittest.TestCase):
     # --- INFUSION_SERVER and INFUSION_API_KEY
 
     def test_the_server_sets_the_thread_variables_it_needs(self):
-        # common/process_env.h: libgomp's and OpenBLAS's threads must sleep, not spin, between
-        # products; the server re-executes itself (same pid) with them when they are unset.
+        # common/process_env.h: libgomp's threads must spin only briefly and OpenBLAS's sleep
+        # between products; the server re-executes itself (same pid) with them when unset.
         with open(f"/proc/{self.server.pid}/environ", "rb") as f:
             variables = dict(item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
-        self.assertEqual(variables.get(b"OMP_WAIT_POLICY"), b"passive")
+        self.assertEqual(variables.get(b"GOMP_SPINCOUNT"), b"1000")
+        self.assertNotIn(b"OMP_WAIT_POLICY", variables)
         self.assertEqual(variables.get(b"OPENBLAS_THREAD_TIMEOUT"), b"4")
 
     def test_environment_names_the_server_and_the_key(self):

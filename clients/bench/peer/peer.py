@@ -16,6 +16,7 @@ Sub-commands:
   peer.py check --model DIR [--server BIN --tool BIN]   same tokens and images as infusion?
   peer.py bench --model DIR [--json OUT]                 chat and t2i throughput
   peer.py compare --peer P.json --infusion DIR [--out F] the ratio table infusion / peer
+  peer.py merge --out P.json A.json B.json ...          one bench JSON from several runs
 
 The check mode lives in check.py (it talks to infusion); this file needs only torch and
 sentencepiece.
@@ -664,6 +665,20 @@ def cmd_compare(args):
             f.write(text)
 
 
+def cmd_merge(args):
+    """One peer.json from the results of several bench runs (e.g. one per load)."""
+    merged = None
+    for path in args.inputs:
+        with open(path) as f:
+            part = json.load(f)
+        if merged is None:
+            merged = part
+        else:
+            merged["results"].extend(part["results"])
+    with open(args.out, "w") as f:
+        json.dump(merged, f, indent=2)
+
+
 # ---------------------------------------------------------------------------------------------
 
 def main():
@@ -695,11 +710,16 @@ def main():
     compare.add_argument("--peer", required=True, help="peer.py bench --json output")
     compare.add_argument("--infusion", required=True, help="folder with infusion-bench JSON")
     compare.add_argument("--out", default="")
+    merge = sub.add_parser("merge", help="one bench JSON from several (scripts/bench.sh)")
+    merge.add_argument("--out", required=True)
+    merge.add_argument("inputs", nargs="+", help="peer.py bench --json outputs")
     args = parser.parse_args()
     if args.command == "bench":
         cmd_bench(args)
     elif args.command == "compare":
         cmd_compare(args)
+    elif args.command == "merge":
+        cmd_merge(args)
     else:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import check as check_mode
