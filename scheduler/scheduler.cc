@@ -93,6 +93,9 @@ void Scheduler::Impl::TakeInbox() {
     absl::MutexLock lock(&mu_);
     arrived.swap(inbox_);
     cancels.swap(cancels_);
+    // Counted as active from here, not from the end of the step: WaitIdle must not see an empty
+    // inbox and a count from before these arrived.
+    num_active_ += static_cast<int>(arrived.size());
   }
   for (auto& owned : arrived) {
     Seq* s = waiting_.emplace_back(std::move(owned)).get();
@@ -288,10 +291,9 @@ StepPlan Scheduler::Impl::BuildPlan(Decisions* d, std::vector<SpanRef>* refs) {
   return plan;
 }
 
-// Fills first (they complete prefixes), then each image's step; the plan has them in that order.
 std::vector<std::shared_ptr<const engine::Image>> Scheduler::Impl::DecodeFinishedImages(
     const std::vector<SpanRef>& refs, const StepOutput& out) {
-  std::vector<std::shared_ptr<const engine::Image>> images(refs.size());
+  std::vector<std::shared_ptr<const engine::Image>> images;  // stays empty in most steps
   if (!image_decoder_) return images;
   std::vector<size_t> spans;
   std::vector<const std::vector<float>*> patches;
@@ -305,12 +307,14 @@ std::vector<std::shared_ptr<const engine::Image>> Scheduler::Impl::DecodeFinishe
   }
   if (patches.empty()) return images;
   std::vector<std::shared_ptr<const engine::Image>> decoded = image_decoder_(patches);
+  images.resize(refs.size());
   for (size_t k = 0; k < spans.size() && k < decoded.size(); ++k) {
     images[spans[k]] = std::move(decoded[k]);
   }
   return images;
 }
 
+// Fills first (they complete prefixes), then each image's step; the plan has them in that order.
 void Scheduler::Impl::Apply(const Decisions& d, const std::vector<SpanRef>& refs, StepOutput& out) {
   std::vector<std::shared_ptr<const engine::Image>> images = DecodeFinishedImages(refs, out);
   for (size_t i = 0; i < refs.size(); ++i) {
@@ -322,7 +326,9 @@ void Scheduler::Impl::Apply(const Decisions& d, const std::vector<SpanRef>& refs
       Finish(seq, RequestState::kFailed, FinishReason::kError, o.status);
       continue;
     }
-    if (ref.role == SpanRef::Role::kDenoiseCond) OnImageStep(seq, o, std::move(images[i]));
+    if (ref.role == SpanRef::Role::kDenoiseCond) {
+      OnImageStep(seq, o, images.empty() ? nullptr : std::move(images[i]));
+    }
     if (ref.role != SpanRef::Role::kFill) continue;
     const Fill& f = d.fills[ref.fill_index];
     f.kv().MarkComputed(f.end);
@@ -492,17 +498,17 @@ void Scheduler::Impl::UpdateStats() {
 
 void Scheduler::Impl::Start() {
   absl::MutexLock lock(&mu_);  // the thread starts by taking it: it sees thread_ set
-  if (stop_ || thread_running_) return;
-  thread_running_ = true;
+  if (stop_ || thread_.joinable()) return;
   thread_ = std::thread([this] {
     while (true) {
+      std::vector<std::function<void()>> tasks;  // RunBetweenSteps, run before this step
       {
         absl::MutexLock lock(&mu_);
         if (stop_) return;
+        tasks.swap(tasks_);
       }
-      const bool worked = Step();
-      RunTasks();
-      if (!worked) {
+      for (std::function<void()>& task : tasks) task();
+      if (!Step()) {
         // Idle: sleep until a submission, a cancellation, a task or a stop (or a short
         // timeout, so queue timeouts of waiting requests still fire).
         absl::MutexLock lock(&mu_);
@@ -520,28 +526,26 @@ void Scheduler::Impl::Start() {
 
 bool Scheduler::Impl::RunBetweenSteps(std::function<void()> task) {
   absl::MutexLock lock(&mu_);
-  if (!thread_running_ || std::this_thread::get_id() == thread_.get_id()) return false;
+  // thread_ is only set under mu_ (Start), and joined only after stop_ is set under it (Stop).
+  if (stop_ || !thread_.joinable() || std::this_thread::get_id() == thread_.get_id()) {
+    return false;
+  }
   tasks_.push_back(std::move(task));
   return true;
 }
 
-void Scheduler::Impl::RunTasks() {
+void Scheduler::Impl::Stop() {
   std::vector<std::function<void()>> tasks;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;  // no task is queued from here on
+  }
+  if (thread_.joinable()) thread_.join();
   {
     absl::MutexLock lock(&mu_);
     tasks.swap(tasks_);
   }
-  for (std::function<void()>& task : tasks) task();
-}
-
-void Scheduler::Impl::Stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stop_ = true;
-    thread_running_ = false;  // no task is queued from here on
-  }
-  if (thread_.joinable()) thread_.join();
-  RunTasks();  // queued before the stop: their callers are waiting
+  for (std::function<void()>& task : tasks) task();  // queued before the stop: callers wait
   // No engine thread from here on: this thread ends what is left.
   TakeInbox();
   for (auto* list : {&waiting_, &running_}) {

@@ -54,9 +54,6 @@ class Scheduler::Impl {
   void SetImageDecoder(Scheduler::ImageDecoder decoder) { image_decoder_ = std::move(decoder); }
 
  private:
-  // Runs the tasks queued by RunBetweenSteps so far, in order, outside mu_.
-  void RunTasks() ABSL_LOCKS_EXCLUDED(mu_);
-
   // --- the step, in order ---
   void TakeInbox();
   void ExpireDeadlines(absl::Time now);
@@ -74,7 +71,8 @@ class Scheduler::Impl {
   void StartImage(ScheduledRequest* seq);
   void OnImageStep(ScheduledRequest* seq, engine::SpanOutput& out,
                    std::shared_ptr<const engine::Image> image);
-  // The decoded pixels of the images this step finished, by span (null elsewhere).
+  // The decoded pixels of the images this step finished, by span (null elsewhere); empty when
+  // the step finished none.
   std::vector<std::shared_ptr<const engine::Image>> DecodeFinishedImages(
       const std::vector<SpanRef>& refs, const engine::StepOutput& out);
   void EmitText(ScheduledRequest* seq, std::string text);
@@ -99,7 +97,6 @@ class Scheduler::Impl {
   engine::SeqId next_kv_id_ ABSL_GUARDED_BY(mu_) = 1;
   SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
-  bool thread_running_ ABSL_GUARDED_BY(mu_) = false;  // from Start to Stop
   std::vector<std::function<void()>> tasks_ ABSL_GUARDED_BY(mu_);  // RunBetweenSteps
   std::thread thread_;
 

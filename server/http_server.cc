@@ -804,9 +804,7 @@ void HttpServer::StreamImage(std::shared_ptr<Call> call, std::shared_ptr<HttpEve
         absl::Status status = FinishStatus(event);
         absl::StatusOr<std::string> png = absl::InternalError("no image");
         if (status.ok()) {
-          absl::StatusOr<Image> image = state->pixels != nullptr
-                                            ? absl::StatusOr<Image>(*state->pixels)
-                                            : engine->DecodeImage(state->image);
+          absl::StatusOr<Image> image = engine->FinalImage(state->pixels, state->image);
           png = image.ok() ? http::EncodeOutput(*image, state->options) : image.status();
           if (!png.ok()) status = absl::InternalError(absl::StrCat("image: ", png.status().message()));
         }
@@ -910,8 +908,7 @@ void HttpServer::RunImages(std::shared_ptr<Call> call, const Typed& request,
       break;
     }
     if (!status.ok()) continue;
-    absl::StatusOr<Image> image =
-        pixels != nullptr ? absl::StatusOr<Image>(*pixels) : env_.engine->DecodeImage(patches);
+    absl::StatusOr<Image> image = env_.engine->FinalImage(pixels, patches);
     absl::StatusOr<std::string> png =
         image.ok() ? http::EncodeOutput(*image, options) : image.status();
     if (!png.ok()) {

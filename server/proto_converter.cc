@@ -149,11 +149,8 @@ absl::StatusOr<v1::GenerateResponse> ProtoConverter::ToResponse(const RequestEve
     }
     case RequestEvent::Type::kImage: {
       v1::GeneratedImage* image = response.mutable_image();
-      if (event.image != nullptr) {  // decoded by the engine with the other images of its step
-        ASSIGN_OR_RETURN(*image->mutable_png(), EncodePng(*event.image));
-      } else {
-        ASSIGN_OR_RETURN(*image->mutable_png(), ToPng(event.patches));
-      }
+      ASSIGN_OR_RETURN(const Image pixels, engine_->FinalImage(event.image, event.patches));
+      ASSIGN_OR_RETURN(*image->mutable_png(), EncodePng(pixels));
       image->set_width(engine_->config().image.image_size);
       image->set_height(engine_->config().image.image_size);
       image->set_seed(event.seed);

@@ -176,6 +176,12 @@ absl::StatusOr<Image> InferenceEngine::DecodeImage(const std::vector<float>& pat
   return std::move(job->image);
 }
 
+absl::StatusOr<Image> InferenceEngine::FinalImage(const std::shared_ptr<const Image>& decoded,
+                                                  const std::vector<float>& patches) const {
+  if (decoded != nullptr) return *decoded;
+  return DecodeImage(patches);
+}
+
 std::vector<std::shared_ptr<const Image>> InferenceEngine::DecodeBatch(
     const std::vector<const std::vector<float>*>& patches) const {
   std::vector<std::shared_ptr<const Image>> out(patches.size());

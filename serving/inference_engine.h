@@ -8,9 +8,9 @@
 //
 // Threads: Submit, Prepare, Cancel, Stats and DecodeImage may be called from any thread at once.
 // Submit and Prepare decode request images, and DecodeImage waits for the engine thread to run
-// the codec: none of them may be called on the engine thread, that is, inside an EventSink. Each request's events reach
-// its sink on the engine thread (see scheduler/scheduler.h); RequestStream hands them to a
-// thread that pulls.
+// the codec: none of them may be called on the engine thread, that is, inside an EventSink. Each
+// request's events reach its sink on the engine thread (see scheduler/scheduler.h);
+// RequestStream hands them to a thread that pulls.
 #ifndef INFUSION_SERVING_INFERENCE_ENGINE_H_
 #define INFUSION_SERVING_INFERENCE_ENGINE_H_
 
@@ -94,6 +94,10 @@ class InferenceEngine {
   // the compute threads the steps use, instead of beside them on the same cores. Blocks the
   // caller until then (at most a step); runs on the caller's thread when no engine thread runs.
   absl::StatusOr<engine::Image> DecodeImage(const std::vector<float>& patches) const;
+  // The pixels of a kImage event: those the engine decoded with its step (`decoded`, the
+  // event's `image`), or, where it could not, DecodeImage of the event's `patches`.
+  absl::StatusOr<engine::Image> FinalImage(const std::shared_ptr<const engine::Image>& decoded,
+                                           const std::vector<float>& patches) const;
 
   // Model facts.
   const std::string& model_name() const { return model_name_; }  // the directory's base name

@@ -26,9 +26,9 @@ struct WorkloadParams {
   int chat_max_tokens = 64;  // new tokens per chat request, end tokens ignored
   int image_steps = 25;
   float guidance_scale = 3.0f;
-  // In-process t2i: decode each finished image to pixels (the model's codec) on its client's
-  // thread, inside its timing, as infusion-server does before it replies. The remote drivers
-  // always get decoded images.
+  // In-process t2i: count each image's decode to pixels (the engine's, with its step, else the
+  // codec's on the client's thread) inside its timing, as infusion-server has the pixels before
+  // it replies. The remote drivers always get decoded images.
   bool decode_images = true;
 };
 

@@ -129,10 +129,9 @@ RequestTiming InProcessDriver::Run(WorkKind kind, int index) {
   }
   sink->Wait();
   if (kind == WorkKind::kTextToImage && workload_.decode_images && timing.ok) {
-    // What a server does before it replies: the engine's pixels, or the codec if it has none.
+    // What a server has before it replies: the engine's pixels, or the codec's if it has none.
     for (const TimingSink::FinalImage& final : sink->TakeImages()) {
-      if (final.pixels != nullptr) continue;
-      absl::StatusOr<engine::Image> image = engine_->DecodeImage(final.patches);
+      absl::StatusOr<engine::Image> image = engine_->FinalImage(final.pixels, final.patches);
       if (!image.ok()) {
         timing.ok = false;
         timing.error = image.status().ToString();

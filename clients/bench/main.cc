@@ -49,8 +49,8 @@ ABSL_FLAG(std::string, json, "", "write the results as JSON to this file");
 ABSL_FLAG(int, chat_max_tokens, 64, "new tokens per chat request (end tokens ignored)");
 ABSL_FLAG(int, image_steps, 25, "DDIM steps per image");
 ABSL_FLAG(bool, decode_images, true,
-          "in-process t2i: decode each image to pixels on its client's thread, inside its "
-          "timing, as infusion-server does (false: stop at the final latents)");
+          "in-process t2i: each image's timing includes its decode to pixels, as "
+          "infusion-server's does (false: stop at the final latents)");
 ABSL_FLAG(double, guidance, 3.0, "classifier-free guidance scale");
 ABSL_FLAG(int, threads, 0, "compute threads (LibTorch and OpenBLAS pools); 0 = number of cores");
 ABSL_FLAG(int, bf16_min_rows, 0,

@@ -183,11 +183,7 @@ absl::StatusOr<std::vector<Image>> InProcessGenerator::DecodeImages(
   std::vector<Image> images;
   images.reserve(outputs.size());
   for (size_t i = 0; i < outputs.size(); ++i) {
-    if (outputs[i].image != nullptr) {  // decoded by the engine with its step's other images
-      images.push_back(*outputs[i].image);
-      continue;
-    }
-    absl::StatusOr<Image> image = engine_->DecodeImage(outputs[i].patches);
+    absl::StatusOr<Image> image = engine_->FinalImage(outputs[i].image, outputs[i].patches);
     if (!image.ok()) {
       return absl::InternalError(
           absl::StrCat("request ", i, " of the batch: ", image.status().message()));

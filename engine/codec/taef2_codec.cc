@@ -106,30 +106,24 @@ absl::StatusOr<std::unique_ptr<Taef2Codec>> Taef2Codec::Create(const std::string
                                                                bool bf16_decode) {
   Taef2Encoder encoder;
   RETURN_IF_ERROR(LoadWeights(*encoder, absl::StrCat(weights_dir, "/taef2_encoder.safetensors")));
-  const std::string decoder_path = absl::StrCat(weights_dir, "/taef2_decoder.safetensors");
   Taef2Decoder decoder;
-  RETURN_IF_ERROR(LoadWeights(*decoder, decoder_path));
+  RETURN_IF_ERROR(LoadWeights(*decoder, absl::StrCat(weights_dir, "/taef2_decoder.safetensors")));
   encoder->eval();
   decoder->eval();
-  Taef2Decoder decoder_bf16{nullptr};
-  if (bf16_decode && DetectCpuFeatures().avx512_bf16) {
-    decoder_bf16 = Taef2Decoder();
-    RETURN_IF_ERROR(LoadWeights(*decoder_bf16, decoder_path));
-    decoder_bf16->eval();
-    decoder_bf16->to(at::kBFloat16);
+  bf16_decode = bf16_decode && DetectCpuFeatures().avx512_bf16;
+  if (bf16_decode) {  // the decoder's weights in bfloat16, the convolutions' channels last
+    decoder->to(at::kBFloat16);
     torch::NoGradGuard no_grad;
-    for (at::Tensor& p : decoder_bf16->parameters()) {
+    for (at::Tensor& p : decoder->parameters()) {
       if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
     }
   }
   return std::unique_ptr<Taef2Codec>(
-      new Taef2Codec(std::move(encoder), std::move(decoder), std::move(decoder_bf16)));
+      new Taef2Codec(std::move(encoder), std::move(decoder), bf16_decode));
 }
 
-Taef2Codec::Taef2Codec(Taef2Encoder encoder, Taef2Decoder decoder, Taef2Decoder decoder_bf16)
-    : encoder_(std::move(encoder)),
-      decoder_(std::move(decoder)),
-      decoder_bf16_(std::move(decoder_bf16)) {}
+Taef2Codec::Taef2Codec(Taef2Encoder encoder, Taef2Decoder decoder, bool bf16_decode)
+    : encoder_(std::move(encoder)), decoder_(std::move(decoder)), bf16_decode_(bf16_decode) {}
 
 at::Tensor Taef2Codec::Encode(const at::Tensor& images) {
   TORCH_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) % kDownsample == 0 &&
@@ -144,14 +138,14 @@ at::Tensor Taef2Codec::Decode(const at::Tensor& latents) {
   TORCH_CHECK(latents.dim() == 4 && latents.size(1) == kLatentChannels, "latents must be [B, ",
               kLatentChannels, ", h, w], got ", latents.sizes());
   torch::NoGradGuard no_grad;
-  if (!decoder_bf16_.is_empty()) {
+  if (bf16_decode_) {
     // The soft clamp (layer 0) in float32, the rest in bfloat16 with channels last, which is
     // where oneDNN's bfloat16 convolutions are fast.
-    auto layer = decoder_bf16_->begin();
+    auto layer = decoder_->begin();
     at::Tensor h = layer->forward(latents.to(at::kFloat))
                        .to(at::kBFloat16)
                        .contiguous(at::MemoryFormat::ChannelsLast);
-    for (++layer; layer != decoder_bf16_->end(); ++layer) h = layer->forward(h);
+    for (++layer; layer != decoder_->end(); ++layer) h = layer->forward(h);
     return h.to(at::kFloat).contiguous().clamp(0.0, 1.0);
   }
   return decoder_->forward(latents.to(at::kFloat)).clamp(0.0, 1.0);

@@ -64,14 +64,14 @@ class Taef2Codec : public ImageCodec {
   int downsample() const override { return kDownsample; }
   std::string name() const override { return "taef2"; }
   // Whether Decode runs in bfloat16.
-  bool bf16_decode() const { return !decoder_bf16_.is_empty(); }
+  bool bf16_decode() const { return bf16_decode_; }
 
  private:
-  Taef2Codec(Taef2Encoder encoder, Taef2Decoder decoder, Taef2Decoder decoder_bf16);
+  Taef2Codec(Taef2Encoder encoder, Taef2Decoder decoder, bool bf16_decode);
 
   Taef2Encoder encoder_;
-  Taef2Decoder decoder_;
-  Taef2Decoder decoder_bf16_{nullptr};  // the decoder's bfloat16, channels-last copy, if any
+  Taef2Decoder decoder_;  // in bfloat16, its convolutions channels last, when bf16_decode_
+  bool bf16_decode_;
 };
 
 }  // namespace infusion::engine

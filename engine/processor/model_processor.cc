@@ -48,10 +48,6 @@ std::vector<float> ModelProcessor::EncodeImage(const Image& image) const {
   return std::vector<float>(patches.data_ptr<float>(), patches.data_ptr<float>() + patches.numel());
 }
 
-Image ModelProcessor::DecodeImage(const std::vector<float>& patches) const {
-  return DecodeImages({&patches})[0];
-}
-
 std::vector<Image> ModelProcessor::DecodeImages(
     const std::vector<const std::vector<float>*>& patches) const {
   c10::InferenceMode guard;

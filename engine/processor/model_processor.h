@@ -37,9 +37,8 @@ class ModelProcessor {
   std::unique_ptr<TextDecoder> NewTextDecoder() const;
   // Any image (resized to the model's size) -> [n * patch_dim] normalised patches.
   std::vector<float> EncodeImage(const Image& image) const;
-  // [n * patch_dim] normalised patches -> an image of the model's size.
-  Image DecodeImage(const std::vector<float>& patches) const;
-  // DecodeImage of several images in one codec batch.
+  // Images of [n * patch_dim] normalised patches each -> images of the model's size, in one
+  // codec batch.
   std::vector<Image> DecodeImages(const std::vector<const std::vector<float>*>& patches) const;
 
   const ModelConfig& config() const { return config_; }
